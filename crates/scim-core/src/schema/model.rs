@@ -72,6 +72,11 @@ impl Schema {
                 )));
             }
             check_names(&self.id, &a.sub_attributes)?;
+            // The Schema meta-schema itself is the one RFC-defined exception
+            // (`attributes.subAttributes` is complex).
+            if self.id == SCHEMA_SCHEMA {
+                continue;
+            }
             for s in &a.sub_attributes {
                 if s.ty == AttributeType::Complex || !s.sub_attributes.is_empty() {
                     return Err(Error::invalid_value(format!(

@@ -585,7 +585,8 @@ mod tests {
                 r#"{"id":"urn:example:params:scim:schemas:extension:acme:2.0:User",
                     "name":"Acme","attributes":[
                       {"name":"badge","type":"integer"},
-                      {"name":"costCenter","type":"string","canonicalValues":[]}]}"#,
+                      {"name":"costCenter","type":"string"},
+                      {"name":"region","type":"string","canonicalValues":[]}]}"#,
             )
             .unwrap();
         r.add_extension("User", &id, false).unwrap();
@@ -594,8 +595,11 @@ mod tests {
             .resolve("urn:example:params:scim:schemas:extension:acme:2.0:User:BADGE")
             .unwrap();
         assert_eq!(badge.target().ty, AttributeType::Integer);
-        let cc = users.resolve("costCenter").unwrap();
-        assert_eq!(cc.target().canonical_strings(), None);
+        let region = users.resolve("region").unwrap();
+        assert_eq!(region.target().canonical_strings(), None);
+        // costCenter now exists in two extensions: an unqualified name is ambiguous.
+        let err = users.resolve("costCenter").unwrap_err();
+        assert!(err.detail().contains("ambiguous"), "{err}");
         // A broken schema is refused and leaves the registry intact.
         assert!(r
             .add_schema_json(r#"{"id":"not-a-urn","attributes":[]}"#)
