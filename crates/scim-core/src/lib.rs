@@ -40,7 +40,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod error;
-// pub mod filter;
+pub mod filter;
 pub mod json;
 pub mod messages;
 pub mod patch;
