@@ -28,6 +28,7 @@
 
 pub mod ast;
 mod display;
+pub use display::ValueFilterDisplay;
 mod eval;
 mod parse;
 mod typed;

@@ -461,7 +461,9 @@ impl<'a> Parser<'a> {
                             }
                         }
                         _ => {
-                            return Err(Error::invalid_filter("invalid escape in string").at(esc_at));
+                            return Err(
+                                Error::invalid_filter("invalid escape in string").at(esc_at)
+                            );
                         }
                     }
                 }
