@@ -46,7 +46,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::resource::Meta;
 use crate::resource::serde_ci::{self, case_insensitive_serde, canonical_keys};
 use crate::schema::{RESOURCE_TYPE_SCHEMA, ResourceType, SCHEMA_SCHEMA, Schema};
@@ -68,14 +68,14 @@ pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 
 /// Parses a message from a request body. A body that is not JSON or does
-/// not have the message's shape is [`ErrorKind::InvalidSyntax`].
+/// not have the message's shape is [`crate::ErrorKind::InvalidSyntax`].
 pub fn parse_message<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body)
         .map_err(|e| Error::invalid_syntax(format!("the request body is not a valid message: {e}")))
 }
 
 /// Checks that a message lists its schema URN in `schemas`
-/// (case-insensitively); [`ErrorKind::InvalidSyntax`] otherwise.
+/// (case-insensitively); [`crate::ErrorKind::InvalidSyntax`] otherwise.
 pub fn require_schema(schemas: &[String], urn: &str) -> Result<()> {
     if schemas.iter().any(|s| s.eq_ignore_ascii_case(urn)) {
         Ok(())
@@ -368,7 +368,7 @@ impl SearchRequest {
     /// ignored (RFC 7644 section 3.4.2). A repeated `attributes` or
     /// `excludedAttributes` adds to the list; other repeated parameters
     /// keep the last value. A non-integer `startIndex` or `count` or an
-    /// unknown `sortOrder` is [`ErrorKind::InvalidValue`].
+    /// unknown `sortOrder` is [`crate::ErrorKind::InvalidValue`].
     pub fn from_query_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self>
     where
         K: AsRef<str>,
@@ -959,6 +959,7 @@ impl ServiceProviderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::schema::SchemaRegistry;
     use serde_json::json;
 

@@ -562,7 +562,7 @@ fn normalize_object(attrs: &[Attribute], map: Map<String, Value>) -> Map<String,
 /// Normalises the sub-attribute keys of a complex value (or of each element
 /// of a multi-valued one). Recursion follows the schema, not the input, so
 /// its depth is bounded by the schema's.
-fn normalize_value(attr: &Attribute, value: Value) -> Value {
+pub(crate) fn normalize_value(attr: &Attribute, value: Value) -> Value {
     if attr.sub_attributes.is_empty() {
         return value;
     }
