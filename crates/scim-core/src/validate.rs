@@ -103,7 +103,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::get_ci;
-use crate::resource::{Resource, add_schema_urn, is_empty_value, kind_of, normalize_value};
+use crate::resource::{
+    IMPLIED_PRIMARY, Resource, add_schema_urn, is_empty_value, kind_of, normalize_value,
+};
 use crate::schema::{AttrRef, Attribute, AttributeType, Mutability, ResourceSchema, Schema};
 
 /// What to do with attributes the schema does not define.
@@ -314,6 +316,15 @@ impl<'a> Checker<'a> {
                 )));
             }
         };
+        let has_core = items
+            .iter()
+            .any(|i| i.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&rs.core().id)));
+        if !has_core && items.iter().all(Value::is_string) {
+            return Err(Error::invalid_value(format!(
+                "\"schemas\" must contain \"{}\"",
+                rs.core().id
+            )));
+        }
         let mut out: Vec<Value> = Vec::with_capacity(items.len());
         for item in items {
             let Value::String(urn) = item else {
@@ -341,12 +352,6 @@ impl<'a> Checker<'a> {
                 }
                 None => {}
             }
-        }
-        if !out.iter().any(|v| v.as_str() == Some(rs.core().id.as_str())) {
-            return Err(Error::invalid_value(format!(
-                "\"schemas\" must contain \"{}\"",
-                rs.core().id
-            )));
         }
         Ok(Value::Array(out))
     }
@@ -404,7 +409,7 @@ impl<'a> Checker<'a> {
         }
         let primaries = out
             .iter()
-            .filter(|e| e.get("primary") == Some(&Value::Bool(true)))
+            .filter(|e| e.get(IMPLIED_PRIMARY) == Some(&Value::Bool(true)))
             .count();
         if primaries > 1 {
             return Err(Error::invalid_value(format!(
@@ -481,10 +486,11 @@ impl<'a> Checker<'a> {
                         out.insert(key, v);
                     }
                 }
-                None if attr.multi_valued && key.eq_ignore_ascii_case("primary") => match value {
+                None if attr.multi_valued && key.eq_ignore_ascii_case(IMPLIED_PRIMARY) => match value {
+                    _ if key != IMPLIED_PRIMARY => check_spelling(&key, IMPLIED_PRIMARY)?,
                     Value::Null => {}
                     Value::Bool(b) => {
-                        out.insert("primary".to_string(), Value::Bool(b));
+                        out.insert(IMPLIED_PRIMARY.to_string(), Value::Bool(b));
                     }
                     other => {
                         return Err(Error::invalid_value(format!(

@@ -518,7 +518,7 @@ fn normalize_top(map: Map<String, Value>, rs: &ResourceSchema) -> Map<String, Va
         } else if let Some(ext) = rs.extension(&key) {
             let present = key != ext.id && exact.contains(&ext.id);
             let value = match value {
-                Value::Object(o) => Value::Object(normalize_object(&ext.attributes, o)),
+                Value::Object(o) => Value::Object(normalize_object(&ext.attributes, o, false)),
                 other => other,
             };
             insert_canonical(&mut out, present, key, &ext.id, value);
@@ -541,7 +541,16 @@ fn normalize_top(map: Map<String, Value>, rs: &ResourceSchema) -> Map<String, Va
     out
 }
 
-fn normalize_object(attrs: &[Attribute], map: Map<String, Value>) -> Map<String, Value> {
+/// The sub-attribute every multi-valued complex attribute may carry even
+/// when its schema does not list it (RFC 7643 section 2.4; the section 8.2
+/// example uses it on `addresses`).
+pub(crate) const IMPLIED_PRIMARY: &str = "primary";
+
+fn normalize_object(
+    attrs: &[Attribute],
+    map: Map<String, Value>,
+    implied_primary: bool,
+) -> Map<String, Value> {
     let mut out = Map::with_capacity(map.len());
     let exact: Vec<String> = map.keys().cloned().collect();
     for (key, value) in map {
@@ -550,6 +559,10 @@ fn normalize_object(attrs: &[Attribute], map: Map<String, Value>) -> Map<String,
                 let present = key != attr.name && exact.contains(&attr.name);
                 let value = normalize_value(attr, value);
                 insert_canonical(&mut out, present, key, &attr.name, value);
+            }
+            None if implied_primary && key.eq_ignore_ascii_case(IMPLIED_PRIMARY) => {
+                let present = key != IMPLIED_PRIMARY && exact.iter().any(|k| k == IMPLIED_PRIMARY);
+                insert_canonical(&mut out, present, key, IMPLIED_PRIMARY, value);
             }
             None => {
                 out.insert(key, value);
@@ -566,8 +579,9 @@ pub(crate) fn normalize_value(attr: &Attribute, value: Value) -> Value {
     if attr.sub_attributes.is_empty() {
         return value;
     }
+    let implied_primary = attr.multi_valued;
     let normalize_one = |v: Value| match v {
-        Value::Object(o) => Value::Object(normalize_object(&attr.sub_attributes, o)),
+        Value::Object(o) => Value::Object(normalize_object(&attr.sub_attributes, o, implied_primary)),
         other => other,
     };
     match value {
