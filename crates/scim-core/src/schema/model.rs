@@ -92,18 +92,21 @@ impl Schema {
 
 fn check_names(schema: &str, attrs: &[Attribute]) -> Result<()> {
     for (i, a) in attrs.iter().enumerate() {
-        let valid = a
-            .name
-            .chars()
-            .enumerate()
-            .all(|(j, c)| c.is_ascii_alphabetic() || (j > 0 && (c.is_ascii_digit() || c == '_' || c == '-')) || (j == 0 && c == '$'));
+        let valid = a.name.chars().enumerate().all(|(j, c)| {
+            c.is_ascii_alphabetic()
+                || (j > 0 && (c.is_ascii_digit() || c == '_' || c == '-'))
+                || (j == 0 && c == '$')
+        });
         if a.name.is_empty() || !valid {
             return Err(Error::invalid_value(format!(
                 "attribute name '{}' in schema '{schema}' is not a valid ATTRNAME",
                 a.name
             )));
         }
-        if attrs[..i].iter().any(|b| b.name.eq_ignore_ascii_case(&a.name)) {
+        if attrs[..i]
+            .iter()
+            .any(|b| b.name.eq_ignore_ascii_case(&a.name))
+        {
             return Err(Error::invalid_value(format!(
                 "attribute '{}' is defined twice in schema '{schema}'",
                 a.name

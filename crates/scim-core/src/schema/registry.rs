@@ -13,7 +13,8 @@ pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// URN of the core Group schema.
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// URN of the enterprise User extension.
-pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// URN of our pseudo-schema holding the RFC 7643 section 3.1 common
 /// attributes (`id`, `externalId`, `schemas`, `meta`), which sit at the top
 /// level of every resource.
@@ -71,7 +72,9 @@ impl SchemaRegistry {
             // one is a build defect, not a run-time condition.
             #[allow(clippy::expect_used)] // reason: embedded data, covered by tests
             let schema = Schema::from_json(json).expect("embedded schema is valid");
-            registry.schemas.insert(schema.id.to_ascii_lowercase(), Arc::new(schema));
+            registry
+                .schemas
+                .insert(schema.id.to_ascii_lowercase(), Arc::new(schema));
         }
         for json in EMBEDDED_RESOURCE_TYPES {
             #[allow(clippy::expect_used)] // reason: embedded data, covered by tests
@@ -130,7 +133,12 @@ impl SchemaRegistry {
 
     /// Declares `schema` (already added) as an extension of the resource
     /// type `resource_type`.
-    pub fn add_extension(&mut self, resource_type: &str, schema: &str, required: bool) -> Result<()> {
+    pub fn add_extension(
+        &mut self,
+        resource_type: &str,
+        schema: &str,
+        required: bool,
+    ) -> Result<()> {
         let mut rt = self
             .resource_types
             .iter()
@@ -198,7 +206,10 @@ impl SchemaRegistry {
                 let rt = &r.resource_type;
                 rt.id.eq_ignore_ascii_case(trimmed)
                     || rt.name.eq_ignore_ascii_case(trimmed)
-                    || rt.endpoint.trim_start_matches('/').eq_ignore_ascii_case(trimmed)
+                    || rt
+                        .endpoint
+                        .trim_start_matches('/')
+                        .eq_ignore_ascii_case(trimmed)
             })
             .cloned()
     }
@@ -267,7 +278,11 @@ impl ResourceSchema {
     fn lookup_order(&self) -> impl Iterator<Item = (&Arc<Schema>, Location)> {
         std::iter::once((&self.common, Location::TopLevel))
             .chain(std::iter::once((&self.core, Location::TopLevel)))
-            .chain(self.extensions.iter().map(|(s, _)| (s, Location::Extension)))
+            .chain(
+                self.extensions
+                    .iter()
+                    .map(|(s, _)| (s, Location::Extension)),
+            )
     }
 
     /// The schema whose URN prefixes `path` followed by `:` (the longest
@@ -330,10 +345,7 @@ impl ResourceSchema {
     /// a value filter `emails[type eq "work"]`.
     pub fn resolve_sub(&self, parent: &AttrRef, name: &str) -> Result<AttrRef> {
         parent.sub(name).ok_or_else(|| {
-            Error::invalid_path(format!(
-                "'{}' has no sub-attribute '{name}'",
-                parent.path()
-            ))
+            Error::invalid_path(format!("'{}' has no sub-attribute '{name}'", parent.path()))
         })
     }
 }
@@ -346,10 +358,17 @@ fn split_sub(path: &str) -> (&str, Option<&str>) {
 }
 
 fn unknown_attribute(path: &str, rt: &str) -> Error {
-    Error::invalid_path(format!("unknown attribute '{path}' for resource type '{rt}'"))
+    Error::invalid_path(format!(
+        "unknown attribute '{path}' for resource type '{rt}'"
+    ))
 }
 
-fn resolve_in(schema: &Arc<Schema>, loc: Location, name: &str, sub: Option<&str>) -> Option<AttrRef> {
+fn resolve_in(
+    schema: &Arc<Schema>,
+    loc: Location,
+    name: &str,
+    sub: Option<&str>,
+) -> Option<AttrRef> {
     let attr = schema.attribute_index(name)?;
     let sub = match sub {
         None => None,
@@ -521,7 +540,12 @@ mod tests {
     #[test]
     fn embedded_schemas_load() {
         let r = SchemaRegistry::core();
-        for id in [USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_USER_SCHEMA, COMMON_SCHEMA] {
+        for id in [
+            USER_SCHEMA,
+            GROUP_SCHEMA,
+            ENTERPRISE_USER_SCHEMA,
+            COMMON_SCHEMA,
+        ] {
             assert!(r.schema(id).is_some(), "{id}");
         }
         assert_eq!(r.resource_types().len(), 2);
@@ -601,9 +625,10 @@ mod tests {
         let err = users.resolve("costCenter").unwrap_err();
         assert!(err.detail().contains("ambiguous"), "{err}");
         // A broken schema is refused and leaves the registry intact.
-        assert!(r
-            .add_schema_json(r#"{"id":"not-a-urn","attributes":[]}"#)
-            .is_err());
+        assert!(
+            r.add_schema_json(r#"{"id":"not-a-urn","attributes":[]}"#)
+                .is_err()
+        );
         assert!(r.add_extension("User", "urn:missing", false).is_err());
         assert!(r.resource_schema("User").unwrap().resolve("badge").is_ok());
     }
