@@ -48,7 +48,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::resource::Meta;
-use crate::resource::serde_ci::{self, case_insensitive_serde, canonical_keys};
+use crate::resource::serde_ci::{self, canonical_keys, case_insensitive_serde};
 use crate::schema::{RESOURCE_TYPE_SCHEMA, ResourceType, SCHEMA_SCHEMA, Schema};
 
 pub use crate::error::ERROR_SCHEMA;
@@ -187,9 +187,17 @@ const LIST_RESPONSE_FIELDS: &[&str] = &[
 struct ListResponseWire {
     #[serde(default, deserialize_with = "string_list_strict")]
     schemas: Vec<String>,
-    #[serde(rename = "totalResults", default, deserialize_with = "serde_ci::opt_u64")]
+    #[serde(
+        rename = "totalResults",
+        default,
+        deserialize_with = "serde_ci::opt_u64"
+    )]
     total_results: Option<u64>,
-    #[serde(rename = "itemsPerPage", default, deserialize_with = "serde_ci::opt_u64")]
+    #[serde(
+        rename = "itemsPerPage",
+        default,
+        deserialize_with = "serde_ci::opt_u64"
+    )]
     items_per_page: Option<u64>,
     #[serde(rename = "startIndex", default, deserialize_with = "serde_ci::opt_u64")]
     start_index: Option<u64>,
@@ -231,7 +239,9 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for ListResponse<T> {
 }
 
 /// `schemas`: an array of strings, or one string.
-fn string_list_strict<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+fn string_list_strict<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
     use serde::de::Error as _;
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -240,7 +250,9 @@ fn string_list_strict<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Ve
             .into_iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s),
-                other => Err(D::Error::custom(format!("expected a URN string, got {other}"))),
+                other => Err(D::Error::custom(format!(
+                    "expected a URN string, got {other}"
+                ))),
             })
             .collect(),
         Some(other) => Err(D::Error::custom(format!(
@@ -305,7 +317,8 @@ impl Serialize for SortOrder {
 impl<'de> Deserialize<'de> for SortOrder {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|e: Error| serde::de::Error::custom(e.detail().to_string()))
+        s.parse()
+            .map_err(|e: Error| serde::de::Error::custom(e.detail().to_string()))
     }
 }
 
@@ -322,10 +335,18 @@ pub struct SearchRequest {
     #[serde(default, deserialize_with = "string_list_strict")]
     pub schemas: Vec<String>,
     /// Attributes to return (`attributes`); an array or a comma-separated string.
-    #[serde(default, deserialize_with = "serde_ci::string_list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "serde_ci::string_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub attributes: Vec<String>,
     /// Attributes to leave out (`excludedAttributes`).
-    #[serde(default, deserialize_with = "serde_ci::string_list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "serde_ci::string_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub excluded_attributes: Vec<String>,
     /// The filter expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,10 +358,18 @@ pub struct SearchRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort_order: Option<SortOrder>,
     /// The 1-based index of the first result, as sent.
-    #[serde(default, deserialize_with = "serde_ci::opt_i64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "serde_ci::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_index: Option<i64>,
     /// The maximum number of results per page, as sent.
-    #[serde(default, deserialize_with = "serde_ci::opt_i64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "serde_ci::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub count: Option<i64>,
     /// RFC 9865: the cursor; `Some("")` asks for the first cursor page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -515,7 +544,8 @@ impl Serialize for BulkMethod {
 impl<'de> Deserialize<'de> for BulkMethod {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|e: Error| serde::de::Error::custom(e.detail().to_string()))
+        s.parse()
+            .map_err(|e: Error| serde::de::Error::custom(e.detail().to_string()))
     }
 }
 
@@ -571,7 +601,10 @@ pub struct BulkOperation {
     pub data: Option<Value>,
 }
 
-case_insensitive_serde!(BulkOperation, &["method", "bulkId", "version", "path", "data"]);
+case_insensitive_serde!(
+    BulkOperation,
+    &["method", "bulkId", "version", "path", "data"]
+);
 
 /// A BulkResponse (RFC 7644 section 3.7).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -629,7 +662,9 @@ pub struct BulkOperationResponse {
 
 case_insensitive_serde!(
     BulkOperationResponse,
-    &["location", "method", "bulkId", "version", "status", "response"]
+    &[
+        "location", "method", "bulkId", "version", "status", "response"
+    ]
 );
 
 impl BulkOperationResponse {
@@ -793,7 +828,10 @@ pub struct BulkConfig {
     pub extra: Map<String, Value>,
 }
 
-case_insensitive_serde!(BulkConfig, &["supported", "maxOperations", "maxPayloadSize"]);
+case_insensitive_serde!(
+    BulkConfig,
+    &["supported", "maxOperations", "maxPayloadSize"]
+);
 
 /// Filter support and limits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -841,7 +879,14 @@ pub struct AuthenticationScheme {
 
 case_insensitive_serde!(
     AuthenticationScheme,
-    &["type", "name", "description", "specUri", "documentationUri", "primary"]
+    &[
+        "type",
+        "name",
+        "description",
+        "specUri",
+        "documentationUri",
+        "primary"
+    ]
 );
 
 /// RFC 9865 section 4 pagination options.
@@ -858,13 +903,25 @@ pub struct PaginationConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_pagination_method: Option<String>,
     /// The page size when `count` is not given.
-    #[serde(default, deserialize_with = "serde_ci::opt_u64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "serde_ci::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_page_size: Option<u64>,
     /// The largest page size served.
-    #[serde(default, deserialize_with = "serde_ci::opt_u64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "serde_ci::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_page_size: Option<u64>,
     /// The minimum number of seconds a cursor stays valid.
-    #[serde(default, deserialize_with = "serde_ci::opt_u64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "serde_ci::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cursor_timeout: Option<u64>,
     /// Members this struct does not model, kept as received.
     #[serde(flatten)]
@@ -897,7 +954,10 @@ fn discovery_resource(
     location: String,
 ) -> Value {
     let mut out = Map::with_capacity(body.len() + 2);
-    out.insert("schemas".into(), Value::Array(vec![Value::String(schema_urn.into())]));
+    out.insert(
+        "schemas".into(),
+        Value::Array(vec![Value::String(schema_urn.into())]),
+    );
     out.extend(body);
     let meta = Meta {
         resource_type: Some(resource_type.to_string()),
@@ -1019,7 +1079,10 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidValue);
         assert!(SearchRequest::from_query_pairs([("sortOrder", "up")]).is_err());
         let none = SearchRequest::default();
-        assert_eq!((none.effective_start_index(), none.effective_count()), (1, None));
+        assert_eq!(
+            (none.effective_start_index(), none.effective_count()),
+            (1, None)
+        );
     }
 
     #[test]
@@ -1032,7 +1095,9 @@ mod tests {
             serde_json::to_value(&op).unwrap(),
             json!({"method": "POST", "status": "201"})
         );
-        assert!(serde_json::from_value::<BulkOperation>(json!({"method": "GET", "path": "/"})).is_err());
+        assert!(
+            serde_json::from_value::<BulkOperation>(json!({"method": "GET", "path": "/"})).is_err()
+        );
         let err = Error::new(ErrorKind::Uniqueness, "userName taken");
         let failed = BulkOperationResponse::error(BulkMethod::Post, Some("q".into()), None, &err);
         assert_eq!(
@@ -1053,12 +1118,16 @@ mod tests {
         assert_eq!(p.operations.len(), 1);
         require_schema(&p.schemas, PATCH_OP_SCHEMA).unwrap();
         assert_eq!(
-            require_schema(&p.schemas, BULK_REQUEST_SCHEMA).unwrap_err().kind(),
+            require_schema(&p.schemas, BULK_REQUEST_SCHEMA)
+                .unwrap_err()
+                .kind(),
             ErrorKind::InvalidSyntax
         );
         assert_eq!(
-            serde_json::to_value(PatchRequest::new(vec![json!({"op": "remove", "path": "x"})]))
-                .unwrap(),
+            serde_json::to_value(PatchRequest::new(vec![
+                json!({"op": "remove", "path": "x"})
+            ]))
+            .unwrap(),
             json!({"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "remove", "path": "x"}]})
         );
         let e = parse_message::<PatchRequest>(b"{").unwrap_err();
@@ -1094,7 +1163,11 @@ mod tests {
     #[test]
     fn discovery_representations() {
         let registry = SchemaRegistry::core();
-        let group_rt = registry.resource_schema("Group").unwrap().resource_type().clone();
+        let group_rt = registry
+            .resource_schema("Group")
+            .unwrap()
+            .resource_type()
+            .clone();
         assert_eq!(
             resource_type_resource(&group_rt, "https://example.com/v2/"),
             json!({

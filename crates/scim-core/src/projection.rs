@@ -243,7 +243,9 @@ impl Projection {
         let mut out = Map::with_capacity(obj.len());
         for (key, value) in obj {
             if let Some((plan, ai)) = self.top_level_attribute(key) {
-                if let Some(v) = project_attribute(&plan.schema.attributes[ai], &plan.attrs[ai], value) {
+                if let Some(v) =
+                    project_attribute(&plan.schema.attributes[ai], &plan.attrs[ai], value)
+                {
                     out.insert(key.clone(), v);
                 }
             } else if let Some(plan) = self
@@ -291,7 +293,10 @@ fn resolve_name(
     schemas: &[(Arc<Schema>, bool)],
     named: &mut Named,
 ) -> Result<()> {
-    if let Some(si) = schemas.iter().position(|(s, _)| s.id.eq_ignore_ascii_case(name)) {
+    if let Some(si) = schemas
+        .iter()
+        .position(|(s, _)| s.id.eq_ignore_ascii_case(name))
+    {
         named.schemas.insert(si);
         return Ok(());
     }
@@ -410,7 +415,9 @@ fn project_container(plan: &SchemaPlan, obj: &Map<String, Value>) -> Map<String,
     for (key, value) in obj {
         match plan.schema.attribute_index(key) {
             Some(ai) => {
-                if let Some(v) = project_attribute(&plan.schema.attributes[ai], &plan.attrs[ai], value) {
+                if let Some(v) =
+                    project_attribute(&plan.schema.attributes[ai], &plan.attrs[ai], value)
+                {
                     out.insert(key.clone(), v);
                 }
             }
@@ -520,8 +527,12 @@ mod tests {
 
     #[test]
     fn id_and_schemas_are_returned_even_when_excluded() {
-        let p = Projection::new(NONE, &["id", "schemas", "userName", "emails", "name", "meta"], &users())
-            .unwrap();
+        let p = Projection::new(
+            NONE,
+            &["id", "schemas", "userName", "emails", "name", "meta"],
+            &users(),
+        )
+        .unwrap();
         let out = p.apply(&bjensen());
         assert_eq!(member(&out, "id"), Some(&json!("2819c223")));
         assert!(member(&out, "schemas").is_some());
@@ -582,7 +593,10 @@ mod tests {
         );
         let p = Projection::new(&[ENTERPRISE_USER_SCHEMA.to_ascii_lowercase()], NONE, &rs).unwrap();
         let out = p.apply(&bjensen());
-        assert_eq!(member(&out, ENTERPRISE_USER_SCHEMA), member(&bjensen(), ENTERPRISE_USER_SCHEMA));
+        assert_eq!(
+            member(&out, ENTERPRISE_USER_SCHEMA),
+            member(&bjensen(), ENTERPRISE_USER_SCHEMA)
+        );
         assert!(member(&out, "userName").is_none());
         // Excluding every attribute of the extension removes its object; `schemas` stays.
         let p = Projection::new(NONE, &[ENTERPRISE_USER_SCHEMA], &rs).unwrap();
@@ -601,7 +615,10 @@ mod tests {
     #[test]
     fn names_are_case_insensitive_and_may_be_qualified() {
         let p = Projection::new(
-            &["USERNAME", "urn:ietf:params:scim:schemas:core:2.0:user:Name.GivenName"],
+            &[
+                "USERNAME",
+                "urn:ietf:params:scim:schemas:core:2.0:user:Name.GivenName",
+            ],
             NONE,
             &users(),
         )
@@ -618,18 +635,30 @@ mod tests {
         // Keys in the document in another case are matched too.
         let doc = json!({"ID": "1", "UserName": "b", "EMAILS": [{"VALUE": "x", "Type": "w"}]});
         let p = Projection::new(&["emails.value"], NONE, &users()).unwrap();
-        assert_eq!(p.apply(&doc), json!({"ID": "1", "EMAILS": [{"VALUE": "x"}]}));
+        assert_eq!(
+            p.apply(&doc),
+            json!({"ID": "1", "EMAILS": [{"VALUE": "x"}]})
+        );
     }
 
     #[test]
     fn comma_separated_unknown_and_malformed_names() {
-        let p = Projection::new(&["userName, nickName2", "urn:example:nope:attr"], NONE, &users())
-            .unwrap();
+        let p = Projection::new(
+            &["userName, nickName2", "urn:example:nope:attr"],
+            NONE,
+            &users(),
+        )
+        .unwrap();
         assert_eq!(
             p.apply(&bjensen()),
             json!({"schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], "id": "2819c223", "userName": "bjensen"})
         );
-        for bad in ["emails[type eq \"work\"]", "a b", "name.givenName.x", "9lives"] {
+        for bad in [
+            "emails[type eq \"work\"]",
+            "a b",
+            "name.givenName.x",
+            "9lives",
+        ] {
             let e = Projection::new(&[bad], NONE, &users()).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidPath, "{bad}");
         }
@@ -670,11 +699,15 @@ mod tests {
             Some(json!({"access": {"zone": "z"}}))
         );
         assert_eq!(
-            ext(&Projection::new(&["badge", "access"], NONE, &rs).unwrap().apply(&doc)),
+            ext(&Projection::new(&["badge", "access"], NONE, &rs)
+                .unwrap()
+                .apply(&doc)),
             Some(json!({"badge": "B-7", "access": {"code": "c", "zone": "z"}}))
         );
         assert_eq!(
-            ext(&Projection::new(&["access.code"], NONE, &rs).unwrap().apply(&doc)),
+            ext(&Projection::new(&["access.code"], NONE, &rs)
+                .unwrap()
+                .apply(&doc)),
             Some(json!({"access": {"code": "c"}}))
         );
     }
@@ -685,11 +718,15 @@ mod tests {
         let rs = users();
         assert_eq!(Projection::default_for(&rs).apply(&doc), doc);
         assert_eq!(
-            Projection::new(NONE, &["userName"], &rs).unwrap().apply(&doc),
+            Projection::new(NONE, &["userName"], &rs)
+                .unwrap()
+                .apply(&doc),
             json!({"id": "1", "custom": 1, "urn:example:x": {"a": 1}})
         );
         assert_eq!(
-            Projection::new(&["userName"], NONE, &rs).unwrap().apply(&doc),
+            Projection::new(&["userName"], NONE, &rs)
+                .unwrap()
+                .apply(&doc),
             json!({"id": "1", "userName": "b"})
         );
         assert_eq!(Projection::default_for(&rs).apply(&json!([1])), json!([1]));

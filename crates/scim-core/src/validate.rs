@@ -176,7 +176,12 @@ pub fn validate_for_replace_with(
             Some(Value::Object(o)) => o,
             _ => Map::new(),
         };
-        merge_container(&ext.attributes, &mut new_ext, old_ext, &format!("{}:", ext.id))?;
+        merge_container(
+            &ext.attributes,
+            &mut new_ext,
+            old_ext,
+            &format!("{}:", ext.id),
+        )?;
         if !new_ext.is_empty() {
             doc.insert(ext.id.clone(), Value::Object(new_ext));
             add_schema_urn(&mut doc, &ext.id, true);
@@ -270,7 +275,8 @@ impl<'a> Checker<'a> {
                         )));
                     }
                 };
-                let cleaned = self.check_container(&ext.attributes, obj, &format!("{}:", ext.id))?;
+                let cleaned =
+                    self.check_container(&ext.attributes, obj, &format!("{}:", ext.id))?;
                 if !cleaned.is_empty() {
                     out.insert(key, Value::Object(cleaned));
                     extensions.push(ext);
@@ -316,9 +322,10 @@ impl<'a> Checker<'a> {
                 )));
             }
         };
-        let has_core = items
-            .iter()
-            .any(|i| i.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&rs.core().id)));
+        let has_core = items.iter().any(|i| {
+            i.as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&rs.core().id))
+        });
         if !has_core && items.iter().all(Value::is_string) {
             return Err(Error::invalid_value(format!(
                 "\"schemas\" must contain \"{}\"",
@@ -339,11 +346,10 @@ impl<'a> Checker<'a> {
                 rs.extension(&urn).map(|e| e.id.clone())
             };
             match canonical {
-                Some(c) => {
-                    if !out.iter().any(|v| v.as_str() == Some(c.as_str())) {
-                        out.push(Value::String(c));
-                    }
+                Some(c) if !out.iter().any(|v| v.as_str() == Some(c.as_str())) => {
+                    out.push(Value::String(c));
                 }
+                Some(_) => {}
                 None if self.reject_unknown() => {
                     return Err(Error::invalid_value(format!(
                         "unknown schema \"{urn}\" in \"schemas\": it is not a schema of resource type '{}'",
@@ -371,12 +377,16 @@ impl<'a> Checker<'a> {
                     if self.drop_read_only && attr.mutability == Mutability::ReadOnly {
                         continue;
                     }
-                    if let Some(v) = self.check_attr(attr, value, &format!("{prefix}{}", attr.name))? {
+                    if let Some(v) =
+                        self.check_attr(attr, value, &format!("{prefix}{}", attr.name))?
+                    {
                         out.insert(key, v);
                     }
                 }
                 None if self.reject_unknown() => {
-                    return Err(Error::invalid_value(format!("unknown attribute '{prefix}{key}'")));
+                    return Err(Error::invalid_value(format!(
+                        "unknown attribute '{prefix}{key}'"
+                    )));
                 }
                 None => {}
             }
@@ -446,7 +456,9 @@ impl<'a> Checker<'a> {
                 if STANDARD_PAD_INDIFFERENT.decode(&compact).is_err()
                     && URL_SAFE_PAD_INDIFFERENT.decode(&compact).is_err()
                 {
-                    return Err(Error::invalid_value(format!("'{path}' must be base64-encoded")));
+                    return Err(Error::invalid_value(format!(
+                        "'{path}' must be base64-encoded"
+                    )));
                 }
             }
             (AttributeType::Complex, Value::Object(_)) => {
@@ -486,19 +498,21 @@ impl<'a> Checker<'a> {
                         out.insert(key, v);
                     }
                 }
-                None if attr.multi_valued && key.eq_ignore_ascii_case(IMPLIED_PRIMARY) => match value {
-                    _ if key != IMPLIED_PRIMARY => check_spelling(&key, IMPLIED_PRIMARY)?,
-                    Value::Null => {}
-                    Value::Bool(b) => {
-                        out.insert(IMPLIED_PRIMARY.to_string(), Value::Bool(b));
+                None if attr.multi_valued && key.eq_ignore_ascii_case(IMPLIED_PRIMARY) => {
+                    match value {
+                        _ if key != IMPLIED_PRIMARY => check_spelling(&key, IMPLIED_PRIMARY)?,
+                        Value::Null => {}
+                        Value::Bool(b) => {
+                            out.insert(IMPLIED_PRIMARY.to_string(), Value::Bool(b));
+                        }
+                        other => {
+                            return Err(Error::invalid_value(format!(
+                                "'{path}.primary' must be true or false (boolean attribute), not {}",
+                                describe(&other)
+                            )));
+                        }
                     }
-                    other => {
-                        return Err(Error::invalid_value(format!(
-                            "'{path}.primary' must be true or false (boolean attribute), not {}",
-                            describe(&other)
-                        )));
-                    }
-                },
+                }
                 None if self.reject_unknown() => {
                     return Err(Error::invalid_value(format!(
                         "unknown sub-attribute '{path}.{key}'"
@@ -720,7 +734,10 @@ fn single_equal(attr: &Attribute, a: &Value, b: &Value) -> bool {
             x.to_lowercase() == y.to_lowercase()
         }
         (AttributeType::DateTime, Value::String(x), Value::String(y)) => {
-            match (DateTime::parse_from_rfc3339(x), DateTime::parse_from_rfc3339(y)) {
+            match (
+                DateTime::parse_from_rfc3339(x),
+                DateTime::parse_from_rfc3339(y),
+            ) {
                 (Ok(x), Ok(y)) => x == y,
                 _ => x == y,
             }

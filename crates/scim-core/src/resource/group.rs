@@ -19,7 +19,11 @@ use crate::schema::{GROUP_SCHEMA, ResourceSchema};
 #[serde(remote = "Self", rename_all = "camelCase")]
 pub struct Group {
     /// The schema URNs.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub schemas: Vec<String>,
     /// The service provider's identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,10 +32,18 @@ pub struct Group {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     /// The human-readable name.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub display_name: String,
     /// The members (Users or Groups).
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub members: Vec<ResourceRef>,
     /// Resource metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +55,14 @@ pub struct Group {
 
 case_insensitive_serde!(
     Group,
-    &["schemas", "id", "externalId", "displayName", "members", "meta"]
+    &[
+        "schemas",
+        "id",
+        "externalId",
+        "displayName",
+        "members",
+        "meta"
+    ]
 );
 
 typed_resource_conversions!(Group);

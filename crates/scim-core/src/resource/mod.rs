@@ -97,7 +97,13 @@ pub struct Meta {
 
 case_insensitive_serde!(
     Meta,
-    &["resourceType", "created", "lastModified", "location", "version"]
+    &[
+        "resourceType",
+        "created",
+        "lastModified",
+        "location",
+        "version"
+    ]
 );
 
 impl Meta {
@@ -351,7 +357,9 @@ impl Resource {
                     Value::Array(items) => {
                         let mut removed = Vec::new();
                         for item in items.iter_mut() {
-                            if let Some(v) = item.as_object_mut().and_then(|o| remove_ci(o, &sub.name)) {
+                            if let Some(v) =
+                                item.as_object_mut().and_then(|o| remove_ci(o, &sub.name))
+                            {
                                 removed.push(v);
                             }
                         }
@@ -440,14 +448,14 @@ fn object_member_mut<'a>(
 /// Adds `urn` to the `schemas` array of `obj` unless listed (any case).
 /// Creates the array when absent only if `create` is set.
 pub(crate) fn add_schema_urn(obj: &mut Map<String, Value>, urn: &str, create: bool) {
+    let listed = |items: &[Value]| {
+        items
+            .iter()
+            .any(|i| i.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
+    };
     match get_ci_mut(obj, "schemas") {
-        Some(Value::Array(items)) => {
-            if !items
-                .iter()
-                .any(|i| i.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
-            {
-                items.push(Value::String(urn.to_string()));
-            }
+        Some(Value::Array(items)) if !listed(items) => {
+            items.push(Value::String(urn.to_string()));
         }
         Some(_) => {}
         None if create => {
@@ -581,7 +589,9 @@ pub(crate) fn normalize_value(attr: &Attribute, value: Value) -> Value {
     }
     let implied_primary = attr.multi_valued;
     let normalize_one = |v: Value| match v {
-        Value::Object(o) => Value::Object(normalize_object(&attr.sub_attributes, o, implied_primary)),
+        Value::Object(o) => {
+            Value::Object(normalize_object(&attr.sub_attributes, o, implied_primary))
+        }
         other => other,
     };
     match value {
@@ -623,10 +633,7 @@ macro_rules! typed_resource_conversions {
                     )));
                 }
                 serde_json::from_value(value).map_err(|e| {
-                    Error::invalid_value(format!(
-                        "not a valid {} resource: {e}",
-                        stringify!($ty)
-                    ))
+                    Error::invalid_value(format!("not a valid {} resource: {e}", stringify!($ty)))
                 })
             }
         }
@@ -774,7 +781,10 @@ mod tests {
         assert_eq!(r.as_value()["meta"]["version"], "W/\"1\"");
         assert_eq!(r.id(), Some("43"));
         let t = DateTime::parse_from_rfc3339("2011-08-01T21:32:44.882Z").unwrap();
-        assert_eq!(Meta::format_time(t.with_timezone(&Utc)), "2011-08-01T21:32:44.882Z");
+        assert_eq!(
+            Meta::format_time(t.with_timezone(&Utc)),
+            "2011-08-01T21:32:44.882Z"
+        );
         assert!(Resource::from_value(json!([1])).is_err());
         let back: Resource = serde_json::from_str(r#"{"a":1}"#).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), r#"{"a":1}"#);

@@ -17,9 +17,9 @@ use serde_json::{Map, Value};
 /// differently cased duplicate keeps its own key (so nothing is lost, and a
 /// type with a flattened `extra` map keeps it there). Order is preserved.
 pub(crate) fn canonical_keys(map: Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
-    let needs_work = map.keys().any(|k| {
-        !fields.contains(&k.as_str()) && fields.iter().any(|f| f.eq_ignore_ascii_case(k))
-    });
+    let needs_work = map
+        .keys()
+        .any(|k| !fields.contains(&k.as_str()) && fields.iter().any(|f| f.eq_ignore_ascii_case(k)));
     if !needs_work {
         return map;
     }
@@ -122,7 +122,9 @@ pub(crate) fn bool_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::E
         Some(Value::Bool(b)) => Ok(b),
         Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
         Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Ok(false),
-        Some(other) => Err(de::Error::custom(format!("expected a boolean, got {other}"))),
+        Some(other) => Err(de::Error::custom(format!(
+            "expected a boolean, got {other}"
+        ))),
     }
 }
 
@@ -222,11 +224,18 @@ mod tests {
             #[serde(deserialize_with = "status")]
             c: u16,
         }
-        let t: T = serde_json::from_value(json!({"a": "-5", "b": "x, y ,,z", "c": {"code": "201"}}))
-            .unwrap();
-        assert_eq!((t.a, t.b, t.c), (Some(-5), vec!["x".into(), "y".into(), "z".into()], 201));
+        let t: T =
+            serde_json::from_value(json!({"a": "-5", "b": "x, y ,,z", "c": {"code": "201"}}))
+                .unwrap();
+        assert_eq!(
+            (t.a, t.b, t.c),
+            (Some(-5), vec!["x".into(), "y".into(), "z".into()], 201)
+        );
         let t: T = serde_json::from_value(json!({"b": ["p,q", "r"], "c": 404})).unwrap();
-        assert_eq!((t.a, t.b, t.c), (None, vec!["p".into(), "q".into(), "r".into()], 404));
+        assert_eq!(
+            (t.a, t.b, t.c),
+            (None, vec!["p".into(), "q".into(), "r".into()], 404)
+        );
         assert!(serde_json::from_value::<T>(json!({"a": 1.5, "c": "200"})).is_err());
         assert!(serde_json::from_value::<T>(json!({"c": "2000"})).is_err());
     }

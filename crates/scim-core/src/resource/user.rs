@@ -51,7 +51,11 @@ where
 #[serde(remote = "Self", rename_all = "camelCase")]
 pub struct User {
     /// The schema URNs.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub schemas: Vec<String>,
     /// The service provider's identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,7 +64,11 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     /// The unique user name.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub user_name: String,
     /// The components of the user's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,31 +105,67 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// Email addresses.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub emails: Vec<MultiValue>,
     /// Phone numbers.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub phone_numbers: Vec<MultiValue>,
     /// Instant messaging addresses.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ims: Vec<MultiValue>,
     /// Photo URLs.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub photos: Vec<MultiValue>,
     /// Physical mailing addresses.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub addresses: Vec<Address>,
     /// The groups the user belongs to (read-only).
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub groups: Vec<ResourceRef>,
     /// Entitlements.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub entitlements: Vec<MultiValue>,
     /// Roles.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub roles: Vec<MultiValue>,
     /// Base64 DER X.509 certificates.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub x509_certificates: Vec<MultiValue>,
     /// Resource metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,11 +229,11 @@ impl User {
     pub fn try_enterprise(&self) -> Result<Option<EnterpriseUser>> {
         match get_ci(&self.extra, ENTERPRISE_USER_SCHEMA) {
             None | Some((_, Value::Null)) => Ok(None),
-            Some((_, v @ Value::Object(_))) => serde_json::from_value(v.clone())
-                .map(Some)
-                .map_err(|e| {
+            Some((_, v @ Value::Object(_))) => {
+                serde_json::from_value(v.clone()).map(Some).map_err(|e| {
                     Error::invalid_value(format!("invalid enterprise User extension: {e}"))
-                }),
+                })
+            }
             Some((_, other)) => Err(Error::invalid_value(format!(
                 "the enterprise User extension must be an object, not {}",
                 kind_of(other)
@@ -495,7 +539,13 @@ mod tests {
             meta: Some(Meta::default()),
             extra: Map::new(),
         };
-        let keys: Vec<String> = user.to_value().as_object().unwrap().keys().cloned().collect();
+        let keys: Vec<String> = user
+            .to_value()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         assert_eq!(keys.len(), 25);
         // Differently cased input of every key reads back to the same value.
         let shouted: Map<String, Value> = user
@@ -508,9 +558,10 @@ mod tests {
         let back: User = serde_json::from_value(Value::Object(shouted)).unwrap();
         assert_eq!(back, user);
         assert!(back.extra.is_empty());
-        let mv_back: MultiValue =
-            serde_json::from_value(json!({"VALUE": "v", "Display": "d", "TYPE": "t", "Primary": true}))
-                .unwrap();
+        let mv_back: MultiValue = serde_json::from_value(
+            json!({"VALUE": "v", "Display": "d", "TYPE": "t", "Primary": true}),
+        )
+        .unwrap();
         assert_eq!(mv_back, mv);
         let addr: Address = serde_json::from_value(json!({
             "FORMATTED": "f", "STREETADDRESS": "s", "LOCALITY": "l", "REGION": "r",
@@ -531,9 +582,10 @@ mod tests {
         .unwrap();
         assert!(ent.extra.is_empty());
         assert!(ent.manager.unwrap().extra.is_empty());
-        let r: ResourceRef =
-            serde_json::from_value(json!({"VALUE": "v", "$Ref": "r", "DISPLAY": "d", "TYPE": "User"}))
-                .unwrap();
+        let r: ResourceRef = serde_json::from_value(
+            json!({"VALUE": "v", "$Ref": "r", "DISPLAY": "d", "TYPE": "User"}),
+        )
+        .unwrap();
         assert!(r.extra.is_empty());
     }
 
@@ -560,7 +612,8 @@ mod tests {
         user.set_enterprise(None);
         assert_eq!(user.schemas, vec![USER_SCHEMA.to_string()]);
         assert!(user.enterprise().is_none());
-        user.extra.insert(ENTERPRISE_USER_SCHEMA.into(), json!("bad"));
+        user.extra
+            .insert(ENTERPRISE_USER_SCHEMA.into(), json!("bad"));
         assert!(user.try_enterprise().is_err());
     }
 
@@ -573,12 +626,18 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(user.primary_email(), Some("a@x"));
-        assert_eq!(user.to_value(), json!({"userName": "a", "emails": [{"value": "a@x"}]}));
+        assert_eq!(
+            user.to_value(),
+            json!({"userName": "a", "emails": [{"value": "a@x"}]})
+        );
         assert_eq!(
             User::try_from(json!("x")).unwrap_err().kind(),
             crate::ErrorKind::InvalidSyntax
         );
         let u = User::new("bjensen");
-        assert_eq!(Value::from(u), json!({"schemas": [USER_SCHEMA], "userName": "bjensen"}));
+        assert_eq!(
+            Value::from(u),
+            json!({"schemas": [USER_SCHEMA], "userName": "bjensen"})
+        );
     }
 }

@@ -110,9 +110,17 @@ fn rfc7644_3_7_bulk_requests() {
     let methods: Vec<BulkMethod> = bulk.operations.iter().map(|o| o.method).collect();
     assert_eq!(
         methods,
-        [BulkMethod::Post, BulkMethod::Put, BulkMethod::Patch, BulkMethod::Delete]
+        [
+            BulkMethod::Post,
+            BulkMethod::Put,
+            BulkMethod::Patch,
+            BulkMethod::Delete
+        ]
     );
-    assert_eq!(bulk.operations[1].version.as_deref(), Some("W/\"3694e05e9dff591\""));
+    assert_eq!(
+        bulk.operations[1].version.as_deref(),
+        Some("W/\"3694e05e9dff591\"")
+    );
     assert_eq!(bulk.operations[3].data, None);
     let patch = bulk.operations[2].data.clone().unwrap();
     let patch: scim_core::messages::PatchRequest = round_trip(&patch);
@@ -140,7 +148,11 @@ fn rfc7644_3_7_3_bulk_responses() {
     let bulk: BulkResponse = round_trip(&doc);
     let statuses: Vec<u16> = bulk.operations.iter().map(|o| o.status).collect();
     assert_eq!(statuses, [201, 200, 200, 204]);
-    assert!(bulk.operations.iter().all(|o| o.is_success() && o.location.is_some()));
+    assert!(
+        bulk.operations
+            .iter()
+            .all(|o| o.is_success() && o.location.is_some())
+    );
 
     let doc = rfc_json!("rfc7644-3.7.3-bulk-response-stopped.json");
     let bulk: BulkResponse = round_trip(&doc);
@@ -166,7 +178,10 @@ fn rfc7643_8_5_service_provider_config() {
     );
     assert!(spc.patch.supported && spc.bulk.supported && spc.filter.supported);
     assert!(spc.change_password.supported && spc.sort.supported && spc.etag.supported);
-    assert_eq!((spc.bulk.max_operations, spc.bulk.max_payload_size), (1000, 1_048_576));
+    assert_eq!(
+        (spc.bulk.max_operations, spc.bulk.max_payload_size),
+        (1000, 1_048_576)
+    );
     assert_eq!(spc.filter.max_results, 200);
     assert_eq!(spc.authentication_schemes.len(), 2);
     assert_eq!(spc.authentication_schemes[0].kind, "oauthbearertoken");
@@ -205,8 +220,14 @@ fn rfc7644_4_resource_types_list_and_representation() {
     let list: ListResponse = round_trip(&doc);
     assert_eq!(list.total_results, Some(2));
     // Our representation of each resource type is the RFC's (sections 4 and 8.6).
-    for served in rfc_json!("rfc7643-8.6-resource-types.json").as_array().unwrap() {
+    for served in rfc_json!("rfc7643-8.6-resource-types.json")
+        .as_array()
+        .unwrap()
+    {
         let rt: ResourceType = serde_json::from_value(served.clone()).unwrap();
-        assert_eq!(&resource_type_resource(&rt, "https://example.com/v2"), served);
+        assert_eq!(
+            &resource_type_resource(&rt, "https://example.com/v2"),
+            served
+        );
     }
 }

@@ -37,8 +37,12 @@ fn excluding_the_enterprise_extension_and_groups() {
     let registry = SchemaRegistry::core();
     let users = registry.resource_schema("User").unwrap();
     let stored = rfc_json!("rfc7643-8.3-enterprise-user.json");
-    let p = Projection::new(NONE, &[ENTERPRISE_USER_SCHEMA, "groups", "meta.version"], &users)
-        .unwrap();
+    let p = Projection::new(
+        NONE,
+        &[ENTERPRISE_USER_SCHEMA, "groups", "meta.version"],
+        &users,
+    )
+    .unwrap();
     let out = p.apply(&stored);
     assert!(out.get(ENTERPRISE_USER_SCHEMA).is_none());
     assert!(out.get("groups").is_none());

@@ -31,7 +31,10 @@ fn pascal_case(v: &Value) -> Value {
 fn rfc7643_8_1_minimal_user() {
     let doc = rfc_json!("rfc7643-8.1-minimal-user.json");
     let user: User = serde_json::from_value(doc.clone()).unwrap();
-    assert_eq!(user.id.as_deref(), Some("2819c223-7f76-453a-919d-413861904646"));
+    assert_eq!(
+        user.id.as_deref(),
+        Some("2819c223-7f76-453a-919d-413861904646")
+    );
     assert_eq!(user.user_name, "bjensen@example.com");
     let meta = user.meta.as_ref().unwrap();
     assert_eq!(meta.version.as_deref(), Some("W/\"3694e05e9dff590\""));
@@ -59,8 +62,20 @@ fn rfc7643_8_2_full_user() {
     assert_eq!(user.ims[0].kind.as_deref(), Some("aim"));
     assert_eq!(user.photos[1].kind.as_deref(), Some("thumbnail"));
     assert_eq!(user.groups[2].display.as_deref(), Some("US Employees"));
-    assert!(user.groups[0].reference.as_deref().unwrap().starts_with("https://"));
-    assert!(user.x509_certificates[0].value.as_deref().unwrap().starts_with("MIIDQz"));
+    assert!(
+        user.groups[0]
+            .reference
+            .as_deref()
+            .unwrap()
+            .starts_with("https://")
+    );
+    assert!(
+        user.x509_certificates[0]
+            .value
+            .as_deref()
+            .unwrap()
+            .starts_with("MIIDQz")
+    );
     assert_eq!(user.timezone.as_deref(), Some("America/Los_Angeles"));
     assert!(user.extra.is_empty(), "{:?}", user.extra);
     assert!(user.enterprise().is_none());
@@ -79,7 +94,10 @@ fn rfc7643_8_3_enterprise_user() {
     assert_eq!(ent.division.as_deref(), Some("Theme Park"));
     assert_eq!(ent.department.as_deref(), Some("Tour Operations"));
     let manager = ent.manager.as_ref().unwrap();
-    assert_eq!(manager.value.as_deref(), Some("26118915-6090-4610-87e4-49d8ca9f808d"));
+    assert_eq!(
+        manager.value.as_deref(),
+        Some("26118915-6090-4610-87e4-49d8ca9f808d")
+    );
     assert_eq!(manager.display_name.as_deref(), Some("John Smith"));
     assert_eq!(user.to_value(), doc);
     // Writing the extension back unchanged changes nothing.
@@ -94,7 +112,10 @@ fn rfc7643_8_4_group() {
     let group: Group = serde_json::from_value(doc.clone()).unwrap();
     assert_eq!(group.display_name, "Tour Guides");
     assert_eq!(group.members.len(), 2);
-    assert_eq!(group.members[1].display.as_deref(), Some("Mandy Pepperidge"));
+    assert_eq!(
+        group.members[1].display.as_deref(),
+        Some("Mandy Pepperidge")
+    );
     assert_eq!(group.to_value(), doc);
 }
 

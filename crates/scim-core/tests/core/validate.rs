@@ -80,7 +80,10 @@ fn schemas_is_required_and_must_list_the_core_schema() {
     assert_eq!(kind, ErrorKind::InvalidSyntax);
     let (kind, _) = err_of(&json!({"schemas": [5], "userName": "b"}), &users());
     assert_eq!(kind, ErrorKind::InvalidSyntax);
-    let (kind, detail) = err_of(&json!({"schemas": [GROUP_SCHEMA], "userName": "b"}), &users());
+    let (kind, detail) = err_of(
+        &json!({"schemas": [GROUP_SCHEMA], "userName": "b"}),
+        &users(),
+    );
     assert_eq!(kind, ErrorKind::InvalidValue);
     assert!(detail.contains(USER_SCHEMA), "{detail}");
     let (kind, detail) = err_of(&json!({"schemas": [], "userName": "b"}), &users());
@@ -203,14 +206,29 @@ fn types_are_checked_with_the_attribute_path() {
         (user(json!({"name": "Barbara"})), "name"),
         (user(json!({"name": {"givenName": 1}})), "name.givenName"),
         (user(json!({"profileUrl": {"href": "x"}})), "profileUrl"),
-        (user(json!({"emails": [{"value": "a@x"}, {"value": "b@x", "primary": "yes"}]})), "emails[1].primary"),
+        (
+            user(json!({"emails": [{"value": "a@x"}, {"value": "b@x", "primary": "yes"}]})),
+            "emails[1].primary",
+        ),
         (user(json!({ACME: {"site": "HQ", "badge": 1.5}})), "badge"),
         (user(json!({ACME: {"site": "HQ", "badge": 1e3}})), "badge"),
         (user(json!({ACME: {"site": "HQ", "badge": "7"}})), "badge"),
-        (user(json!({ACME: {"site": "HQ", "height": "1.8"}})), "height"),
-        (user(json!({ACME: {"site": "HQ", "hired": "2008-01-23"}})), "hired"),
-        (user(json!({ACME: {"site": "HQ", "hired": "2008-01-23T04:56:22"}})), "hired"),
-        (user(json!({ACME: {"site": "HQ", "photo": "not base64!"}})), "photo"),
+        (
+            user(json!({ACME: {"site": "HQ", "height": "1.8"}})),
+            "height",
+        ),
+        (
+            user(json!({ACME: {"site": "HQ", "hired": "2008-01-23"}})),
+            "hired",
+        ),
+        (
+            user(json!({ACME: {"site": "HQ", "hired": "2008-01-23T04:56:22"}})),
+            "hired",
+        ),
+        (
+            user(json!({ACME: {"site": "HQ", "photo": "not base64!"}})),
+            "photo",
+        ),
     ];
     for (body, path) in cases {
         let e = validate_for_create(&body, &rs).unwrap_err();
@@ -299,7 +317,9 @@ fn read_only_values_are_ignored() {
 
 #[test]
 fn canonical_values_are_advisory_unless_strict() {
-    let body = user(json!({"emails": [{"value": "a@x", "type": "Work"}, {"value": "b@x", "type": "pager"}]}));
+    let body = user(
+        json!({"emails": [{"value": "a@x", "type": "Work"}, {"value": "b@x", "type": "pager"}]}),
+    );
     validate_for_create(&body, &users()).unwrap();
     let strict = ValidationOptions {
         strict_canonical_values: true,
@@ -321,7 +341,10 @@ fn nulls_and_empty_values_are_unassigned() {
         "phoneNumbers": [null],
         ENTERPRISE_USER_SCHEMA: null
     }));
-    assert_eq!(validate_for_create(&body, &users()).unwrap(), user(json!({})));
+    assert_eq!(
+        validate_for_create(&body, &users()).unwrap(),
+        user(json!({}))
+    );
 }
 
 #[test]
@@ -332,15 +355,22 @@ fn the_rfc_examples_validate() {
         assert!(out.get(dropped).is_none(), "{dropped}");
     }
     assert_eq!(out["password"], "t1meMa$heen");
-    assert!(out[ENTERPRISE_USER_SCHEMA]["manager"].get("displayName").is_none());
+    assert!(
+        out[ENTERPRISE_USER_SCHEMA]["manager"]
+            .get("displayName")
+            .is_none()
+    );
     validate_for_create(&rfc_json!("rfc7643-8.2-full-user.json"), &users()).unwrap();
     let out = validate_for_create(&rfc_json!("rfc7643-8.1-minimal-user.json"), &users()).unwrap();
     assert_eq!(out, user(json!({"userName": "bjensen@example.com"})));
     let out = validate_for_create(&rfc_json!("rfc7643-8.4-group.json"), &groups()).unwrap();
-    assert_eq!(out["members"][0], json!({
-        "value": "2819c223-7f76-453a-919d-413861904646",
-        "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"
-    }));
+    assert_eq!(
+        out["members"][0],
+        json!({
+            "value": "2819c223-7f76-453a-919d-413861904646",
+            "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"
+        })
+    );
 }
 
 #[test]
@@ -374,7 +404,10 @@ fn replace_keeps_read_only_values_from_the_existing_resource() {
     // A password given replaces the old one.
     let mut with_password = body;
     with_password["password"] = json!("n3w");
-    assert_eq!(validate_for_replace(&with_password, &existing, &users()).unwrap()["password"], "n3w");
+    assert_eq!(
+        validate_for_replace(&with_password, &existing, &users()).unwrap()["password"],
+        "n3w"
+    );
 }
 
 #[test]
@@ -397,9 +430,14 @@ fn replace_carries_read_only_sub_attributes_over() {
         ])
     );
     let existing = rfc_json!("rfc7643-8.3-enterprise-user.json");
-    let body = user(json!({ENTERPRISE_USER_SCHEMA: {"manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}}}));
+    let body = user(
+        json!({ENTERPRISE_USER_SCHEMA: {"manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}}}),
+    );
     let out = validate_for_replace(&body, &existing, &users()).unwrap();
-    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["manager"]["displayName"], "John Smith");
+    assert_eq!(
+        out[ENTERPRISE_USER_SCHEMA]["manager"]["displayName"],
+        "John Smith"
+    );
 }
 
 #[test]
@@ -411,7 +449,8 @@ fn replace_enforces_immutable_attributes() {
         ACME: {"site": "HQ", "badge": 7, "desk": {"building": "B1", "number": "12"}}
     }));
     // Same values: accepted.
-    let same = user(json!({ACME: {"site": "HQ", "badge": 7, "desk": {"building": "B1", "number": "14"}}}));
+    let same =
+        user(json!({ACME: {"site": "HQ", "badge": 7, "desk": {"building": "B1", "number": "14"}}}));
     let out = validate_for_replace(&same, &existing, &rs).unwrap();
     assert_eq!(out[ACME]["desk"], json!({"building": "B1", "number": "14"}));
     // Changed: mutability.
@@ -436,7 +475,12 @@ fn replace_enforces_immutable_attributes() {
     assert!(e.detail().contains("site"), "{}", e.detail());
     // No existing value: the new one is applied.
     let fresh = user(json!({"id": "2"}));
-    let out = validate_for_replace(&user(json!({ACME: {"site": "HQ", "badge": 9}})), &fresh, &rs).unwrap();
+    let out = validate_for_replace(
+        &user(json!({ACME: {"site": "HQ", "badge": 9}})),
+        &fresh,
+        &rs,
+    )
+    .unwrap();
     assert_eq!(out[ACME]["badge"], 9);
     // A required attribute must be in the PUT body.
     let e = validate_for_replace(&json!({"schemas": [USER_SCHEMA]}), &existing, &rs).unwrap_err();
@@ -457,8 +501,14 @@ fn single_values_for_patch() {
     assert_eq!(e.kind(), ErrorKind::InvalidValue);
     assert!(e.detail().contains("active"));
     let value = rs.resolve("emails.value").unwrap();
-    assert_eq!(validate_value(&value, &json!("x@y"), &opts).unwrap(), json!("x@y"));
-    assert_eq!(validate_value(&active, &Value::Null, &opts).unwrap(), Value::Null);
+    assert_eq!(
+        validate_value(&value, &json!("x@y"), &opts).unwrap(),
+        json!("x@y")
+    );
+    assert_eq!(
+        validate_value(&active, &Value::Null, &opts).unwrap(),
+        Value::Null
+    );
     // readOnly sub-attributes are kept: mutability is the PATCH engine's call.
     let members = groups().resolve("members").unwrap();
     assert_eq!(
