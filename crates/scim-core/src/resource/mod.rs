@@ -277,7 +277,8 @@ impl Resource {
 
     /// Sets the value at `attr`, with the attribute's canonical name as key
     /// (replacing a differently cased key). An extension attribute creates
-    /// the extension object when needed and adds its URN to `schemas`. A
+    /// the extension object when needed and adds its URN to `schemas` (when
+    /// the resource has a `schemas` array). A
     /// sub-attribute of a singular complex attribute creates the parent
     /// object when needed. `null` removes the value (RFC 7643 section 2.5).
     ///

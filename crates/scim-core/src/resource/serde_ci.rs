@@ -7,6 +7,12 @@
 //!   A type opts in with `#[serde(remote = "Self")]` on its derives and
 //!   [`case_insensitive_serde!`] with the list of its wire names.
 //! - Integers may arrive as JSON strings (`"10"`), as some clients send them.
+//!
+//! Beware: `#[serde(remote = "Self")]` makes the derived, case-sensitive
+//! `serialize` / `deserialize` *inherent* functions, which shadow the trait
+//! methods in path calls. Inside this crate, write
+//! `<Meta as Deserialize>::deserialize(v)`, never `Meta::deserialize(v)`
+//! (or use `serde_json::from_value`, which goes through the trait).
 
 use serde::de::{self, Deserialize, Deserializer};
 use serde::ser::Serializer;
