@@ -582,7 +582,7 @@ fn check_canonical(attr: &Attribute, value: &Value, path: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid_value(format!(
-            "'{path}' must be one of {} , not \"{s}\"",
+            "'{path}' must be one of {}, not \"{s}\"",
             allowed
                 .iter()
                 .map(|c| format!("\"{c}\""))
