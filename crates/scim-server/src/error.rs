@@ -29,8 +29,13 @@ pub enum Error {
     #[error(transparent)]
     Scim(#[from] scim_core::Error),
     /// Authentication or authorisation failed (401 / 403).
-    #[error("authentication failed: {0:?}")]
-    Auth(AuthFailure),
+    #[error("authentication failed: {failure:?}")]
+    Auth {
+        /// What was wrong.
+        failure: AuthFailure,
+        /// The realm for the `WWW-Authenticate` challenge.
+        realm: String,
+    },
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
@@ -60,14 +65,21 @@ impl Error {
         use scim_core::Error as E;
         match self {
             Error::Scim(e) => e.clone(),
-            Error::Auth(AuthFailure::Missing) => E::new(
+            Error::Auth {
+                failure: AuthFailure::Missing,
+                ..
+            } => E::new(
                 ErrorKind::Unauthorized,
                 "authentication required: send 'Authorization: Bearer <token>'",
             ),
-            Error::Auth(AuthFailure::InvalidToken) => {
-                E::new(ErrorKind::Unauthorized, "the bearer token is not valid")
-            }
-            Error::Auth(AuthFailure::InsufficientScope(scope)) => E::new(
+            Error::Auth {
+                failure: AuthFailure::InvalidToken,
+                ..
+            } => E::new(ErrorKind::Unauthorized, "the bearer token is not valid"),
+            Error::Auth {
+                failure: AuthFailure::InsufficientScope(scope),
+                ..
+            } => E::new(
                 ErrorKind::Forbidden,
                 format!("the token does not have the '{scope}' scope"),
             ),
@@ -89,7 +101,7 @@ impl Error {
 
     /// Whether this error hides a cause that must be logged (it answers 5xx).
     pub fn is_internal(&self) -> bool {
-        !matches!(self, Error::Scim(_) | Error::Auth(_))
+        !matches!(self, Error::Scim(_) | Error::Auth { .. })
     }
 
     /// Shorthand for an internal error with a cause for the log.
@@ -112,7 +124,11 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(!e.is_internal());
         assert_eq!(
-            Error::Auth(AuthFailure::InsufficientScope(crate::tokens::Scope::Write)).kind(),
+            Error::Auth {
+                failure: AuthFailure::InsufficientScope(crate::tokens::Scope::Write),
+                realm: "scim".into()
+            }
+            .kind(),
             ErrorKind::Forbidden
         );
     }

@@ -309,14 +309,41 @@ pub trait ChangeLogStore {
     fn changes_after(&self, tenant: TenantId, after: i64, limit: i64) -> Result<Vec<Change>>;
 }
 
+/// How the connection pool is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub connections: u32,
+    /// Open connections not checked out.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+/// Liveness of the database.
+pub trait HealthCheck {
+    /// Checks that the database answers, waiting at most `timeout` for a
+    /// connection.
+    fn ping(&self, timeout: Duration) -> Result<()>;
+    /// The pool's current use.
+    fn pool_status(&self) -> PoolStatus;
+}
+
 /// Every storage capability.
 pub trait Storage:
-    TenantStore + TokenStore + ResourceStore + ChangeLogStore + Send + Sync + 'static
+    TenantStore + TokenStore + ResourceStore + ChangeLogStore + HealthCheck + Send + Sync + 'static
 {
 }
 
 impl<T> Storage for T where
-    T: TenantStore + TokenStore + ResourceStore + ChangeLogStore + Send + Sync + 'static
+    T: TenantStore
+        + TokenStore
+        + ResourceStore
+        + ChangeLogStore
+        + HealthCheck
+        + Send
+        + Sync
+        + 'static
 {
 }
 
@@ -331,7 +358,7 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("backend", &self.backend)
-            .field("pool", &self.pool.state())
+            .field("pool", &self.pool_status())
             .finish()
     }
 }
@@ -385,23 +412,22 @@ impl Store {
     pub fn conn(&self) -> Result<PooledConnection> {
         Ok(self.pool.get()?)
     }
+}
 
-    /// The pool's current state (open and idle connections).
-    pub fn pool_state(&self) -> r2d2::State {
-        self.pool.state()
-    }
-
-    /// The pool's maximum size.
-    pub fn pool_max_size(&self) -> u32 {
-        self.pool.max_size()
-    }
-
-    /// Checks that the database answers, waiting at most `timeout` for a
-    /// connection.
-    pub fn ping(&self, timeout: Duration) -> Result<()> {
+impl HealthCheck for Store {
+    fn ping(&self, timeout: Duration) -> Result<()> {
         let mut conn = self.pool.get_timeout(timeout)?;
         conn.batch_execute("SELECT 1")?;
         Ok(())
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        let state = self.pool.state();
+        PoolStatus {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 }
 
