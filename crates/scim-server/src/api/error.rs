@@ -61,7 +61,10 @@ mod tests {
             .headers()
             .get(header::WWW_AUTHENTICATE)
             .map(|v| v.to_str().unwrap().to_owned());
-        let content_type = response.headers()[header::CONTENT_TYPE]
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .unwrap()
             .to_str()
             .unwrap()
             .to_owned();

@@ -2,8 +2,10 @@
 //!
 //! A write is one transaction: the resource row, its attribute-index rows
 //! and one change-log row. Concurrent writers are serialised by SQLite's
-//! write lock (taken up front) and, on PostgreSQL, detected by updating
-//! `WHERE version = <version read>`; a lost race is retried from the read.
+//! write lock (taken up front) and, on PostgreSQL, by locking the row
+//! (`SELECT ... FOR UPDATE`). The update itself still says
+//! `WHERE version = <version read>`, and a write that finds the row changed
+//! anyway is retried from the read.
 
 use chrono::{NaiveDateTime, SecondsFormat};
 use diesel::prelude::*;
@@ -319,6 +321,31 @@ fn load(
         .transpose()
 }
 
+/// [`load`] for a read-modify-write: on PostgreSQL the row is locked
+/// (`FOR UPDATE`) so that concurrent writers of the same resource queue
+/// instead of racing; on SQLite the immediate transaction already holds
+/// the database's write lock.
+fn load_for_update(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<StoredResource>> {
+    match conn {
+        AnyConnection::Pg(c) => resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::id.eq(id))
+            .filter(resources::resource_type.eq(resource_type))
+            .select(ResourceRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?
+            .map(ResourceRow::into_stored)
+            .transpose(),
+        AnyConnection::Sqlite(_) => load(conn, tenant, resource_type, id),
+    }
+}
+
 fn not_found(rs: &ResourceSchema, id: &str) -> Error {
     scim_core::Error::not_found(format!("{} '{id}' not found", rs.resource_type().name)).into()
 }
@@ -427,7 +454,7 @@ impl ResourceStore for Store {
         loop {
             attempt += 1;
             let result = write_transaction(&mut conn, |conn| -> Result<StoredResource> {
-                let current = load(conn, ctx.tenant_id, resource_type, id)?
+                let current = load_for_update(conn, ctx.tenant_id, resource_type, id)?
                     .ok_or_else(|| not_found(rs, id))?;
                 check_version(current.version, expected_version)?;
                 let version = current.version + 1;
@@ -486,13 +513,8 @@ impl ResourceStore for Store {
         loop {
             attempt += 1;
             let result = write_transaction(&mut conn, |conn| -> Result<()> {
-                let (pk, version): (i64, i64) = resources::table
-                    .filter(resources::tenant_id.eq(ctx.tenant_id.0))
-                    .filter(resources::id.eq(id))
-                    .filter(resources::resource_type.eq(resource_type))
-                    .select((resources::pk, resources::version))
-                    .first(conn)
-                    .optional()?
+                let (pk, version) = load_for_update(conn, ctx.tenant_id, resource_type, id)?
+                    .map(|r| (r.pk, r.version))
                     .ok_or_else(|| not_found(rs, id))?;
                 check_version(version, expected_version)?;
                 diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(pk)))
