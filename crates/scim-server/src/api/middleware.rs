@@ -59,15 +59,13 @@ pub async fn limit_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(length) = declared {
-        if length > limit as u64 {
-            let e = Error::from(scim_core::Error::new(
-                ErrorKind::PayloadTooLarge,
-                format!("the request body is {length} bytes; the limit is {limit}"),
-            ));
-            let response = e.error_response();
-            return Ok(req.into_response(response).map_into_right_body());
-        }
+    if let Some(length) = declared.filter(|l| *l > limit as u64) {
+        let e = Error::from(scim_core::Error::new(
+            ErrorKind::PayloadTooLarge,
+            format!("the request body is {length} bytes; the limit is {limit}"),
+        ));
+        let response = e.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
 }

@@ -124,12 +124,14 @@ impl DatabaseUrl {
     pub fn establish(&self) -> Result<AnyConnection> {
         match self {
             Self::Sqlite(path) => {
-                if !self.is_memory() && !path.starts_with("file:") {
-                    if let Some(parent) = Path::new(path).parent() {
-                        if !parent.as_os_str().is_empty() {
-                            std::fs::create_dir_all(parent)?;
-                        }
-                    }
+                // A new file's directory is created; a URI or memory name has none.
+                let parent = Path::new(path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty());
+                if let Some(dir) =
+                    parent.filter(|_| !self.is_memory() && !path.starts_with("file:"))
+                {
+                    std::fs::create_dir_all(dir)?;
                 }
                 let mut conn =
                     SqliteConnection::establish(path).map_err(|e| connect_error(self, &e))?;
