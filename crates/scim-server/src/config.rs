@@ -75,9 +75,12 @@ fn parse_scope(s: &str) -> std::result::Result<Scope, String> {
 
 /// Every setting.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings")]
 pub struct Settings {
     /// Database: a SQLite file path (or sqlite:PATH), or a postgres:// URL.
-    #[arg(long, env = "SCIM_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    /// (Its value is never shown in help: it may hold a password.)
+    #[arg(long, env = "SCIM_DATABASE_URL", default_value = DEFAULT_DATABASE_URL,
+          hide_env_values = true, global = true)]
     pub database_url: String,
 
     /// Address and port to listen on.
@@ -170,8 +173,9 @@ pub struct Settings {
     pub auth_realm: String,
 
     /// Log filter in env_logger syntax (e.g. info, or info,scim_server=debug).
-    #[arg(long, env = "SCIM_LOG", default_value = "info", global = true)]
-    pub log: String,
+    /// Default: info for `serve`, warn for the other commands.
+    #[arg(long, env = "SCIM_LOG", global = true)]
+    pub log: Option<String>,
 }
 
 impl Settings {

@@ -39,9 +39,17 @@ use config::{Cli, Command};
 /// Runs the command line: `serve` (the default), `migrate` or `token ...`.
 pub fn run(cli: Cli) -> Result<()> {
     let Cli { settings, command } = cli;
-    init_logging(&settings.log);
+    let command = command.unwrap_or(Command::Serve);
+    // The commands other than `serve` talk to a person on stderr: keep
+    // their output to what they say themselves unless asked for more.
+    let default_log = if matches!(command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(settings.log.as_deref().unwrap_or(default_log));
     settings.validate()?;
-    match command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => actix_web::rt::System::new().block_on(server::serve(settings)),
         Command::Migrate => cli::migrate::run(&settings),
         Command::Token(command) => cli::token::run(&settings, command),

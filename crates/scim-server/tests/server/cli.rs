@@ -12,8 +12,7 @@ use crate::harness::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scim-server");
 
-/// The binary with a clean `SCIM_` environment and a log filter that keeps
-/// stderr short.
+/// The binary with a clean `SCIM_` environment.
 fn scim_server() -> Command {
     let mut cmd = Command::new(BIN);
     for (key, _) in std::env::vars() {
@@ -21,7 +20,6 @@ fn scim_server() -> Command {
             cmd.env_remove(key);
         }
     }
-    cmd.env("SCIM_LOG", "warn");
     cmd
 }
 
@@ -124,6 +122,31 @@ backend_test!(token_commands_round_trip, |ctx| async move {
 });
 
 #[test]
+fn token_create_on_a_fresh_database_says_one_line() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let out = run(
+        &db.url,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "default",
+            "--scope",
+            "scim:write",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(looks_like_secret(text(&out.stdout).trim()));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("tenant 'default'") && stderr.contains("scim:write"),
+        "{stderr}"
+    );
+    assert!(std::path::Path::new(&db.url).exists());
+}
+
+#[test]
 fn token_create_needs_a_known_scope() {
     let db = TestDb::new(Backend::Sqlite).unwrap();
     let out = run(
@@ -220,7 +243,6 @@ async fn first_run_serves_logs_and_stops_on_sigterm() {
     let mut child = scim_server()
         .current_dir(dir.path())
         .env("SCIM_BIND", "127.0.0.1:0")
-        .env("SCIM_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
