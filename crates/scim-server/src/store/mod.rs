@@ -445,3 +445,41 @@ pub(crate) fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
 pub(crate) fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn in_memory_sqlite_keeps_its_data_in_one_connection() {
+        let url = DatabaseUrl::parse(":memory:").unwrap();
+        let store = Store::open(
+            &url,
+            StoreOptions {
+                pool: PoolOptions {
+                    size: 8,
+                    timeout: Duration::from_secs(1),
+                },
+                migrate: true,
+                events: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(store.pool_status().max, 1);
+        let tenant = store.ensure_tenant("t").unwrap();
+        let users = scim_core::schema::SchemaRegistry::core()
+            .resource_schema("User")
+            .unwrap();
+        let ctx = WriteContext {
+            tenant_id: tenant.id,
+            actor: None,
+        };
+        let r = store
+            .insert_resource(ctx, &users, json!({"userName": "a"}))
+            .unwrap();
+        let again = store.get_resource(tenant.id, &users, &r.id).unwrap();
+        assert_eq!(again, Some(r));
+        store.ping(Duration::from_secs(1)).unwrap();
+    }
+}
