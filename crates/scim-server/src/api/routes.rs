@@ -1,0 +1,85 @@
+//! The route table: every endpoint the server answers, in one place.
+//!
+//! | Method | Path | Handler |
+//! |--------|------|---------|
+//! | GET | `/healthz` | [`health::healthz`] |
+//! | GET | `/metrics` | [`metrics::get_metrics`] |
+//! | GET | `/scim/v2/ServiceProviderConfig` | [`discovery::get_service_provider_config`] |
+//! | GET | `/scim/v2/ResourceTypes` | [`discovery::list_resource_types`] |
+//! | GET | `/scim/v2/ResourceTypes/{id}` | [`discovery::get_resource_type`] |
+//! | GET | `/scim/v2/Schemas` | [`discovery::list_schemas`] |
+//! | GET | `/scim/v2/Schemas/{id}` | [`discovery::get_schema`] |
+//!
+//! Other methods on these paths answer 405 with an `Allow` header; any
+//! other path answers 404. Both as SCIM errors.
+
+use actix_web::dev::Handler;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{
+    FromRequest, HttpRequest, HttpResponse, Resource, Responder, ResponseError, Route, web,
+};
+use scim_core::ErrorKind;
+
+use super::{SCIM_PREFIX, discovery, health, metrics, request};
+use crate::error::Error;
+
+/// Registers every route, the extractor configurations and the 404
+/// default service.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(request::json_config(max_body_bytes))
+        .app_data(request::payload_config(max_body_bytes))
+        .app_data(request::query_config())
+        .app_data(request::path_config())
+        .service(get_only("/healthz", health::healthz))
+        .service(get_only("/metrics", metrics::get_metrics))
+        .service(
+            web::scope(SCIM_PREFIX)
+                .service(get_only(
+                    "/ServiceProviderConfig",
+                    discovery::get_service_provider_config,
+                ))
+                .service(get_only("/ResourceTypes", discovery::list_resource_types))
+                .service(get_only(
+                    "/ResourceTypes/{id}",
+                    discovery::get_resource_type,
+                ))
+                .service(get_only("/Schemas", discovery::list_schemas))
+                .service(get_only("/Schemas/{id}", discovery::get_schema)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// A resource answering GET with `handler` and 405 to anything else.
+fn get_only<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(not_allowed("GET"))
+}
+
+/// The 405 route for a resource that allows the methods in `allow`.
+fn not_allowed(allow: &'static str) -> Route {
+    web::route().to(move |req: HttpRequest| async move {
+        let mut response = Error::from(scim_core::Error::new(
+            ErrorKind::MethodNotAllowed,
+            format!("{} is not supported on {}", req.method(), req.path()),
+        ))
+        .error_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        response
+    })
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    Error::from(scim_core::Error::not_found(format!(
+        "no endpoint at {}",
+        req.path()
+    )))
+    .error_response()
+}

@@ -1,0 +1,339 @@
+//! Command line and settings. Every setting is a flag with an `SCIM_`
+//! environment variable behind it, and the defaults serve a first run.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::db::{DatabaseUrl, PoolOptions};
+use crate::error::{Error, Result};
+use crate::tokens::Scope;
+
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "scim.db";
+
+/// `scim-server`: a SCIM 2.0 service provider.
+#[derive(Debug, Parser)]
+#[command(name = "scim-server", version, about, long_about = None)]
+pub struct Cli {
+    /// Settings (global: they may come before or after the subcommand).
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the SCIM API (the default).
+    Serve,
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `scim-server token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token (and the database and tenant if needed); prints the
+    /// secret once.
+    Create(TokenCreate),
+    /// List tokens, never their secrets.
+    List {
+        /// Only the tokens of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// The token id, as shown by `token list`.
+        id: i64,
+    },
+}
+
+/// `scim-server token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreate {
+    /// The tenant the token acts for (created if it does not exist).
+    #[arg(long)]
+    pub tenant: String,
+    /// A scope: scim:read or scim:write (write includes read). Repeatable.
+    #[arg(long = "scope", required = true, value_parser = parse_scope)]
+    pub scopes: Vec<Scope>,
+    /// A label for the token, shown by `token list`.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+fn parse_scope(s: &str) -> std::result::Result<Scope, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+/// Every setting.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings")]
+pub struct Settings {
+    /// Database: a SQLite file path (or sqlite:PATH), or a postgres:// URL.
+    /// (Its value is never shown in help: it may hold a password.)
+    #[arg(long, env = "SCIM_DATABASE_URL", default_value = DEFAULT_DATABASE_URL,
+          hide_env_values = true, global = true)]
+    pub database_url: String,
+
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "SCIM_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+
+    /// The public URL of the SCIM API, as used in meta.location
+    /// (e.g. https://scim.example.com/scim/v2). Default: http://BIND/scim/v2.
+    #[arg(long, env = "SCIM_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
+    /// Maximum number of database connections.
+    #[arg(long, env = "SCIM_POOL_SIZE", default_value_t = 8, global = true)]
+    pub pool_size: u32,
+
+    /// Seconds a request waits for a database connection before a 503.
+    #[arg(
+        long,
+        env = "SCIM_POOL_TIMEOUT_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub pool_timeout_secs: u64,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "SCIM_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Largest accepted request body in bytes (also the bulk maxPayloadSize).
+    #[arg(
+        long,
+        env = "SCIM_MAX_BODY_BYTES",
+        default_value_t = 1_048_576,
+        global = true
+    )]
+    pub max_body_bytes: usize,
+
+    /// Most resources returned by one query (filter maxResults, maxPageSize).
+    #[arg(long, env = "SCIM_MAX_RESULTS", default_value_t = 1000, global = true)]
+    pub max_results: u32,
+
+    /// Page size when a list request gives no count.
+    #[arg(
+        long,
+        env = "SCIM_DEFAULT_PAGE_SIZE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub default_page_size: u32,
+
+    /// Most operations in one bulk request.
+    #[arg(
+        long,
+        env = "SCIM_BULK_MAX_OPERATIONS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub bulk_max_operations: u32,
+
+    /// Seconds a pagination cursor stays valid.
+    #[arg(
+        long,
+        env = "SCIM_CURSOR_TIMEOUT_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub cursor_timeout_secs: u64,
+
+    /// Seconds to let requests in flight finish after SIGTERM.
+    #[arg(
+        long,
+        env = "SCIM_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+
+    /// Apply pending migrations when serving (true or false).
+    #[arg(long, env = "SCIM_AUTO_MIGRATE", default_value_t = true,
+          action = clap::ArgAction::Set, global = true)]
+    pub auto_migrate: bool,
+
+    /// The realm named in WWW-Authenticate challenges.
+    #[arg(long, env = "SCIM_AUTH_REALM", default_value = "scim", global = true)]
+    pub auth_realm: String,
+
+    /// Log filter in env_logger syntax (e.g. info, or info,scim_server=debug).
+    /// Default: info for `serve`, warn for the other commands.
+    #[arg(long, env = "SCIM_LOG", global = true)]
+    pub log: Option<String>,
+}
+
+impl Settings {
+    /// The settings as if no flag and no environment variable were given.
+    pub fn defaults() -> Self {
+        // Parsing an empty command line cannot fail: every setting has a
+        // default. Environment variables are deliberately not read here.
+        let cli = Cli::command_without_env().try_get_matches_from(["scim-server"]);
+        match cli.and_then(|m| <Settings as clap::FromArgMatches>::from_arg_matches(&m)) {
+            Ok(settings) => settings,
+            Err(e) => unreachable_defaults(e),
+        }
+    }
+
+    /// Checks the settings against each other.
+    pub fn validate(&self) -> Result<()> {
+        DatabaseUrl::parse(&self.database_url)?;
+        let check = |ok: bool, msg: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Config(msg.into()))
+            }
+        };
+        check(self.pool_size >= 1, "--pool-size must be at least 1")?;
+        check(
+            self.max_body_bytes >= 1024,
+            "--max-body-bytes must be at least 1024",
+        )?;
+        check(self.max_results >= 1, "--max-results must be at least 1")?;
+        check(
+            (1..=self.max_results).contains(&self.default_page_size),
+            "--default-page-size must be between 1 and --max-results",
+        )?;
+        check(self.workers != Some(0), "--workers must be at least 1")?;
+        check(
+            !self.auth_realm.contains(['"', '\\'])
+                && !self.auth_realm.chars().any(char::is_control),
+            "--auth-realm must not contain quotes, backslashes or control characters",
+        )?;
+        if let Some(base) = &self.base_url {
+            check(
+                base.starts_with("http://") || base.starts_with("https://"),
+                "--base-url must start with http:// or https://",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The parsed database URL.
+    pub fn database(&self) -> Result<DatabaseUrl> {
+        DatabaseUrl::parse(&self.database_url)
+    }
+
+    /// Pool sizing.
+    pub fn pool(&self) -> PoolOptions {
+        PoolOptions {
+            size: self.pool_size,
+            timeout: Duration::from_secs(self.pool_timeout_secs.max(1)),
+        }
+    }
+
+    /// The number of HTTP workers.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+            .max(1)
+    }
+}
+
+impl Cli {
+    /// The clap command with the environment variables detached, for
+    /// [`Settings::defaults`].
+    fn command_without_env() -> clap::Command {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let ids: Vec<String> = cmd
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        ids.iter().fold(cmd, |cmd, id| {
+            cmd.mut_arg(id.as_str(), |a| a.env(None::<&str>))
+        })
+    }
+}
+
+#[cold]
+fn unreachable_defaults(e: clap::Error) -> Settings {
+    // Only reachable if a default value above fails to parse: a build defect
+    // that the tests in this module catch.
+    panic!("built-in defaults do not parse: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_a_first_run() {
+        let s = Settings::defaults();
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert!(s.base_url.is_none());
+        assert!(s.auto_migrate);
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn settings_go_before_or_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "scim-server",
+            "--database-url",
+            "x.db",
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--scope",
+            "scim:read",
+            "--scope",
+            "write",
+            "--pool-size",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.database_url, "x.db");
+        assert_eq!(cli.settings.pool_size, 3);
+        let Some(Command::Token(TokenCommand::Create(c))) = cli.command else {
+            panic!("not token create");
+        };
+        assert_eq!(c.scopes, [Scope::Read, Scope::Write]);
+        let cli = Cli::try_parse_from(["scim-server", "--auto-migrate", "false"]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(!cli.settings.auto_migrate);
+        assert!(Cli::try_parse_from(["scim-server", "token", "create", "--tenant", "a"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "scim-server",
+                "token",
+                "create",
+                "--tenant",
+                "a",
+                "--scope",
+                "x"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn validation_catches_contradictions() {
+        let mut s = Settings::defaults();
+        s.default_page_size = 5000;
+        assert!(s.validate().is_err());
+        let mut s = Settings::defaults();
+        s.base_url = Some("scim.example.com".into());
+        assert!(s.validate().is_err());
+        let mut s = Settings::defaults();
+        s.database_url = "mysql://x".into();
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Database access: the connection over both backends, the pool, the
+//! embedded migrations and the table definitions.
+
+pub mod connection;
+pub mod migrations;
+pub mod schema;
+
+pub use connection::{
+    AnyConnection, Backend, ConnectionManager, DatabaseUrl, Pool, PoolOptions, PooledConnection,
+    build_pool, read_transaction, write_transaction,
+};

@@ -1,0 +1,163 @@
+//! Building and running the HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use scim_core::schema::SchemaRegistry;
+
+use crate::api::{self, AppState, metrics::Metrics};
+use crate::config::{DEFAULT_DATABASE_URL, Settings};
+use crate::db::DatabaseUrl;
+use crate::error::{Error, Result};
+use crate::store::{Storage, Store, StoreOptions, TokenStore};
+
+/// Whether the server reacts to SIGTERM / SIGINT itself (the binary) or is
+/// stopped through its handle (tests embedding it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    /// SIGTERM stops gracefully: requests in flight finish first.
+    Handle,
+    /// Signals are left alone.
+    Ignore,
+}
+
+/// Opens the store for serving: migrations as configured, metrics hooked
+/// to the pool.
+pub fn open_store(settings: &Settings, metrics: &Metrics) -> Result<Store> {
+    let url = settings.database()?;
+    log::info!("database: {url}");
+    Store::open(
+        &url,
+        StoreOptions {
+            pool: settings.pool(),
+            migrate: settings.auto_migrate,
+            events: Some(Box::new(metrics.pool_events())),
+        },
+    )
+}
+
+/// The base URL when none is configured: the address actually bound.
+pub fn default_base_url(local: SocketAddr) -> String {
+    format!("http://{local}{}", api::SCIM_PREFIX)
+}
+
+/// Starts serving on `listener`. The returned [`Server`] runs when awaited
+/// (or spawned) on an actix system; its handle stops it.
+pub fn start(
+    settings: Settings,
+    storage: Arc<dyn Storage>,
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+    signals: Signals,
+) -> Result<Server> {
+    let local = listener.local_addr()?;
+    let base_url = settings
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_base_url(local))
+        .trim_end_matches('/')
+        .to_owned();
+    let workers = settings.worker_count();
+    // Diesel calls run on actix's blocking threads; more of them than pool
+    // connections only makes them queue on the pool (STACK.md measured
+    // 15k-18k instead of 38k requests/s), so size them to the pool.
+    let blocking_per_worker = (settings.pool_size as usize).div_ceil(workers).max(1);
+    let max_body = settings.max_body_bytes;
+    let shutdown = settings.shutdown_timeout_secs;
+    let state = web::Data::new(AppState {
+        storage,
+        registry: Arc::new(SchemaRegistry::core()),
+        settings: Arc::new(settings),
+        base_url,
+        metrics,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(|cfg| api::routes::configure(cfg, max_body))
+            .wrap(from_fn(api::middleware::limit_body))
+            .wrap(from_fn(api::middleware::observe))
+    })
+    .workers(workers)
+    .worker_max_blocking_threads(blocking_per_worker)
+    .shutdown_timeout(shutdown)
+    .listen(listener)?;
+    let server = match signals {
+        Signals::Handle => server,
+        Signals::Ignore => server.disable_signals(),
+    };
+    Ok(server.run())
+}
+
+/// `scim-server serve`: opens (and migrates) the database, binds, logs how
+/// to get a token if none exists, and serves until SIGTERM.
+pub async fn serve(settings: Settings) -> Result<()> {
+    let metrics = Arc::new(Metrics::new()?);
+    let store = open_store(&settings, &metrics)?;
+    let active = store.count_active_tokens()?;
+    if active == 0 {
+        log::warn!(
+            "no API token exists yet; create one with: {}",
+            token_hint(&settings.database()?)
+        );
+    }
+    let listener = TcpListener::bind(&settings.bind)
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.bind)))?;
+    let local = listener.local_addr()?;
+    let base = settings
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_base_url(local));
+    log::info!("listening on http://{local} (SCIM base URL {base})");
+    let server = start(
+        settings,
+        Arc::new(store),
+        metrics,
+        listener,
+        Signals::Handle,
+    )?;
+    server.await?;
+    log::info!("stopped");
+    Ok(())
+}
+
+/// The exact command that creates a first token for this database.
+pub fn token_hint(url: &DatabaseUrl) -> String {
+    let base = "scim-server token create --tenant default --scope scim:write";
+    match url {
+        DatabaseUrl::Sqlite(path) if path == DEFAULT_DATABASE_URL => base.to_owned(),
+        DatabaseUrl::Sqlite(path) => format!("{base} --database-url {}", shell_quote(path)),
+        DatabaseUrl::Postgres(_) => format!("{base} (with the same SCIM_DATABASE_URL)"),
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hints_name_the_database() {
+        let hint = |u: &str| token_hint(&DatabaseUrl::parse(u).unwrap());
+        assert_eq!(
+            hint("scim.db"),
+            "scim-server token create --tenant default --scope scim:write"
+        );
+        assert!(hint("/var/lib/scim/x.db").ends_with("--database-url /var/lib/scim/x.db"));
+        assert!(hint("/tmp/my dir/x.db").ends_with("'/tmp/my dir/x.db'"));
+        let pg = hint("postgres://u:secret@db/scim");
+        assert!(!pg.contains("secret"), "{pg}");
+    }
+}

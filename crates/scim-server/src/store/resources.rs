@@ -1,0 +1,672 @@
+//! [`ResourceStore`] and [`ChangeLogStore`] for [`Store`].
+//!
+//! A write is one transaction: the resource row, its attribute-index rows
+//! and one change-log row. Concurrent writers are serialised by SQLite's
+//! write lock (taken up front) and, on PostgreSQL, by locking the row
+//! (`SELECT ... FOR UPDATE`). The update itself still says
+//! `WHERE version = <version read>`, and a write that finds the row changed
+//! anyway is retried from the read.
+
+use chrono::{NaiveDateTime, SecondsFormat};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use scim_core::ErrorKind;
+use scim_core::json::get_ci;
+use scim_core::schema::{ResourceSchema, Uniqueness};
+use serde_json::{Map, Value, json};
+
+use super::index::{IndexRow, IndexValue, fold, index_rows};
+use super::{
+    Change, ChangeLogStore, ChangeOp, ResourceStore, Store, StoredResource, TenantId, WriteContext,
+    etag, from_db_time, now, to_db_time,
+};
+use crate::db::schema::{attr_index, change_log, resources};
+use crate::db::{AnyConnection, write_transaction};
+use crate::error::{Error, Result};
+
+/// How often an update that lost a race to a concurrent writer is retried.
+const MAX_WRITE_ATTEMPTS: usize = 5;
+
+/// Rows per INSERT statement for index rows (well under SQLite's limit of
+/// bound parameters per statement).
+const INDEX_INSERT_CHUNK: usize = 500;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = resources)]
+struct ResourceRow {
+    pk: i64,
+    tenant_id: i64,
+    resource_type: String,
+    id: String,
+    version: i64,
+    document: String,
+    external_id: Option<String>,
+    created: NaiveDateTime,
+    last_modified: NaiveDateTime,
+}
+
+impl ResourceRow {
+    fn into_stored(self) -> Result<StoredResource> {
+        let ResourceRow {
+            pk,
+            tenant_id,
+            resource_type,
+            id,
+            version,
+            document,
+            external_id,
+            created,
+            last_modified,
+        } = self;
+        let document = serde_json::from_str(&document).map_err(|e| {
+            Error::internal(format!("stored document of resource {pk} is not JSON: {e}"))
+        })?;
+        Ok(StoredResource {
+            pk,
+            tenant_id: TenantId(tenant_id),
+            resource_type,
+            id,
+            version,
+            document,
+            external_id,
+            created: from_db_time(created),
+            last_modified: from_db_time(last_modified),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = attr_index)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewIndexRow<'a> {
+    resource_pk: i64,
+    tenant_id: i64,
+    resource_type: &'a str,
+    attr: &'a str,
+    ordinal: i32,
+    text_folded: Option<&'a str>,
+    text_exact: Option<&'a str>,
+    num: Option<f64>,
+    time_us: Option<i64>,
+    boolean: Option<bool>,
+}
+
+#[derive(Queryable)]
+struct IndexRowData {
+    attr: String,
+    ordinal: i32,
+    text_folded: Option<String>,
+    text_exact: Option<String>,
+    num: Option<f64>,
+    time_us: Option<i64>,
+    boolean: Option<bool>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = change_log)]
+struct ChangeRow {
+    seq: i64,
+    tenant_id: i64,
+    resource_type: String,
+    resource_id: String,
+    version: i64,
+    op: String,
+    actor: Option<i64>,
+    at: NaiveDateTime,
+}
+
+/// The columns derived from a document: what uniqueness and point lookups
+/// read without parsing JSON.
+struct Derived {
+    user_name_folded: Option<String>,
+    display_name_folded: Option<String>,
+    external_id: Option<String>,
+}
+
+impl Derived {
+    fn of(doc: &Value, rs: &ResourceSchema) -> Self {
+        let obj = doc.as_object();
+        let string = |name: &str| {
+            obj.and_then(|o| get_ci(o, name))
+                .and_then(|(_, v)| v.as_str())
+                .map(str::to_owned)
+        };
+        // A uniqueness column holds a value only when the schema asks for
+        // uniqueness, so the unique index enforces exactly the schema.
+        let unique_folded = |name: &str| {
+            let attr = rs.core().attribute(name)?;
+            if attr.uniqueness == Uniqueness::None {
+                return None;
+            }
+            let value = string(name)?;
+            Some(if attr.case_exact { value } else { fold(&value) })
+        };
+        Self {
+            user_name_folded: unique_folded("userName"),
+            display_name_folded: unique_folded("displayName"),
+            external_id: string("externalId"),
+        }
+    }
+}
+
+/// The canonical stored document: `schemas`, `id`, `externalId` first, the
+/// client's attributes in their order, and the server's `meta` last (its
+/// `location` is added when the resource is served).
+fn canonical_document(
+    doc: Value,
+    rs: &ResourceSchema,
+    id: &str,
+    version: i64,
+    created: chrono::DateTime<chrono::Utc>,
+    last_modified: chrono::DateTime<chrono::Utc>,
+) -> Result<Value> {
+    let Value::Object(mut given) = doc else {
+        return Err(scim_core::Error::invalid_syntax("a resource must be a JSON object").into());
+    };
+    let mut out = Map::new();
+    let mut take = |name: &str, out: &mut Map<String, Value>| {
+        let key = given.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
+        if let Some(value) = key.and_then(|k| given.shift_remove(&k)) {
+            out.insert(name.to_owned(), value);
+        }
+    };
+    take("schemas", &mut out);
+    out.insert("id".into(), Value::String(id.to_owned()));
+    take("externalId", &mut out);
+    given.retain(|k, _| !k.eq_ignore_ascii_case("id") && !k.eq_ignore_ascii_case("meta"));
+    out.extend(given);
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": rs.resource_type().name,
+            "created": created.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "lastModified": last_modified.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "version": etag(version),
+        }),
+    );
+    Ok(Value::Object(out))
+}
+
+/// A random (version 4) UUID.
+fn new_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::internal(format!("no randomness available: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+/// Turns a unique-constraint violation on a uniqueness column into the
+/// SCIM `uniqueness` error; other errors pass through.
+fn uniqueness_error(e: DieselError, doc: &Value) -> Error {
+    if let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
+        let what = format!(
+            "{} {}",
+            info.message(),
+            info.constraint_name().unwrap_or("")
+        );
+        for (column, attr) in [
+            ("user_name_folded", "userName"),
+            ("display_name_folded", "displayName"),
+        ] {
+            if what.contains(column) {
+                let value = doc
+                    .as_object()
+                    .and_then(|o| get_ci(o, attr))
+                    .and_then(|(_, v)| v.as_str())
+                    .unwrap_or("");
+                return scim_core::Error::new(
+                    ErrorKind::Uniqueness,
+                    format!("{attr} '{value}' is already in use"),
+                )
+                .into();
+            }
+        }
+    }
+    e.into()
+}
+
+fn write_index_rows(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_type: &str,
+    pk: i64,
+    rows: &[IndexRow],
+) -> QueryResult<()> {
+    let new_rows: Vec<NewIndexRow<'_>> = rows
+        .iter()
+        .map(|r| {
+            let mut row = NewIndexRow {
+                resource_pk: pk,
+                tenant_id: tenant.0,
+                resource_type,
+                attr: &r.attr,
+                ordinal: r.ordinal,
+                text_folded: None,
+                text_exact: None,
+                num: None,
+                time_us: None,
+                boolean: None,
+            };
+            match &r.value {
+                IndexValue::Text { folded, exact } => {
+                    row.text_folded = Some(folded);
+                    row.text_exact = exact.as_deref();
+                }
+                IndexValue::Number(n) => row.num = Some(*n),
+                IndexValue::Time(t) => row.time_us = Some(*t),
+                IndexValue::Bool(b) => row.boolean = Some(*b),
+            }
+            row
+        })
+        .collect();
+    // Multi-row INSERT is not available through the multi-backend
+    // connection, so each backend gets the same statement on its own type.
+    for chunk in new_rows.chunks(INDEX_INSERT_CHUNK) {
+        let insert = diesel::insert_into(attr_index::table).values(chunk);
+        match conn {
+            AnyConnection::Sqlite(c) => insert.execute(c)?,
+            AnyConnection::Pg(c) => insert.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+fn log_change(
+    conn: &mut AnyConnection,
+    ctx: WriteContext,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    op: ChangeOp,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(change_log::table)
+        .values((
+            change_log::tenant_id.eq(ctx.tenant_id.0),
+            change_log::resource_type.eq(resource_type),
+            change_log::resource_id.eq(id),
+            change_log::version.eq(version),
+            change_log::op.eq(op.as_str()),
+            change_log::actor.eq(ctx.actor),
+            change_log::at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn load(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<StoredResource>> {
+    resources::table
+        .filter(resources::tenant_id.eq(tenant.0))
+        .filter(resources::id.eq(id))
+        .filter(resources::resource_type.eq(resource_type))
+        .select(ResourceRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(ResourceRow::into_stored)
+        .transpose()
+}
+
+/// [`load`] for a read-modify-write: on PostgreSQL the row is locked
+/// (`FOR UPDATE`) so that concurrent writers of the same resource queue
+/// instead of racing; on SQLite the immediate transaction already holds
+/// the database's write lock.
+fn load_for_update(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<StoredResource>> {
+    match conn {
+        AnyConnection::Pg(c) => resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::id.eq(id))
+            .filter(resources::resource_type.eq(resource_type))
+            .select(ResourceRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?
+            .map(ResourceRow::into_stored)
+            .transpose(),
+        AnyConnection::Sqlite(_) => load(conn, tenant, resource_type, id),
+    }
+}
+
+fn not_found(rs: &ResourceSchema, id: &str) -> Error {
+    scim_core::Error::not_found(format!("{} '{id}' not found", rs.resource_type().name)).into()
+}
+
+fn check_version(current: i64, expected: Option<i64>) -> Result<()> {
+    match expected {
+        Some(v) if v != current => Err(scim_core::Error::new(
+            ErrorKind::PreconditionFailed,
+            format!(
+                "the resource is at version {}, not {}",
+                etag(current),
+                etag(v)
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `e` is the internal marker for "a concurrent writer changed the
+/// row between our read and our write".
+fn lost_race(e: &Error) -> bool {
+    matches!(e, Error::Scim(s) if s.kind() == ErrorKind::Conflict && s.detail() == LOST_RACE)
+}
+
+const LOST_RACE: &str = "the resource was modified concurrently; retry the request";
+
+impl ResourceStore for Store {
+    fn insert_resource(
+        &self,
+        ctx: WriteContext,
+        rs: &ResourceSchema,
+        document: Value,
+    ) -> Result<StoredResource> {
+        let resource_type = rs.resource_type().id.as_str();
+        let id = new_id()?;
+        let at = now();
+        let document = canonical_document(document, rs, &id, 1, at, at)?;
+        let derived = Derived::of(&document, rs);
+        let rows = index_rows(&document, rs);
+        let text = document.to_string();
+        let mut conn = self.conn()?;
+        let pk = write_transaction(&mut conn, |conn| -> Result<i64> {
+            let pk: i64 = diesel::insert_into(resources::table)
+                .values((
+                    resources::tenant_id.eq(ctx.tenant_id.0),
+                    resources::resource_type.eq(resource_type),
+                    resources::id.eq(&id),
+                    resources::version.eq(1_i64),
+                    resources::document.eq(&text),
+                    resources::user_name_folded.eq(derived.user_name_folded.as_deref()),
+                    resources::display_name_folded.eq(derived.display_name_folded.as_deref()),
+                    resources::external_id.eq(derived.external_id.as_deref()),
+                    resources::created.eq(to_db_time(at)),
+                    resources::last_modified.eq(to_db_time(at)),
+                ))
+                .returning(resources::pk)
+                .get_result(conn)
+                .map_err(|e| uniqueness_error(e, &document))?;
+            write_index_rows(conn, ctx.tenant_id, resource_type, pk, &rows)?;
+            log_change(
+                conn,
+                ctx,
+                resource_type,
+                &id,
+                1,
+                ChangeOp::Create,
+                to_db_time(at),
+            )?;
+            Ok(pk)
+        })?;
+        Ok(StoredResource {
+            pk,
+            tenant_id: ctx.tenant_id,
+            resource_type: resource_type.to_owned(),
+            id,
+            version: 1,
+            external_id: derived.external_id,
+            document,
+            created: at,
+            last_modified: at,
+        })
+    }
+
+    fn get_resource(
+        &self,
+        tenant: TenantId,
+        rs: &ResourceSchema,
+        id: &str,
+    ) -> Result<Option<StoredResource>> {
+        load(&mut *self.conn()?, tenant, &rs.resource_type().id, id)
+    }
+
+    fn update_resource(
+        &self,
+        ctx: WriteContext,
+        rs: &ResourceSchema,
+        id: &str,
+        expected_version: Option<i64>,
+        op: ChangeOp,
+        change: &mut dyn FnMut(&StoredResource) -> Result<Value>,
+    ) -> Result<StoredResource> {
+        let resource_type = rs.resource_type().id.as_str();
+        let mut conn = self.conn()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = write_transaction(&mut conn, |conn| -> Result<StoredResource> {
+                let current = load_for_update(conn, ctx.tenant_id, resource_type, id)?
+                    .ok_or_else(|| not_found(rs, id))?;
+                check_version(current.version, expected_version)?;
+                let version = current.version + 1;
+                let at = now().max(current.last_modified);
+                let document =
+                    canonical_document(change(&current)?, rs, id, version, current.created, at)?;
+                let derived = Derived::of(&document, rs);
+                let rows = index_rows(&document, rs);
+                let updated = diesel::update(
+                    resources::table
+                        .filter(resources::pk.eq(current.pk))
+                        .filter(resources::version.eq(current.version)),
+                )
+                .set((
+                    resources::version.eq(version),
+                    resources::document.eq(document.to_string()),
+                    resources::user_name_folded.eq(derived.user_name_folded.as_deref()),
+                    resources::display_name_folded.eq(derived.display_name_folded.as_deref()),
+                    resources::external_id.eq(derived.external_id.as_deref()),
+                    resources::last_modified.eq(to_db_time(at)),
+                ))
+                .execute(conn)
+                .map_err(|e| uniqueness_error(e, &document))?;
+                if updated == 0 {
+                    return Err(scim_core::Error::new(ErrorKind::Conflict, LOST_RACE).into());
+                }
+                diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(current.pk)))
+                    .execute(conn)?;
+                write_index_rows(conn, ctx.tenant_id, resource_type, current.pk, &rows)?;
+                log_change(conn, ctx, resource_type, id, version, op, to_db_time(at))?;
+                Ok(StoredResource {
+                    version,
+                    document,
+                    external_id: derived.external_id,
+                    last_modified: at,
+                    ..current
+                })
+            });
+            match result {
+                Err(e) if lost_race(&e) && attempt < MAX_WRITE_ATTEMPTS => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn delete_resource(
+        &self,
+        ctx: WriteContext,
+        rs: &ResourceSchema,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> Result<()> {
+        let resource_type = rs.resource_type().id.as_str();
+        let mut conn = self.conn()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = write_transaction(&mut conn, |conn| -> Result<()> {
+                let (pk, version) = load_for_update(conn, ctx.tenant_id, resource_type, id)?
+                    .map(|r| (r.pk, r.version))
+                    .ok_or_else(|| not_found(rs, id))?;
+                check_version(version, expected_version)?;
+                diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(pk)))
+                    .execute(conn)?;
+                let deleted = diesel::delete(
+                    resources::table
+                        .filter(resources::pk.eq(pk))
+                        .filter(resources::version.eq(version)),
+                )
+                .execute(conn)?;
+                if deleted == 0 {
+                    return Err(scim_core::Error::new(ErrorKind::Conflict, LOST_RACE).into());
+                }
+                log_change(
+                    conn,
+                    ctx,
+                    resource_type,
+                    id,
+                    version + 1,
+                    ChangeOp::Delete,
+                    to_db_time(now()),
+                )?;
+                Ok(())
+            });
+            match result {
+                Err(e) if lost_race(&e) && attempt < MAX_WRITE_ATTEMPTS => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn stored_index_rows(&self, tenant: TenantId, pk: i64) -> Result<Vec<IndexRow>> {
+        let rows: Vec<IndexRowData> = attr_index::table
+            .filter(attr_index::tenant_id.eq(tenant.0))
+            .filter(attr_index::resource_pk.eq(pk))
+            .order((attr_index::attr.asc(), attr_index::ordinal.asc()))
+            .select((
+                attr_index::attr,
+                attr_index::ordinal,
+                attr_index::text_folded,
+                attr_index::text_exact,
+                attr_index::num,
+                attr_index::time_us,
+                attr_index::boolean,
+            ))
+            .load(&mut *self.conn()?)?;
+        rows.into_iter()
+            .map(|r| {
+                let IndexRowData {
+                    attr,
+                    ordinal,
+                    text_folded,
+                    text_exact,
+                    num,
+                    time_us,
+                    boolean,
+                } = r;
+                let value = match (text_folded, num, time_us, boolean) {
+                    (Some(folded), None, None, None) => IndexValue::Text {
+                        folded,
+                        exact: text_exact,
+                    },
+                    (None, Some(n), None, None) => IndexValue::Number(n),
+                    (None, None, Some(t), None) => IndexValue::Time(t),
+                    (None, None, None, Some(b)) => IndexValue::Bool(b),
+                    _ => {
+                        return Err(Error::internal(format!(
+                            "index row {attr}[{ordinal}] of resource {pk} has no single typed value"
+                        )));
+                    }
+                };
+                Ok(IndexRow {
+                    attr,
+                    ordinal,
+                    value,
+                })
+            })
+            .collect()
+    }
+}
+
+impl ChangeLogStore for Store {
+    fn changes_after(&self, tenant: TenantId, after: i64, limit: i64) -> Result<Vec<Change>> {
+        let rows: Vec<ChangeRow> = change_log::table
+            .filter(change_log::tenant_id.eq(tenant.0))
+            .filter(change_log::seq.gt(after))
+            .order(change_log::seq.asc())
+            .limit(limit)
+            .select(ChangeRow::as_select())
+            .load(&mut *self.conn()?)?;
+        rows.into_iter()
+            .map(|row| {
+                let ChangeRow {
+                    seq,
+                    tenant_id,
+                    resource_type,
+                    resource_id,
+                    version,
+                    op,
+                    actor,
+                    at,
+                } = row;
+                let op = ChangeOp::parse(&op)
+                    .ok_or_else(|| Error::internal(format!("unknown change op '{op}' at {seq}")))?;
+                Ok(Change {
+                    seq,
+                    tenant_id: TenantId(tenant_id),
+                    resource_type,
+                    resource_id,
+                    version,
+                    op,
+                    actor,
+                    at: from_db_time(at),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_version_4_uuids() {
+        let id = new_id().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(id, new_id().unwrap());
+    }
+
+    #[test]
+    fn canonical_documents_put_server_fields_in_place() {
+        let registry = scim_core::schema::SchemaRegistry::core();
+        let users = registry.resource_schema("User").unwrap();
+        let at = now();
+        let doc = canonical_document(
+            json!({"userName": "a", "ID": "client-chosen", "Meta": {"version": "x"},
+                   "ExternalId": "e", "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}),
+            &users,
+            "server-id",
+            3,
+            at,
+            at,
+        )
+        .unwrap();
+        let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["schemas", "id", "externalId", "userName", "meta"]);
+        assert_eq!(doc["id"], "server-id");
+        assert_eq!(doc["meta"]["version"], "W/\"3\"");
+        assert_eq!(doc["meta"]["resourceType"], "User");
+        assert!(canonical_document(json!([1]), &users, "x", 1, at, at).is_err());
+    }
+}

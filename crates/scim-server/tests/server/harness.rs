@@ -1,0 +1,318 @@
+//! Test harness: fresh databases per test (a SQLite file in a temp dir, or a
+//! uniquely named PostgreSQL database created through
+//! `SCIM_TEST_POSTGRES_URL` and dropped afterwards) and a real server on an
+//! ephemeral loopback port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use diesel::{Connection, RunQueryDsl};
+use scim_server::api::metrics::Metrics;
+use scim_server::config::Settings;
+use scim_server::server::{self, Signals};
+use scim_server::store::{Store, StoreOptions, TenantStore, TokenStore};
+use scim_server::tokens::{Scope, Scopes};
+
+/// The environment variable naming the PostgreSQL server used by tests.
+pub const POSTGRES_ENV: &str = "SCIM_TEST_POSTGRES_URL";
+
+/// The backends every test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `mod $name { fn sqlite(); fn postgres(); }` running the same
+/// async body against a served instance of each backend. The PostgreSQL
+/// test prints a note and passes when `SCIM_TEST_POSTGRES_URL` is unset.
+macro_rules! backend_test {
+    ($name:ident, |$ctx:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $ctx = $crate::harness::Ctx::start($crate::harness::Backend::Sqlite)
+                    .await
+                    .expect("SQLite is always available");
+                $body.await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($ctx) =
+                    $crate::harness::Ctx::start($crate::harness::Backend::Postgres).await
+                else {
+                    $crate::harness::skip_note(stringify!($name));
+                    return;
+                };
+                $body.await;
+            }
+        }
+    };
+}
+
+/// Like `backend_test!` without a server: the body gets a migrated
+/// [`Store`] on a fresh database and runs synchronously.
+macro_rules! store_test {
+    ($name:ident, |$store:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                let db = $crate::harness::TestDb::new($crate::harness::Backend::Sqlite)
+                    .expect("SQLite is always available");
+                let $store = db.open_store();
+                $body
+            }
+
+            #[test]
+            fn postgres() {
+                let Some(db) = $crate::harness::TestDb::new($crate::harness::Backend::Postgres)
+                else {
+                    $crate::harness::skip_note(stringify!($name));
+                    return;
+                };
+                let $store = db.open_store();
+                $body
+            }
+        }
+    };
+}
+
+/// Says why a PostgreSQL test did nothing.
+pub fn skip_note(test: &str) {
+    eprintln!("note: {test}::postgres skipped; set {POSTGRES_ENV} to run it");
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("randomness");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `url` with its database name replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres URL has a scheme");
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{db}{query}")
+}
+
+/// A fresh, empty database that disappears with the value.
+pub struct TestDb {
+    /// The URL to give `--database-url`.
+    pub url: String,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A new database, or `None` for PostgreSQL when it is not configured.
+    pub fn new(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Some(Self {
+                url: dir
+                    .path()
+                    .join("scim.db")
+                    .to_str()
+                    .expect("utf-8 path")
+                    .to_owned(),
+                dir,
+                postgres: None,
+            }),
+            Backend::Postgres => {
+                let admin = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())?;
+                let name = format!("scim_test_{}", random_suffix());
+                let mut conn = diesel::PgConnection::establish(&admin)
+                    .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but unusable: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                Some(Self {
+                    url: with_database(&admin, &name),
+                    dir,
+                    postgres: Some((admin, name)),
+                })
+            }
+        }
+    }
+
+    /// A temp directory that lives as long as the database.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Opens (and migrates) the database.
+    pub fn open_store(&self) -> Store {
+        Store::open(
+            &scim_server::db::DatabaseUrl::parse(&self.url).expect("url"),
+            StoreOptions {
+                pool: scim_server::db::PoolOptions {
+                    size: 4,
+                    timeout: std::time::Duration::from_secs(5),
+                },
+                migrate: true,
+                events: None,
+            },
+        )
+        .expect("open store")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres {
+            match diesel::PgConnection::establish(admin) {
+                Ok(mut conn) => {
+                    let dropped =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn);
+                    if let Err(e) = dropped {
+                        eprintln!("could not drop test database {name}: {e}");
+                    }
+                }
+                Err(e) => eprintln!("could not drop test database {name}: {e}"),
+            }
+        }
+    }
+}
+
+/// A running server on a fresh database.
+pub struct Ctx {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The same database the server uses.
+    pub store: Store,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<()>>,
+    pub db: TestDb,
+}
+
+impl Ctx {
+    /// A server with the default settings.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// A server with settings adjusted by `adjust`.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let db = TestDb::new(backend)?;
+        let mut settings = Settings::defaults();
+        settings.database_url = db.url.clone();
+        settings.pool_size = 4;
+        settings.workers = Some(1);
+        settings.shutdown_timeout_secs = 1;
+        adjust(&mut settings);
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let store = server::open_store(&settings, &metrics).expect("open store");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let storage = Arc::new(store.clone());
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = server::start(settings, storage, metrics, listener, Signals::Ignore)
+                    .expect("start server");
+                tx.send(server.handle()).expect("handle");
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv().expect("server started");
+        Some(Self {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            handle,
+            thread: Some(thread),
+            db,
+        })
+    }
+
+    /// The full URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The SCIM base URL the server uses by default.
+    pub fn scim_base(&self) -> String {
+        format!("{}/scim/v2", self.base)
+    }
+
+    /// A new token for `tenant` (created if needed) with `scopes`.
+    pub fn token(&self, tenant: &str, scopes: &[Scope]) -> String {
+        let tenant = self.store.ensure_tenant(tenant).expect("tenant");
+        self.store
+            .create_token(tenant.id, "test", Scopes::of(scopes))
+            .expect("token")
+            .secret
+    }
+
+    /// GET `path` with an optional bearer token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A response's status, content type and JSON body.
+pub async fn json_parts(
+    res: reqwest::Response,
+) -> (reqwest::StatusCode, String, serde_json::Value) {
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .unwrap_or_default();
+    let body = res.json().await.expect("JSON body");
+    (status, content_type, body)
+}
+
+/// The SCIM Error message with this status, scimType and detail.
+pub fn scim_error(status: u16, scim_type: Option<&str>, detail: &str) -> serde_json::Value {
+    let mut e = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": status.to_string(),
+        "detail": detail,
+    });
+    if let Some(t) = scim_type {
+        e["scimType"] = t.into();
+    }
+    e
+}
+
+#[test]
+fn database_names_are_replaced_in_urls() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    assert_eq!(
+        with_database("postgresql://u:p@h/db?sslmode=disable", "x"),
+        "postgresql://u:p@h/x?sslmode=disable"
+    );
+}
