@@ -7,11 +7,13 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod auth;
+pub mod bulk;
 mod client;
 pub mod discovery;
 pub mod error;
 pub mod paging;
 pub mod patch;
+pub mod plan;
 mod resources;
 pub mod retry;
 
