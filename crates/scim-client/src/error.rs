@@ -93,6 +93,14 @@ pub enum ClientError {
     /// discovered or configured capabilities.
     #[error("the service provider does not support {0}")]
     Unsupported(String),
+    /// A match lookup found more than one remote resource; none is adopted.
+    #[error("{count} remote resources match {filter}; refusing to pick one")]
+    AmbiguousMatch {
+        /// The filter that found them.
+        filter: String,
+        /// How many matched.
+        count: usize,
+    },
     /// The request could not be built: a bad base URL, identifier or input.
     #[error("invalid request: {0}")]
     InvalidRequest(String),

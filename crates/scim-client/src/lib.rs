@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+mod apply;
 pub mod auth;
 pub mod bulk;
 mod client;
@@ -17,6 +18,7 @@ pub mod plan;
 mod resources;
 pub mod retry;
 
+pub use apply::{Applied, Created};
 pub use auth::{Auth, ClientCredentials, Secret};
 pub use client::{ClientBuilder, SCIM_MEDIA_TYPE, ScimClient};
 pub use discovery::{Capabilities, Discovery, Paging};
