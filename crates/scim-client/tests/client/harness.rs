@@ -1,9 +1,16 @@
 //! Real servers for the tests: the PyPI package `scim2-server` in a venv
-//! under the target directory, started on a free loopback port per test.
+//! under the target directory, on free loopback ports.
+//!
+//! Starting one takes seconds (Python imports), so tests that only need a
+//! server with the default configuration share one ([`shared`]) and keep
+//! out of each other's way with distinct names; tests that need another
+//! configuration or a clean store start their own. Every server exits when
+//! its standard input closes, so none outlives the test process, however
+//! that process ends.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -69,8 +76,29 @@ pub struct ServerOptions {
 #[derive(Debug)]
 pub struct Scim2Server {
     child: Child,
+    /// Closing it stops the server.
+    _stdin: ChildStdin,
     /// Where it listens.
     pub addr: SocketAddr,
+}
+
+/// Runs the scim2-server command, exiting as soon as standard input closes.
+const LAUNCHER: &str = "
+import os, sys, threading
+def watch():
+    sys.stdin.buffer.read()
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from scim2_server.testserver.cli import main
+main()
+";
+
+/// The server shared by the tests that need the default configuration.
+pub fn shared() -> Option<&'static Scim2Server> {
+    static SHARED: OnceLock<Option<Scim2Server>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| Scim2Server::start(&ServerOptions::default()))
+        .as_ref()
 }
 
 impl Scim2Server {
@@ -91,9 +119,9 @@ impl Scim2Server {
         for _ in 0..3 {
             let port = free_port();
             let mut cmd = Command::new(venv.join("bin").join("python"));
-            cmd.args(["-m", "scim2_server.testserver.cli", "--hostname", "127.0.0.1"])
+            cmd.args(["-c", LAUNCHER, "--hostname", "127.0.0.1"])
                 .args(["--port", &port.to_string()])
-                .stdin(Stdio::null())
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .env("SCIM2_SERVER_SECRET", "test-secret-for-cursors-0123456789");
@@ -104,11 +132,16 @@ impl Scim2Server {
                 cmd.arg("--service-provider-config").arg(c);
             }
             let mut child = cmd.spawn().expect("start scim2-server");
+            let stdin = child.stdin.take().expect("piped stdin");
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Some(Self { child, addr });
+                    return Some(Self {
+                        child,
+                        _stdin: stdin,
+                        addr,
+                    });
                 }
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
@@ -134,11 +167,15 @@ impl Drop for Scim2Server {
     }
 }
 
-/// Starts a plain server or returns from the test with a note.
+/// The shared server, or a server of its own with these options; returns
+/// from the test (the note is printed once) when no venv can be made.
 #[macro_export]
 macro_rules! server_or_skip {
     () => {
-        $crate::server_or_skip!(&$crate::harness::ServerOptions::default())
+        match $crate::harness::shared() {
+            Some(s) => s,
+            None => return,
+        }
     };
     ($opts:expr) => {
         match $crate::harness::Scim2Server::start($opts) {

@@ -65,15 +65,15 @@ async fn crud_with_typed_users() {
     let server = server_or_skip!();
     let c = client(&server.base());
     c.discover().await.unwrap();
-    let mut bjensen = User::new("bjensen");
-    bjensen.external_id = Some("701984".into());
+    let mut bjensen = User::new("crud-bjensen");
+    bjensen.external_id = Some("crud-701984".into());
     bjensen.emails = vec![MultiValue::new("bjensen@example.com", "work")];
     let created = c.users().create(&bjensen).await.unwrap();
     let id = created.id.clone().expect("id assigned");
-    assert_eq!(created.user_name, "bjensen");
+    assert_eq!(created.user_name, "crud-bjensen");
 
     let fetched = c.users().get_versioned(&id).await.unwrap();
-    assert_eq!(fetched.resource.external_id.as_deref(), Some("701984"));
+    assert_eq!(fetched.resource.external_id.as_deref(), Some("crud-701984"));
     let v1 = fetched.version.expect("scim2-server sends ETags");
 
     let mut changed = fetched.resource.clone();
@@ -100,8 +100,8 @@ async fn crud_with_typed_users() {
 async fn conflicts_read_like_the_server_said() {
     let server = server_or_skip!();
     let c = client(&server.base());
-    c.users().create(&User::new("taken")).await.unwrap();
-    let err = c.users().create(&User::new("TAKEN")).await.unwrap_err();
+    c.users().create(&User::new("conflict-taken")).await.unwrap();
+    let err = c.users().create(&User::new("CONFLICT-taken")).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -118,17 +118,17 @@ async fn search_pages_by_index_over_several_pages() {
     let proxy = Proxy::start(server.addr).await;
     let c = crate::builder(&proxy.base()).page_size(10).build().unwrap();
     c.discover().await.unwrap();
-    create_users(&c, "page", 25).await;
-    create_users(&c, "other", 3).await;
+    create_users(&c, "idx-page", 25).await;
+    create_users(&c, "idx-other", 3).await;
     proxy.clear();
 
     let found: Vec<User> = c
         .users()
-        .search_all(Query::filter(r#"userName sw "page""#).sort_by("userName", SortOrder::Ascending))
+        .search_all(Query::filter(r#"userName sw "idx-page""#).sort_by("userName", SortOrder::Ascending))
         .await
         .unwrap();
     let names: Vec<&str> = found.iter().map(|u| u.user_name.as_str()).collect();
-    let expected: Vec<String> = (0..25).map(|i| format!("page{i:03}")).collect();
+    let expected: Vec<String> = (0..25).map(|i| format!("idx-page{i:03}")).collect();
     assert_eq!(names, expected);
     let pages = proxy.seen_matching("GET", "/v2/Users?");
     assert_eq!(pages.len(), 3, "{pages:?}");
@@ -137,17 +137,17 @@ async fn search_pages_by_index_over_several_pages() {
 
     // POST /.search, a limit, and a stream read lazily.
     proxy.clear();
-    let q = Query::filter(r#"userName sw "page""#).via_post().page_size(4).limit(6);
+    let q = Query::filter(r#"userName sw "idx-page""#).via_post().page_size(4).limit(6);
     let mut stream = std::pin::pin!(c.users().search(q));
     let mut n = 0;
     while let Some(u) = stream.next().await {
-        assert!(u.unwrap().user_name.starts_with("page"));
+        assert!(u.unwrap().user_name.starts_with("idx-page"));
         n += 1;
     }
     assert_eq!(n, 6);
     assert_eq!(proxy.seen_matching("POST", "/v2/Users/.search").len(), 2);
 
-    assert!(c.users().find_one(r#"userName eq "PAGE007""#).await.unwrap().is_some());
+    assert!(c.users().find_one(r#"userName eq "IDX-PAGE007""#).await.unwrap().is_some());
     assert!(c.users().find_one(r#"userName eq "nobody""#).await.unwrap().is_none());
 }
 
@@ -185,7 +185,9 @@ async fn filters_are_evaluated_locally_when_unsupported() {
     proxy.clear();
     let found = c
         .users()
-        .search_all(Query::filter(r#"userName ew "7" or externalId eq "ext-loc011""#))
+        .search_all(Query::filter(
+            r#"userName sw "loc" and (userName ew "7" or externalId eq "ext-loc011")"#,
+        ))
         .await
         .unwrap();
     let mut names: Vec<&str> = found.iter().map(|u| u.user_name.as_str()).collect();
@@ -257,7 +259,7 @@ async fn groups_and_membership_patches() {
     let c = client(&server.base());
     let users = create_users(&c, "member", 3).await;
     let ids: Vec<String> = users.iter().map(|u| u.id.clone().unwrap()).collect();
-    let mut g = Group::new("Tour Guides");
+    let mut g = Group::new("Membership Patches");
     g.members = vec![ResourceRef::new(&ids[0], "User"), ResourceRef::new(&ids[1], "User")];
     let created = c.groups().create(&g).await.unwrap();
     let gid = created.id.unwrap();

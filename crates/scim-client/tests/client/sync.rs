@@ -12,11 +12,11 @@ use crate::{client, server_or_skip};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
-fn desired_user() -> Value {
+fn desired_user(user_name: &str, external_id: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
-        "externalId": "701984",
-        "userName": "bjensen@example.com",
+        "externalId": external_id,
+        "userName": user_name,
         "name": {"givenName": "Barbara", "familyName": "Jensen"},
         "displayName": "Babs Jensen",
         "emails": [
@@ -45,7 +45,7 @@ async fn user_lifecycle_converges() {
     let strategy = MatchStrategy::users();
 
     // Create.
-    let mut desired = desired_user();
+    let mut desired = desired_user("life-bjensen@example.com", "life-1");
     let plan = planner.plan(Some(&desired), None);
     let Applied::Created(created) = c.apply("/Users", None, &plan, None, &strategy).await.unwrap() else {
         panic!("expected a create")
@@ -57,7 +57,7 @@ async fn user_lifecycle_converges() {
     desired["emails"][0]["value"] = json!("barbara@example.com");
     desired["name"]["givenName"] = json!("Barb");
     desired[ENTERPRISE]["department"] = json!("Tours");
-    desired["userName"] = json!("BJENSEN@example.com");
+    desired["userName"] = json!("LIFE-BJENSEN@example.com");
     let plan = planner.plan(Some(&desired), Some(&remote(&c, "/Users", &id).await));
     let Plan::Patch(ops) = &plan else { panic!("{plan:?}") };
     let shown: Vec<String> = ops.iter().map(ToString::to_string).collect();
@@ -115,18 +115,19 @@ async fn put_fallback_when_patch_is_unsupported() {
     c.set_capabilities(caps.clone());
     let planner = Planner::users(TargetCapabilities::from(&caps), PlanOptions::default());
     let strategy = MatchStrategy::users();
-    let created = c.endpoint::<Value>("/Users").create(&desired_user()).await.unwrap();
+    let desired = desired_user("put-bjensen@example.com", "put-1");
+    let created = c.endpoint::<Value>("/Users").create(&desired).await.unwrap();
     let id = id_of(&created);
     // Something the provider holds that we do not manage survives the PUT.
     c.endpoint::<Value>("/Users")
         .replace(&id, &{
-            let mut v = desired_user();
+            let mut v = desired.clone();
             v["nickName"] = json!("Babs");
             v
         }, None)
         .await
         .unwrap();
-    let mut desired = desired_user();
+    let mut desired = desired;
     desired["displayName"] = json!("Barbara J.");
     let before = remote(&c, "/Users", &id).await;
     let plan = planner.plan(Some(&desired), Some(&before));
@@ -154,11 +155,11 @@ async fn create_adopts_an_existing_account_on_409() {
     // Made by hand at the provider, without our externalId.
     let existing = c
         .endpoint::<Value>("/Users")
-        .create(&json!({"userName": "BJensen@Example.com", "nickName": "hand-made"}))
+        .create(&json!({"userName": "Adopt-BJensen@Example.com", "nickName": "hand-made"}))
         .await
         .unwrap();
     let planner = Planner::users(TargetCapabilities::default(), PlanOptions::default());
-    let desired = desired_user();
+    let desired = desired_user("adopt-bjensen@example.com", "adopt-1");
     let plan = planner.plan(Some(&desired), None);
     let applied = c
         .apply("/Users", None, &plan, None, &MatchStrategy::users())
@@ -171,7 +172,7 @@ async fn create_adopts_an_existing_account_on_409() {
     let plan = planner.plan(Some(&desired), Some(&adopted));
     c.apply("/Users", Some(&id), &plan, None, &MatchStrategy::users()).await.unwrap();
     let now = remote(&c, "/Users", &id).await;
-    assert_eq!(now["externalId"], "701984");
+    assert_eq!(now["externalId"], "adopt-1");
     assert_eq!(now["nickName"], "hand-made");
     assert_eq!(planner.plan(Some(&desired), Some(&now)), Plan::Nothing);
     // A match found before creating means no create at all.
@@ -191,7 +192,7 @@ async fn group_membership_converges_with_and_without_echo() {
     }
     let group = |members: &[&String]| {
         json!({
-            "displayName": "Tour Guides",
+            "displayName": "Sync Guides",
             "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>()
         })
     };
