@@ -127,7 +127,10 @@ impl ScimClient {
             Plan::Deactivate => {
                 let id = need_id()?;
                 if self.capabilities().patch {
-                    let ops = [crate::patch::PatchOperation::replace("active", Value::Bool(false))];
+                    let ops = [crate::patch::PatchOperation::replace(
+                        "active",
+                        Value::Bool(false),
+                    )];
                     ep.patch_ops(id, &ops, None).await?;
                 } else {
                     let mut doc = match remote {

@@ -288,7 +288,9 @@ mod tests {
     #[test]
     fn static_headers() {
         assert_eq!(
-            Auth::basic("Aladdin", "open sesame").static_header().unwrap(),
+            Auth::basic("Aladdin", "open sesame")
+                .static_header()
+                .unwrap(),
             "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
         assert_eq!(Auth::bearer("abc").static_header().unwrap(), "Bearer abc");

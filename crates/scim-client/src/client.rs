@@ -340,7 +340,13 @@ impl ScimClient {
         let form = creds.form();
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", crate::auth::form_urlencode(k), crate::auth::form_urlencode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::auth::form_urlencode(k),
+                    crate::auth::form_urlencode(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         call.body = Some(body.into_bytes());
@@ -350,11 +356,7 @@ impl ScimClient {
             Err(ClientError::Http { error, .. }) => {
                 let reason = token_error_reason(
                     error.status,
-                    error
-                        .body
-                        .as_deref()
-                        .map(str::as_bytes)
-                        .unwrap_or_default(),
+                    error.body.as_deref().map(str::as_bytes).unwrap_or_default(),
                 );
                 let reason = if error.body.is_some() {
                     reason
@@ -393,7 +395,11 @@ impl ScimClient {
             .http
             .request(call.method.clone(), call.url.clone())
             .header(ACCEPT, ACCEPT_VALUE);
-        if let Some(a) = self.authorization(call).await.map_err(AttemptError::Fatal)? {
+        if let Some(a) = self
+            .authorization(call)
+            .await
+            .map_err(AttemptError::Fatal)?
+        {
             let mut v = HeaderValue::from_str(&a).map_err(|_| {
                 AttemptError::Fatal(ClientError::InvalidRequest(
                     "the credentials are not a valid header value".into(),
@@ -403,7 +409,9 @@ impl ScimClient {
             rb = rb.header(AUTHORIZATION, v);
         }
         if let Some(body) = &call.body {
-            rb = rb.header(CONTENT_TYPE, call.content_type).body(body.clone());
+            rb = rb
+                .header(CONTENT_TYPE, call.content_type)
+                .body(body.clone());
         }
         if let Some(m) = &call.if_match {
             rb = rb.header(IF_MATCH, m.as_str());
@@ -480,7 +488,7 @@ impl ScimClient {
                         ClientError::Http {
                             method: call.method.clone(),
                             url: url.clone(),
-                            error,
+                            error: Box::new(error),
                         },
                     )
                 }
@@ -618,7 +626,9 @@ mod tests {
 
     #[test]
     fn urls_are_built_under_the_base() {
-        let c = ScimClient::builder("https://h.example/scim/v2?x=1").build().unwrap();
+        let c = ScimClient::builder("https://h.example/scim/v2?x=1")
+            .build()
+            .unwrap();
         assert_eq!(c.base_url().as_str(), "https://h.example/scim/v2/");
         assert_eq!(
             c.url("/Users", Some("a b/c")).unwrap().as_str(),
@@ -632,7 +642,10 @@ mod tests {
         assert!(ScimClient::builder("ftp://h/").build().is_err());
         assert!(ScimClient::builder("not a url").build().is_err());
         let root = ScimClient::builder("http://127.0.0.1:1").build().unwrap();
-        assert_eq!(root.url("Groups", None).unwrap().as_str(), "http://127.0.0.1:1/Groups");
+        assert_eq!(
+            root.url("Groups", None).unwrap().as_str(),
+            "http://127.0.0.1:1/Groups"
+        );
     }
 
     #[test]
@@ -643,5 +656,4 @@ mod tests {
             .unwrap();
         assert!(!format!("{c:?}").contains("t0psecret"));
     }
-
 }

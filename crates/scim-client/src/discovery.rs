@@ -192,10 +192,7 @@ pub(crate) fn parse_config(v: Value) -> Result<ServiceProviderConfig, String> {
         .as_object()
         .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("Resources")));
     let doc = if is_list {
-        items(v)
-            .into_iter()
-            .next()
-            .ok_or("an empty ListResponse")?
+        items(v).into_iter().next().ok_or("an empty ListResponse")?
     } else {
         v
     };

@@ -67,7 +67,7 @@ pub enum ClientError {
         /// The URL, without credentials or query.
         url: String,
         /// The status and the parsed SCIM error.
-        error: HttpError,
+        error: Box<HttpError>,
     },
     /// A successful response did not have the expected shape.
     #[error("{method} {url}: cannot read the {status} response: {reason}")]
@@ -150,12 +150,12 @@ impl ClientError {
     }
 
     /// Whether trying the same request later may succeed: timeouts,
-    /// connection failures, 408, 429 and 5xx answers.
+    /// connection failures, 408, 429 and 5xx answers. (A failed OAuth2
+    /// token request is not: check the credentials first.)
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Timeout { .. } | Self::Connect { .. } | Self::Transport { .. } => true,
             Self::Http { error, .. } => matches!(error.status, 408 | 429 | 500..=599),
-            Self::OAuth { .. } => true,
             _ => false,
         }
     }
@@ -315,7 +315,7 @@ mod tests {
         ClientError::Http {
             method: Method::POST,
             url: "https://host/scim/v2/Users".into(),
-            error: HttpError::from_response(status, body.as_bytes(), None),
+            error: Box::new(HttpError::from_response(status, body.as_bytes(), None)),
         }
     }
 
@@ -334,14 +334,20 @@ mod tests {
         assert!(e.is_conflict());
         assert_eq!(e.http().unwrap().kind(), ErrorKind::Uniqueness);
         // Numeric status, odd member case, no schemas.
-        let e = http(400, r#"{"Status":400,"ScimType":"invalidFilter","Detail":"bad"}"#);
+        let e = http(
+            400,
+            r#"{"Status":400,"ScimType":"invalidFilter","Detail":"bad"}"#,
+        );
         assert_eq!(
             e.to_string(),
             "POST https://host/scim/v2/Users: 400 invalidFilter: bad"
         );
         // Detail only, no status in the body.
         let e = http(404, r#"{"detail":"no such user"}"#);
-        assert_eq!(e.to_string(), "POST https://host/scim/v2/Users: 404: no such user");
+        assert_eq!(
+            e.to_string(),
+            "POST https://host/scim/v2/Users: 404: no such user"
+        );
         assert!(e.is_not_found());
         assert_eq!(e.http().unwrap().kind(), ErrorKind::NotFound);
     }
@@ -355,7 +361,10 @@ mod tests {
         );
         let long = "x".repeat(1000);
         let e = HttpError::from_response(500, long.as_bytes(), None);
-        assert_eq!(e.body.as_ref().unwrap().chars().count(), BODY_SNIPPET_LIMIT + 1);
+        assert_eq!(
+            e.body.as_ref().unwrap().chars().count(),
+            BODY_SNIPPET_LIMIT + 1
+        );
         let e = HttpError::from_response(503, b"", Some(Duration::from_secs(30)));
         assert_eq!(e.to_string(), "503 Service Unavailable (retry after 30s)");
         // JSON that is not a SCIM error is shown as a snippet.
@@ -366,7 +375,8 @@ mod tests {
 
     #[test]
     fn urls_never_show_credentials_or_queries() {
-        let url = Url::parse("https://user:secret@host:8443/scim/v2/Users?access_token=abc").unwrap();
+        let url =
+            Url::parse("https://user:secret@host:8443/scim/v2/Users?access_token=abc").unwrap();
         assert_eq!(display_url(&url), "https://host:8443/scim/v2/Users");
     }
 

@@ -257,7 +257,10 @@ mod tests {
     }
 
     /// Runs a pager against a simulated provider, bounded.
-    fn run(mut pager: Pager, serve: impl Fn(&PageRequest) -> ListResponse<Value>) -> (Vec<String>, usize) {
+    fn run(
+        mut pager: Pager,
+        serve: impl Fn(&PageRequest) -> ListResponse<Value>,
+    ) -> (Vec<String>, usize) {
         let mut out = Vec::new();
         let mut fetches = 0;
         while let Some(req) = pager.next_request().cloned() {
@@ -272,7 +275,9 @@ mod tests {
 
     fn index_server(total: u32, max_per_page: u64) -> impl Fn(&PageRequest) -> ListResponse<Value> {
         move |req| {
-            let PageRequest::Index { start_index, count } = req else { panic!("{req:?}") };
+            let PageRequest::Index { start_index, count } = req else {
+                panic!("{req:?}")
+            };
             let start = u32::try_from(*start_index).unwrap();
             let n = u32::try_from((*count).min(max_per_page)).unwrap();
             let end = (start + n).min(total + 1);
@@ -309,9 +314,18 @@ mod tests {
         assert_eq!((ids.len(), fetches), (10, 2));
         // Without totalResults, reading goes on to an empty page.
         let untotalled = |req: &PageRequest| {
-            let PageRequest::Index { start_index, .. } = req else { panic!() };
+            let PageRequest::Index { start_index, .. } = req else {
+                panic!()
+            };
             let s = u32::try_from(*start_index).unwrap();
-            page(if s > 12 { vec![] } else { users(s..(s + 5).min(13)) }, None)
+            page(
+                if s > 12 {
+                    vec![]
+                } else {
+                    users(s..(s + 5).min(13))
+                },
+                None,
+            )
         };
         let (ids, fetches) = run(Pager::new(Paging::Index, 5, None), untotalled);
         assert_eq!((ids.len(), fetches), (12, 4));
@@ -321,7 +335,9 @@ mod tests {
     fn overlapping_pages_are_deduplicated() {
         // A provider whose pages overlap by one resource.
         let overlapping = |req: &PageRequest| {
-            let PageRequest::Index { start_index, count } = req else { panic!() };
+            let PageRequest::Index { start_index, count } = req else {
+                panic!()
+            };
             let s = u32::try_from(*start_index).unwrap();
             let c = u32::try_from(*count).unwrap();
             page(users((s - 1).max(1)..(s - 1 + c).min(13)), Some(12))
@@ -333,17 +349,29 @@ mod tests {
 
     #[test]
     fn limit_stops_early() {
-        let (ids, fetches) = run(Pager::new(Paging::Index, 10, Some(15)), index_server(100, 100));
+        let (ids, fetches) = run(
+            Pager::new(Paging::Index, 10, Some(15)),
+            index_server(100, 100),
+        );
         assert_eq!((ids.len(), fetches), (15, 2));
-        let (ids, fetches) = run(Pager::new(Paging::Index, 10, Some(0)), index_server(100, 100));
+        let (ids, fetches) = run(
+            Pager::new(Paging::Index, 10, Some(0)),
+            index_server(100, 100),
+        );
         assert_eq!((ids.len(), fetches), (0, 0));
     }
 
     #[test]
     fn cursor_paging() {
         let serve = |req: &PageRequest| {
-            let PageRequest::Cursor { cursor, count } = req else { panic!("{req:?}") };
-            let start: u32 = if cursor.is_empty() { 0 } else { cursor.parse().unwrap() };
+            let PageRequest::Cursor { cursor, count } = req else {
+                panic!("{req:?}")
+            };
+            let start: u32 = if cursor.is_empty() {
+                0
+            } else {
+                cursor.parse().unwrap()
+            };
             let end = (start + u32::try_from(*count).unwrap()).min(23);
             let mut p = ListResponse::cursor_page(users(start..end), None, None, None);
             if end < 23 {
@@ -355,7 +383,9 @@ mod tests {
         assert_eq!((ids.len(), fetches), (23, 3));
         // A provider that hands out the same cursor forever.
         let looping = |req: &PageRequest| {
-            let PageRequest::Cursor { cursor, .. } = req else { panic!() };
+            let PageRequest::Cursor { cursor, .. } = req else {
+                panic!()
+            };
             let batch = if cursor.is_empty() { 0..5 } else { 5..10 };
             ListResponse::cursor_page(users(batch), None, Some("again".into()), None)
         };

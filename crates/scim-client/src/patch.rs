@@ -289,7 +289,10 @@ mod tests {
 
     #[test]
     fn literals_are_escaped() {
-        assert_eq!(member_path(r#"x" or "1"#), r#"members[value eq "x\" or \"1"]"#);
+        assert_eq!(
+            member_path(r#"x" or "1"#),
+            r#"members[value eq "x\" or \"1"]"#
+        );
         assert_eq!(filter_literal("tab\there"), r#""tab\there""#);
         let op = PatchOperation::replace("displayName", json!("A"));
         assert_eq!(op.to_string(), r#"replace displayName = "A""#);

@@ -47,7 +47,9 @@ impl<T> Clone for Endpoint<T> {
 
 impl<T> std::fmt::Debug for Endpoint<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("path", &self.path).finish()
+        f.debug_struct("Endpoint")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -86,10 +88,7 @@ fn version_of(reply: &Reply, body: &Value) -> Option<String> {
 fn id_from_location(location: &str) -> Option<String> {
     let url = reqwest::Url::parse(location).ok()?;
     let last = url.path_segments()?.rev().find(|s| !s.is_empty())?;
-    Some(
-        percent_decode(last)
-            .unwrap_or_else(|| last.to_string()),
-    )
+    Some(percent_decode(last).unwrap_or_else(|| last.to_string()))
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -296,7 +295,9 @@ where
 
     /// Fetches one page of a query.
     pub async fn page(&self, query: &Query, page: &PageRequest) -> Result<ListResponse<T>> {
-        let list = self.page_values(query, page, query.filter.as_deref()).await?;
+        let list = self
+            .page_values(query, page, query.filter.as_deref())
+            .await?;
         let call_url = self.client.url(&self.path, None)?;
         let mut out = Vec::with_capacity(list.resources.len());
         let ListResponse {
@@ -309,14 +310,12 @@ where
             resources,
         } = list;
         for r in resources {
-            out.push(
-                serde_json::from_value(r).map_err(|e| ClientError::Decode {
-                    method: Method::GET,
-                    url: crate::error::display_url(&call_url),
-                    status: 200,
-                    reason: e.to_string(),
-                })?,
-            );
+            out.push(serde_json::from_value(r).map_err(|e| ClientError::Decode {
+                method: Method::GET,
+                url: crate::error::display_url(&call_url),
+                status: 200,
+                reason: e.to_string(),
+            })?);
         }
         Ok(ListResponse {
             schemas,
@@ -397,7 +396,7 @@ where
     /// `/Groups`). An error ends the stream after it is yielded.
     pub fn search(&self, query: Query) -> impl Stream<Item = Result<T>> + Send + 'static {
         let caps = self.client.capabilities();
-        let count = caps.page_size(query.page_size.unwrap_or(self.client.inner.page_size));
+        let mut count = caps.page_size(query.page_size.unwrap_or(self.client.inner.page_size));
         let mut local_filter = None;
         let mut early_error = None;
         if let Some(text) = query.filter.as_deref().filter(|_| !caps.filter) {
@@ -406,16 +405,24 @@ where
                 Err(e) => early_error = Some(e),
             }
         }
-        // With a local filter, the limit applies to matches, not to pages.
+        // With a local filter, the limit applies to matches, not to pages;
+        // without, no page needs to be larger than the limit.
         let pager_limit = if local_filter.is_some() {
             None
         } else {
             query.limit
         };
+        if let Some(limit) = pager_limit {
+            count = count.min(limit.max(1));
+        }
         let state = SearchState {
             endpoint: self.clone(),
             pager: Pager::new(caps.paging, count, pager_limit),
-            remote_filter: if caps.filter { query.filter.clone() } else { None },
+            remote_filter: if caps.filter {
+                query.filter.clone()
+            } else {
+                None
+            },
             local_filter,
             matched: 0,
             query,
@@ -530,7 +537,10 @@ mod tests {
             id_from_location("https://h/scim/v2/Users/2819c223%2F7f76").as_deref(),
             Some("2819c223/7f76")
         );
-        assert_eq!(id_from_location("https://h/Users/abc/").as_deref(), Some("abc"));
+        assert_eq!(
+            id_from_location("https://h/Users/abc/").as_deref(),
+            Some("abc")
+        );
         assert_eq!(id_from_location("relative/abc"), None);
     }
 

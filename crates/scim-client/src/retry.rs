@@ -198,7 +198,13 @@ mod tests {
         let p = policy();
         let z = Duration::ZERO;
         let retried = |m: &Method, o| matches!(p.decide(m, o, 1, z), Decision::RetryAfter(_));
-        for m in [Method::GET, Method::PUT, Method::DELETE, Method::POST, Method::PATCH] {
+        for m in [
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+            Method::POST,
+            Method::PATCH,
+        ] {
             assert!(retried(&m, Outcome::ConnectFailed), "{m}");
             assert!(retried(&m, Outcome::Status(429, None)), "{m}");
             assert!(retried(&m, Outcome::Status(503, None)), "{m}");
@@ -230,7 +236,10 @@ mod tests {
         );
         // Longer than max_retry_after: stop, the caller reschedules.
         let long = Some(Duration::from_secs(60));
-        assert_eq!(p.decide(&Method::GET, Outcome::Status(503, long), 1, z), Decision::Stop);
+        assert_eq!(
+            p.decide(&Method::GET, Outcome::Status(503, long), 1, z),
+            Decision::Stop
+        );
         // The total wait budget.
         let waited = Duration::from_secs(8);
         assert_eq!(
@@ -238,7 +247,10 @@ mod tests {
             Decision::Stop
         );
         // Attempts.
-        assert_eq!(p.decide(&Method::GET, Outcome::ConnectFailed, 5, z), Decision::Stop);
+        assert_eq!(
+            p.decide(&Method::GET, Outcome::ConnectFailed, 5, z),
+            Decision::Stop
+        );
         assert_eq!(
             RetryPolicy::none().decide(&Method::GET, Outcome::ConnectFailed, 1, z),
             Decision::Stop
@@ -248,7 +260,10 @@ mod tests {
     #[test]
     fn parses_retry_after_in_both_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         // 1445412480 is Wed, 21 Oct 2015 07:28:00 GMT.
         assert_eq!(

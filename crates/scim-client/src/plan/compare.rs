@@ -57,12 +57,18 @@ pub(crate) fn normalize_single(v: &Value, def: Option<&Attribute>) -> Option<Val
                 "false" => Value::Bool(false),
                 _ => Value::String(s.clone()),
             },
-            Some(AttributeType::Integer | AttributeType::Decimal) => match s.trim().parse::<f64>() {
-                Ok(f) => number(Some(f)),
-                Err(_) => Value::String(s.clone()),
-            },
+            Some(AttributeType::Integer | AttributeType::Decimal) => {
+                match s.trim().parse::<f64>() {
+                    Ok(f) => number(Some(f)),
+                    Err(_) => Value::String(s.clone()),
+                }
+            }
             Some(AttributeType::DateTime) => match parse_datetime(s) {
-                Some(t) => Value::String(format!("@{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos())),
+                Some(t) => Value::String(format!(
+                    "@{}.{:09}",
+                    t.timestamp(),
+                    t.timestamp_subsec_nanos()
+                )),
                 None => Value::String(s.clone()),
             },
             _ if def.is_some_and(|d| !d.case_exact) => Value::String(fold(s)),
@@ -140,7 +146,13 @@ mod tests {
     #[test]
     fn unassigned_is_one_state() {
         let title = attr("title");
-        for v in [json!(null), json!(""), json!([]), json!({}), json!({"a": null})] {
+        for v in [
+            json!(null),
+            json!(""),
+            json!([]),
+            json!({}),
+            json!({"a": null}),
+        ] {
             assert!(!is_assigned(Some(&v), Some(&title)), "{v}");
         }
         assert!(!is_assigned(None, None));
@@ -150,11 +162,27 @@ mod tests {
     #[test]
     fn case_and_types() {
         let user_name = attr("userName");
-        assert!(same(Some(&json!("BJensen")), Some(&json!("bjensen")), Some(&user_name)));
-        assert!(!same(Some(&json!("BJensen")), Some(&json!("bjensen")), None));
+        assert!(same(
+            Some(&json!("BJensen")),
+            Some(&json!("bjensen")),
+            Some(&user_name)
+        ));
+        assert!(!same(
+            Some(&json!("BJensen")),
+            Some(&json!("bjensen")),
+            None
+        ));
         let active = attr("active");
-        assert!(same(Some(&json!(true)), Some(&json!("True")), Some(&active)));
-        assert!(!same(Some(&json!(true)), Some(&json!("False")), Some(&active)));
+        assert!(same(
+            Some(&json!(true)),
+            Some(&json!("True")),
+            Some(&active)
+        ));
+        assert!(!same(
+            Some(&json!(true)),
+            Some(&json!("False")),
+            Some(&active)
+        ));
         let number = Attribute::new("n", AttributeType::Integer);
         assert!(same(Some(&json!(42)), Some(&json!("42")), Some(&number)));
         assert!(same(Some(&json!(42)), Some(&json!(42.0)), Some(&number)));
@@ -194,7 +222,10 @@ mod tests {
     #[test]
     fn keys() {
         let t = attr("emails.type");
-        assert_eq!(key_text(Some(&json!("Work")), Some(&t)).as_deref(), Some("work"));
+        assert_eq!(
+            key_text(Some(&json!("Work")), Some(&t)).as_deref(),
+            Some("work")
+        );
         assert_eq!(key_text(Some(&json!("")), Some(&t)), None);
         assert_eq!(key_text(Some(&json!(1)), Some(&t)), None);
         assert_eq!(member(&json!({"Type": 1}), "type"), Some(&json!(1)));

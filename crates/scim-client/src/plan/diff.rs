@@ -267,13 +267,7 @@ fn multi_complex(
 }
 
 /// Whether every element on both sides has a distinct `key`.
-fn keyed(
-    key: &str,
-    subs: &[String],
-    d: &[Value],
-    r: &[Value],
-    def: Option<&Attribute>,
-) -> bool {
+fn keyed(key: &str, subs: &[String], d: &[Value], r: &[Value], def: Option<&Attribute>) -> bool {
     if !subs.iter().any(|s| s.eq_ignore_ascii_case(key)) {
         return false;
     }

@@ -162,7 +162,11 @@ pub enum Matched<'a> {
 
 /// Picks the candidate that is the desired resource, by the first strategy
 /// attribute the desired resource has a value for that decides.
-pub fn pick_match<'a>(desired: &Value, candidates: &'a [Value], strategy: &MatchStrategy) -> Matched<'a> {
+pub fn pick_match<'a>(
+    desired: &Value,
+    candidates: &'a [Value],
+    strategy: &MatchStrategy,
+) -> Matched<'a> {
     for path in &strategy.attributes {
         let Some(want) = lookup(desired, path) else {
             continue;
@@ -170,7 +174,9 @@ pub fn pick_match<'a>(desired: &Value, candidates: &'a [Value], strategy: &Match
         let def = attribute_def(path);
         let hits: Vec<&Value> = candidates
             .iter()
-            .filter(|c| lookup(c, path).is_some_and(|have| same(Some(want), Some(have), def.as_ref())))
+            .filter(|c| {
+                lookup(c, path).is_some_and(|have| same(Some(want), Some(have), def.as_ref()))
+            })
             .collect();
         match hits.as_slice() {
             [] => continue,
@@ -200,7 +206,10 @@ mod tests {
     #[test]
     fn queries_in_order_and_escaped() {
         let d = json!({"userName": "b\\jensen"});
-        assert_eq!(match_queries(&d, &MatchStrategy::users()), [r#"userName eq "b\\jensen""#]);
+        assert_eq!(
+            match_queries(&d, &MatchStrategy::users()),
+            [r#"userName eq "b\\jensen""#]
+        );
         assert_eq!(match_query(&json!({}), &MatchStrategy::users()), None);
         let g = json!({"displayName": "Tour \"Guides\"", "externalId": ""});
         assert_eq!(
@@ -230,7 +239,10 @@ mod tests {
     fn candidates_are_checked_again() {
         let d = json!({"externalId": "E1", "userName": "BJensen"});
         let s = MatchStrategy::users();
-        let others = [json!({"id": "1", "userName": "alice"}), json!({"id": "2", "userName": "bob"})];
+        let others = [
+            json!({"id": "1", "userName": "alice"}),
+            json!({"id": "2", "userName": "bob"}),
+        ];
         assert_eq!(pick_match(&d, &others, &s), Matched::None);
         let by_name = [others[0].clone(), json!({"id": "3", "userName": "bjensen"})];
         assert_eq!(pick_match(&d, &by_name, &s), Matched::One(&by_name[1]));
@@ -239,7 +251,10 @@ mod tests {
         assert_eq!(pick_match(&d, &wrong_case, &s), Matched::None);
         let by_ext = [json!({"id": "5", "externalId": "E1"}), by_name[1].clone()];
         assert_eq!(pick_match(&d, &by_ext, &s), Matched::One(&by_ext[0]));
-        let twins = [json!({"id": "6", "userName": "bjensen"}), json!({"id": "7", "userName": "BJENSEN"})];
+        let twins = [
+            json!({"id": "6", "userName": "bjensen"}),
+            json!({"id": "7", "userName": "BJENSEN"}),
+        ];
         assert_eq!(pick_match(&d, &twins, &s), Matched::Ambiguous(2));
     }
 }

@@ -105,9 +105,7 @@ impl MembershipLedger {
 
 /// The id in `members[value eq "id"]`, as written by [`member_path`].
 fn removed_member(path: &str) -> Option<String> {
-    let inner = path
-        .strip_prefix("members[value eq ")?
-        .strip_suffix(']')?;
+    let inner = path.strip_prefix("members[value eq ")?.strip_suffix(']')?;
     serde_json::from_str::<String>(inner).ok()
 }
 
@@ -172,7 +170,10 @@ mod tests {
 
     #[test]
     fn deltas() {
-        let ops = member_ops(&["a".into(), "b".into(), "d".into()], &set(&["a", "c", "x\"y"]));
+        let ops = member_ops(
+            &["a".into(), "b".into(), "d".into()],
+            &set(&["a", "c", "x\"y"]),
+        );
         let shown: Vec<String> = ops.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
@@ -209,10 +210,15 @@ mod tests {
         assert_eq!(member_ids(&json!({"displayName": "g"})), None);
         assert_eq!(member_ids(&json!({"members": null})), Some(vec![]));
         assert_eq!(
-            member_ids(&json!({"Members": [{"value": "a"}, {"Value": "b"}, {"value": "a"}, {"display": "x"}]})),
+            member_ids(
+                &json!({"Members": [{"value": "a"}, {"Value": "b"}, {"value": "a"}, {"display": "x"}]})
+            ),
             Some(vec!["a".to_string(), "b".to_string()])
         );
-        assert_eq!(removed_member(r#"members[value eq "a\"b"]"#).as_deref(), Some("a\"b"));
+        assert_eq!(
+            removed_member(r#"members[value eq "a\"b"]"#).as_deref(),
+            Some("a\"b")
+        );
         assert_eq!(removed_member("members"), None);
     }
 }

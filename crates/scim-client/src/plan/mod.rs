@@ -180,13 +180,17 @@ const UNCOMPARED: &[&str] = &["id", "meta", "schemas"];
 
 impl Planner {
     /// A planner for resources of `schema`.
-    pub fn new(schema: Arc<ResourceSchema>, caps: TargetCapabilities, options: PlanOptions) -> Self {
+    pub fn new(
+        schema: Arc<ResourceSchema>,
+        caps: TargetCapabilities,
+        options: PlanOptions,
+    ) -> Self {
         let has_members = schema.resolve("members").is_ok();
         let (managed, manage_members) = match &options.managed {
             Managed::Desired => (None, has_members),
             Managed::Attributes(paths) => {
-                let manage_members = has_members
-                    && paths.iter().any(|p| p.eq_ignore_ascii_case("members"));
+                let manage_members =
+                    has_members && paths.iter().any(|p| p.eq_ignore_ascii_case("members"));
                 (Some(resolve_entries(&schema, paths)), manage_members)
             }
         };
@@ -210,7 +214,8 @@ impl Planner {
     }
 
     fn core(name: &str, caps: TargetCapabilities, options: PlanOptions) -> Self {
-        #[allow(clippy::expect_used)] // reason: the embedded core registry always has User and Group
+        #[allow(clippy::expect_used)]
+        // reason: the embedded core registry always has User and Group
         let schema = SchemaRegistry::core()
             .resource_schema(name)
             .expect("the core registry defines User and Group");
@@ -285,7 +290,13 @@ impl Planner {
             }
         }
         for entry in &entries {
-            diff::diff_entry(entry, desired, remote, self.caps.value_path_filters, &mut ops);
+            diff::diff_entry(
+                entry,
+                desired,
+                remote,
+                self.caps.value_path_filters,
+                &mut ops,
+            );
         }
         let member_ops = self.member_ops(desired, remote, ledger);
         if ops.is_empty() && member_ops.is_empty() {
@@ -323,7 +334,11 @@ impl Planner {
         members::member_ops(&wanted, &self.current_members(remote, ledger))
     }
 
-    fn current_members(&self, remote: &Value, ledger: Option<&MembershipLedger>) -> BTreeSet<String> {
+    fn current_members(
+        &self,
+        remote: &Value,
+        ledger: Option<&MembershipLedger>,
+    ) -> BTreeSet<String> {
         let from_remote = members::member_ids(remote);
         let from_ledger = || ledger.map(|l| l.ids().map(str::to_string).collect::<BTreeSet<_>>());
         if self.caps.echoes_members {

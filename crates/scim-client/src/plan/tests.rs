@@ -57,7 +57,10 @@ fn bjensen_remote() -> Value {
         "meta".into(),
         json!({"resourceType": "User", "version": "W/\"3694e05e9dff591\""}),
     );
-    obj.insert("groups".into(), json!([{"value": "e9e30dba", "display": "Tour Guides"}]));
+    obj.insert(
+        "groups".into(),
+        json!([{"value": "e9e30dba", "display": "Tour Guides"}]),
+    );
     obj.insert("userType".into(), json!("Employee"));
     obj["name"]["formatted"] = json!("Ms. Barbara J Jensen, III");
     obj["emails"][0]["display"] = json!("Work email");
@@ -66,8 +69,14 @@ fn bjensen_remote() -> Value {
 
 #[test]
 fn unchanged_resource_plans_nothing() {
-    assert_eq!(users().plan(Some(&bjensen()), Some(&bjensen_remote())), Plan::Nothing);
-    assert_eq!(users().plan(Some(&bjensen()), Some(&bjensen())), Plan::Nothing);
+    assert_eq!(
+        users().plan(Some(&bjensen()), Some(&bjensen_remote())),
+        Plan::Nothing
+    );
+    assert_eq!(
+        users().plan(Some(&bjensen()), Some(&bjensen())),
+        Plan::Nothing
+    );
     assert_eq!(users().plan(None, None), Plan::Nothing);
 }
 
@@ -96,12 +105,21 @@ fn removed_attribute_is_removed_only_when_managed() {
     let mut d = bjensen();
     d.as_object_mut().unwrap().remove("displayName");
     // Managed by the desired resource: what it lacks is left alone.
-    assert_eq!(users().plan(Some(&d), Some(&bjensen_remote())), Plan::Nothing);
+    assert_eq!(
+        users().plan(Some(&d), Some(&bjensen_remote())),
+        Plan::Nothing
+    );
     let p = users_managing(&["userName", "displayName", "emails"]);
-    assert_eq!(ops(p.plan(Some(&d), Some(&bjensen_remote()))), ["remove displayName"]);
+    assert_eq!(
+        ops(p.plan(Some(&d), Some(&bjensen_remote()))),
+        ["remove displayName"]
+    );
     // Null and the empty string are unassigned too.
     d["displayName"] = json!("");
-    assert_eq!(ops(p.plan(Some(&d), Some(&bjensen_remote()))), ["remove displayName"]);
+    assert_eq!(
+        ops(p.plan(Some(&d), Some(&bjensen_remote()))),
+        ["remove displayName"]
+    );
 }
 
 #[test]
@@ -110,7 +128,10 @@ fn attributes_the_provider_adds_cause_no_churn() {
     // only at the provider; even when listed as managed, read-only ones are
     // not compared.
     let p = users_managing(&["userName", "name", "emails", "groups", "id", "meta"]);
-    assert_eq!(p.plan(Some(&bjensen()), Some(&bjensen_remote())), Plan::Nothing);
+    assert_eq!(
+        p.plan(Some(&bjensen()), Some(&bjensen_remote())),
+        Plan::Nothing
+    );
 }
 
 #[test]
@@ -188,7 +209,10 @@ fn primary_moving_is_respected() {
         {"value": "bjensen@example.com", "type": "work"},
         {"value": "babs@jensen.org", "type": "home"}
     ]);
-    assert_eq!(users().plan(Some(&no_primary), Some(&bjensen_remote())), Plan::Nothing);
+    assert_eq!(
+        users().plan(Some(&no_primary), Some(&bjensen_remote())),
+        Plan::Nothing
+    );
 }
 
 #[test]
@@ -250,7 +274,10 @@ fn complex_attributes_by_sub_attribute() {
     d["name"]["middleName"] = json!("Jane");
     assert_eq!(
         ops(users().plan(Some(&d), Some(&bjensen_remote()))),
-        [r#"replace name.givenName = "Barb""#, r#"add name.middleName = "Jane""#]
+        [
+            r#"replace name.givenName = "Barb""#,
+            r#"add name.middleName = "Jane""#
+        ]
     );
     // Absent at the provider: added whole.
     let mut r = bjensen_remote();
@@ -266,7 +293,10 @@ fn explicitly_managed_sub_attribute_is_removed() {
     let mut r = bjensen_remote();
     r["name"]["middleName"] = json!("Jane");
     let p = users_managing(&["name", "name.middleName"]);
-    assert_eq!(ops(p.plan(Some(&bjensen()), Some(&r))), ["remove name.middleName"]);
+    assert_eq!(
+        ops(p.plan(Some(&bjensen()), Some(&r))),
+        ["remove name.middleName"]
+    );
     // name.formatted is not managed explicitly: not removed.
     let p = users_managing(&["name"]);
     assert_eq!(p.plan(Some(&bjensen()), Some(&r)), Plan::Nothing);
@@ -306,12 +336,18 @@ fn password_and_unknown_attributes() {
     let mut d = bjensen();
     d["password"] = json!("t1meMa$heen");
     // write-only: never returned, so never compared.
-    assert_eq!(users().plan(Some(&d), Some(&bjensen_remote())), Plan::Nothing);
+    assert_eq!(
+        users().plan(Some(&d), Some(&bjensen_remote())),
+        Plan::Nothing
+    );
     // An attribute the schema does not know is compared exactly.
     d["slackHandle"] = json!("Babs");
     let mut r = bjensen_remote();
     r["slackHandle"] = json!("babs");
-    assert_eq!(ops(users().plan(Some(&d), Some(&r))), [r#"replace slackHandle = "Babs""#]);
+    assert_eq!(
+        ops(users().plan(Some(&d), Some(&r))),
+        [r#"replace slackHandle = "Babs""#]
+    );
     r["slackHandle"] = json!("Babs");
     assert_eq!(users().plan(Some(&d), Some(&r)), Plan::Nothing);
 }
@@ -332,7 +368,10 @@ fn create_when_the_provider_has_nothing() {
     assert!(doc.get("id").is_none());
     assert_eq!(doc["userName"], "bjensen@example.com");
     // schemas comes first.
-    assert_eq!(doc.as_object().unwrap().keys().next().map(String::as_str), Some("schemas"));
+    assert_eq!(
+        doc.as_object().unwrap().keys().next().map(String::as_str),
+        Some("schemas")
+    );
 }
 
 #[test]
@@ -364,7 +403,10 @@ fn put_fallback_without_patch() {
     assert_eq!(doc[ENTERPRISE]["costCenter"], "4130");
     assert_eq!(doc[ENTERPRISE]["department"], "Tour Operations");
     // No change: still nothing.
-    assert_eq!(p.plan(Some(&bjensen()), Some(&bjensen_remote())), Plan::Nothing);
+    assert_eq!(
+        p.plan(Some(&bjensen()), Some(&bjensen_remote())),
+        Plan::Nothing
+    );
 }
 
 #[test]
@@ -387,7 +429,10 @@ fn deprovision_policies() {
     assert_eq!(deleting.plan(None, Some(&inactive)), Plan::Delete);
     // Groups have no `active`: deleted under either policy.
     let g = json!({"id": "g1", "displayName": "Tour Guides"});
-    assert_eq!(groups_with(TargetCapabilities::default()).plan(None, Some(&g)), Plan::Delete);
+    assert_eq!(
+        groups_with(TargetCapabilities::default()).plan(None, Some(&g)),
+        Plan::Delete
+    );
 }
 
 #[test]
@@ -396,7 +441,10 @@ fn desired_again_is_reactivated() {
     r["active"] = json!(false);
     let mut d = bjensen();
     d.as_object_mut().unwrap().remove("active");
-    assert_eq!(ops(users().plan(Some(&d), Some(&r))), ["replace active = true"]);
+    assert_eq!(
+        ops(users().plan(Some(&d), Some(&r))),
+        ["replace active = true"]
+    );
     // Explicitly inactive stays so.
     d["active"] = json!(false);
     assert_eq!(users().plan(Some(&d), Some(&r)), Plan::Nothing);
@@ -428,9 +476,15 @@ fn remote_group(members: &[&str]) -> Value {
 #[test]
 fn member_deltas() {
     let p = groups_with(TargetCapabilities::default());
-    assert_eq!(p.plan(Some(&group(&["a", "b"])), Some(&remote_group(&["b", "a"]))), Plan::Nothing);
     assert_eq!(
-        ops(p.plan(Some(&group(&["a", "c", "d"])), Some(&remote_group(&["a", "b"])))),
+        p.plan(Some(&group(&["a", "b"])), Some(&remote_group(&["b", "a"]))),
+        Plan::Nothing
+    );
+    assert_eq!(
+        ops(p.plan(
+            Some(&group(&["a", "c", "d"])),
+            Some(&remote_group(&["a", "b"]))
+        )),
         [
             r#"remove members[value eq "b"]"#,
             r#"add members = [{"value":"c"},{"value":"d"}]"#
@@ -441,7 +495,10 @@ fn member_deltas() {
     d["displayName"] = json!("Guides");
     assert_eq!(
         ops(p.plan(Some(&d), Some(&remote_group(&["a"])))),
-        [r#"replace displayName = "Guides""#, r#"remove members[value eq "a"]"#]
+        [
+            r#"replace displayName = "Guides""#,
+            r#"remove members[value eq "a"]"#
+        ]
     );
 }
 
@@ -449,7 +506,10 @@ fn member_deltas() {
 fn members_not_in_the_desired_group_are_left_alone() {
     let p = groups_with(TargetCapabilities::default());
     let d = json!({"displayName": "Tour Guides"});
-    assert_eq!(p.plan(Some(&d), Some(&remote_group(&["a", "b"]))), Plan::Nothing);
+    assert_eq!(
+        p.plan(Some(&d), Some(&remote_group(&["a", "b"]))),
+        Plan::Nothing
+    );
     // Unless members are managed explicitly.
     let managed = Planner::groups(
         TargetCapabilities::default(),
@@ -475,21 +535,33 @@ fn ledger_for_providers_that_do_not_return_members() {
     let desired = group(&["a", "b"]);
     // Nothing recorded yet: every member is added.
     let first = p.plan_with_ledger(Some(&desired), Some(&remote), None);
-    assert_eq!(ops(first.clone()), [r#"add members = [{"value":"a"},{"value":"b"}]"#]);
+    assert_eq!(
+        ops(first.clone()),
+        [r#"add members = [{"value":"a"},{"value":"b"}]"#]
+    );
     let mut ledger = MembershipLedger::new();
     ledger.record(&first);
-    assert_eq!(p.plan_with_ledger(Some(&desired), Some(&remote), Some(&ledger)), Plan::Nothing);
+    assert_eq!(
+        p.plan_with_ledger(Some(&desired), Some(&remote), Some(&ledger)),
+        Plan::Nothing
+    );
     // b leaves, c joins.
     let next = p.plan_with_ledger(Some(&group(&["a", "c"])), Some(&remote), Some(&ledger));
     assert_eq!(
         ops(next.clone()),
-        [r#"remove members[value eq "b"]"#, r#"add members = [{"value":"c"}]"#]
+        [
+            r#"remove members[value eq "b"]"#,
+            r#"add members = [{"value":"c"}]"#
+        ]
     );
     ledger.record(&next);
     assert_eq!(ledger.ids().collect::<Vec<_>>(), ["a", "c"]);
     // A provider that returns a truncated or empty list is not believed.
     let lying = remote_group(&[]);
-    assert_eq!(p.plan_with_ledger(Some(&group(&["a", "c"])), Some(&lying), Some(&ledger)), Plan::Nothing);
+    assert_eq!(
+        p.plan_with_ledger(Some(&group(&["a", "c"])), Some(&lying), Some(&ledger)),
+        Plan::Nothing
+    );
 }
 
 #[test]

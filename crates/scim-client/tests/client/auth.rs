@@ -43,7 +43,10 @@ async fn basic_credentials_are_sent() {
         .auth(Auth::basic("Aladdin", "open sesame"))
         .build()
         .unwrap();
-    c.endpoint::<Value>("/Users").search_all(Query::all()).await.unwrap();
+    c.endpoint::<Value>("/Users")
+        .search_all(Query::all())
+        .await
+        .unwrap();
     assert_eq!(
         proxy.seen()[0].authorization.as_deref(),
         Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
@@ -56,15 +59,26 @@ async fn oauth2_client_credentials() {
     let proxy = Proxy::start(server.addr).await;
     // "client:s3cret", form-encoded then base64.
     proxy.token_endpoint("Basic Y2xpZW50OnMzY3JldA==", "the-token");
-    let creds = ClientCredentials::new(format!("http://{}/oauth/token", proxy.addr), "client", "s3cret");
-    let c = builder(&proxy.base()).auth(Auth::oauth2(creds.clone())).build().unwrap();
+    let creds = ClientCredentials::new(
+        format!("http://{}/oauth/token", proxy.addr),
+        "client",
+        "s3cret",
+    );
+    let c = builder(&proxy.base())
+        .auth(Auth::oauth2(creds.clone()))
+        .build()
+        .unwrap();
     for name in ["o1", "o2", "o3"] {
         c.users().create(&User::new(name)).await.unwrap();
     }
     let tokens = proxy.seen_matching("POST", "/oauth/token");
     assert_eq!(tokens.len(), 1, "the token is cached");
     let creates = proxy.seen_matching("POST", "/v2/Users");
-    assert!(creates.iter().all(|s| s.authorization.as_deref() == Some("Bearer the-token")));
+    assert!(
+        creates
+            .iter()
+            .all(|s| s.authorization.as_deref() == Some("Bearer the-token"))
+    );
 
     // A 401 makes the client fetch a new token once and try again.
     proxy.clear();
@@ -78,7 +92,10 @@ async fn oauth2_client_credentials() {
         client_secret: "nope-secret".into(),
         ..creds.clone()
     };
-    let c = builder(&proxy.base()).auth(Auth::oauth2(wrong)).build().unwrap();
+    let c = builder(&proxy.base())
+        .auth(Auth::oauth2(wrong))
+        .build()
+        .unwrap();
     let err = c.users().get("x").await.unwrap_err();
     assert!(matches!(err, ClientError::OAuth { .. }), "{err:?}");
     assert_eq!(
@@ -95,7 +112,13 @@ async fn oauth2_client_credentials() {
         client_auth: ClientAuthMethod::RequestBody,
         ..creds
     };
-    let c = builder(&proxy.base()).auth(Auth::oauth2(body_auth)).build().unwrap();
+    let c = builder(&proxy.base())
+        .auth(Auth::oauth2(body_auth))
+        .build()
+        .unwrap();
     let err = c.users().get("x").await.unwrap_err();
-    assert!(matches!(err, ClientError::OAuth { .. }), "the proxy wants basic: {err}");
+    assert!(
+        matches!(err, ClientError::OAuth { .. }),
+        "the proxy wants basic: {err}"
+    );
 }

@@ -31,7 +31,10 @@ async fn retry_after_in_seconds_is_honoured() {
     let proxy = Proxy::start(server.addr).await;
     proxy.push([Fault::retry_after(429, "1")]);
     let c = client(&proxy.base());
-    c.endpoint::<Value>("/Users").search_all(Query::all()).await.unwrap();
+    c.endpoint::<Value>("/Users")
+        .search_all(Query::all())
+        .await
+        .unwrap();
     let seen = proxy.seen();
     assert_eq!(seen.len(), 2);
     let gap = gaps(&seen)[0];
@@ -71,7 +74,11 @@ async fn post_is_retried_on_429_and_503_without_retry_after() {
     let g = gaps(&seen);
     assert!(g[0] < Duration::from_millis(50 + 500), "{g:?}");
     assert!(g[1] < Duration::from_millis(100 + 500), "{g:?}");
-    assert_eq!(count_users(&server.base(), "persistent").await, 1, "exactly one account");
+    assert_eq!(
+        count_users(&server.base(), "persistent").await,
+        1,
+        "exactly one account"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +107,13 @@ async fn get_is_retried_on_server_errors() {
     let server = server_or_skip!();
     let proxy = Proxy::start(server.addr).await;
     let c = client(&proxy.base());
-    let id = c.users().create(&User::new("sturdy")).await.unwrap().id.unwrap();
+    let id = c
+        .users()
+        .create(&User::new("sturdy"))
+        .await
+        .unwrap()
+        .id
+        .unwrap();
     proxy.clear();
     proxy.push([Fault::status(500), Fault::status(502)]);
     assert_eq!(c.users().get(&id).await.unwrap().user_name, "sturdy");
@@ -129,7 +142,10 @@ async fn retries_stop_after_max_attempts_within_backoff_bounds() {
     let elapsed = started.elapsed();
     assert_eq!(
         err.to_string(),
-        format!("GET {}/Users/whoever: 503 Service Unavailable", proxy.base())
+        format!(
+            "GET {}/Users/whoever: 503 Service Unavailable",
+            proxy.base()
+        )
     );
     assert_eq!(err.status(), Some(503));
     assert!(err.is_transient());
@@ -153,7 +169,10 @@ async fn long_retry_after_ends_retries_and_is_reported() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
     assert_eq!(
         err.to_string(),
-        format!("GET {}/Users/x: 429 Too Many Requests (retry after 120s)", proxy.base())
+        format!(
+            "GET {}/Users/x: 429 Too Many Requests (retry after 120s)",
+            proxy.base()
+        )
     );
     assert_eq!(proxy.seen().len(), 1);
 }
@@ -165,7 +184,10 @@ async fn dropped_connections() {
     let c = client(&proxy.base());
     // A GET is retried.
     proxy.push([Fault::Drop]);
-    c.endpoint::<Value>("/Users").search_all(Query::all()).await.unwrap();
+    c.endpoint::<Value>("/Users")
+        .search_all(Query::all())
+        .await
+        .unwrap();
     assert_eq!(proxy.seen().len(), 2);
     // A POST that may have reached the provider is not.
     proxy.clear();
@@ -173,7 +195,8 @@ async fn dropped_connections() {
     let err = c.users().create(&User::new("maybe")).await.unwrap_err();
     assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
     assert!(
-        err.to_string().starts_with(&format!("POST {}/Users: connection failed: ", proxy.base())),
+        err.to_string()
+            .starts_with(&format!("POST {}/Users: connection failed: ", proxy.base())),
         "{err}"
     );
     assert_eq!(proxy.seen().len(), 1);
@@ -187,7 +210,13 @@ async fn timeouts() {
         .timeout(Duration::from_millis(400))
         .build()
         .unwrap();
-    let id = c.users().create(&User::new("slow")).await.unwrap().id.unwrap();
+    let id = c
+        .users()
+        .create(&User::new("slow"))
+        .await
+        .unwrap()
+        .id
+        .unwrap();
     proxy.clear();
     // A GET that times out is retried.
     proxy.push([Fault::Hang(Duration::from_secs(3))]);
@@ -223,23 +252,34 @@ async fn connection_refused_is_retried_for_any_method() {
         max_backoff: Duration::from_millis(300),
         ..crate::quick_retries()
     };
-    let c = builder(&format!("http://127.0.0.1:{port}/v2")).retry(policy).build().unwrap();
+    let c = builder(&format!("http://127.0.0.1:{port}/v2"))
+        .retry(policy)
+        .build()
+        .unwrap();
     c.users().create(&User::new("patient")).await.unwrap();
     let proxy = late.await.unwrap();
-    assert_eq!(proxy.seen().len(), 1, "the POST went out once the port answered");
+    assert_eq!(
+        proxy.seen().len(),
+        1,
+        "the POST went out once the port answered"
+    );
     assert_eq!(count_users(&server.base(), "patient").await, 1);
 }
 
 #[tokio::test]
 async fn unreachable_provider_gives_a_connect_error() {
     let port = free_port();
-    let c = builder(&format!("http://127.0.0.1:{port}/scim/v2")).build().unwrap();
+    let c = builder(&format!("http://127.0.0.1:{port}/scim/v2"))
+        .build()
+        .unwrap();
     let started = Instant::now();
     let err = c.users().get("u1").await.unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
     let shown = err.to_string();
     assert!(
-        shown.starts_with(&format!("GET http://127.0.0.1:{port}/scim/v2/Users/u1: cannot connect: ")),
+        shown.starts_with(&format!(
+            "GET http://127.0.0.1:{port}/scim/v2/Users/u1: cannot connect: "
+        )),
         "{shown}"
     );
     // Four attempts, waits of at most 50 + 100 + 200 ms.

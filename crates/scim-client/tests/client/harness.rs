@@ -30,9 +30,7 @@ fn create_venv() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scim2-server-venv");
     let python = dir.join("bin").join("python");
     let marker = dir.join(".installed");
-    if marker.exists()
-        && std::fs::read_to_string(&marker).ok().as_deref() == Some(SCIM2_SERVER)
-    {
+    if marker.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(SCIM2_SERVER) {
         return Some(dir);
     }
     let created = Command::new("python3")
@@ -40,13 +38,17 @@ fn create_venv() -> Option<PathBuf> {
         .arg(&dir)
         .status();
     if !matches!(created, Ok(s) if s.success()) {
-        eprintln!(
-            "note: skipping the scim2-server tests: `python3 -m venv` failed ({created:?})"
-        );
+        eprintln!("note: skipping the scim2-server tests: `python3 -m venv` failed ({created:?})");
         return None;
     }
     let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .arg(SCIM2_SERVER)
         .status()
         .expect("run pip");

@@ -101,7 +101,9 @@ impl Proxy {
 
     /// A proxy on `port` in front of `upstream`.
     pub async fn start_on(port: u16, upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the proxy");
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
@@ -292,9 +294,8 @@ async fn handle(
         && let Some((expected, token)) = token
     {
         let answer = if req.header("authorization") == Some(expected.as_str()) {
-            let body = format!(
-                r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600}}"#
-            );
+            let body =
+                format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600}}"#);
             response(200, &[("Content-Type", "application/json")], &body)
         } else {
             let body = r#"{"error":"invalid_client","error_description":"unknown client"}"#;
@@ -352,6 +353,10 @@ fn strip_body(answer: &[u8], method: &str) -> Vec<u8> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let extra: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let status = if method == "PATCH" || method == "PUT" { 204 } else { status };
+    let status = if method == "PATCH" || method == "PUT" {
+        204
+    } else {
+        status
+    };
     response(status, &extra, "")
 }

@@ -32,17 +32,28 @@ async fn discovery_reads_what_scim2_server_announces() {
     assert!(caps.patch && caps.filter && caps.etag && caps.sort && caps.change_password);
     assert_eq!(caps.max_results, Some(1000));
     let bulk = caps.bulk.expect("bulk announced");
-    assert_eq!((bulk.max_operations, bulk.max_payload_size), (1000, 1_048_576));
+    assert_eq!(
+        (bulk.max_operations, bulk.max_payload_size),
+        (1000, 1_048_576)
+    );
     assert_eq!(caps.paging, Paging::Index);
     assert_eq!(d.endpoint("User"), Some("/Users"));
     assert_eq!(d.endpoint("Group"), Some("/Groups"));
-    assert!(d.schemas.iter().any(|s| s.id == "urn:ietf:params:scim:schemas:core:2.0:User"));
+    assert!(
+        d.schemas
+            .iter()
+            .any(|s| s.id == "urn:ietf:params:scim:schemas:core:2.0:User")
+    );
     assert!(d.notes.is_empty(), "{:?}", d.notes);
     assert_eq!(c.capabilities(), *caps);
     let registry = d.registry();
-    assert!(registry.resource_schema("User").unwrap().extension(
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-    ).is_some());
+    assert!(
+        registry
+            .resource_schema("User")
+            .unwrap()
+            .extension("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -82,7 +93,11 @@ async fn crud_with_typed_users() {
     assert_eq!(replaced.display_name.as_deref(), Some("Babs"));
 
     // The old version no longer matches: 412.
-    let stale = c.users().replace(&id, &changed, Some(&v1)).await.unwrap_err();
+    let stale = c
+        .users()
+        .replace(&id, &changed, Some(&v1))
+        .await
+        .unwrap_err();
     assert!(stale.is_precondition_failed(), "{stale}");
 
     assert!(c.users().delete(&id, None).await.unwrap());
@@ -91,7 +106,9 @@ async fn crud_with_typed_users() {
     let missing = c.users().get(&id).await.unwrap_err();
     assert!(missing.is_not_found());
     assert!(
-        missing.to_string().starts_with(&format!("GET {}/Users/{id}: 404", server.base())),
+        missing
+            .to_string()
+            .starts_with(&format!("GET {}/Users/{id}: 404", server.base())),
         "{missing}"
     );
 }
@@ -100,8 +117,15 @@ async fn crud_with_typed_users() {
 async fn conflicts_read_like_the_server_said() {
     let server = server_or_skip!();
     let c = client(&server.base());
-    c.users().create(&User::new("conflict-taken")).await.unwrap();
-    let err = c.users().create(&User::new("CONFLICT-taken")).await.unwrap_err();
+    c.users()
+        .create(&User::new("conflict-taken"))
+        .await
+        .unwrap();
+    let err = c
+        .users()
+        .create(&User::new("CONFLICT-taken"))
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -124,7 +148,9 @@ async fn search_pages_by_index_over_several_pages() {
 
     let found: Vec<User> = c
         .users()
-        .search_all(Query::filter(r#"userName sw "idx-page""#).sort_by("userName", SortOrder::Ascending))
+        .search_all(
+            Query::filter(r#"userName sw "idx-page""#).sort_by("userName", SortOrder::Ascending),
+        )
         .await
         .unwrap();
     let names: Vec<&str> = found.iter().map(|u| u.user_name.as_str()).collect();
@@ -132,12 +158,23 @@ async fn search_pages_by_index_over_several_pages() {
     assert_eq!(names, expected);
     let pages = proxy.seen_matching("GET", "/v2/Users?");
     assert_eq!(pages.len(), 3, "{pages:?}");
-    assert!(pages[0].target.contains("startIndex=1&count=10"), "{}", pages[0].target);
-    assert!(pages[2].target.contains("startIndex=21"), "{}", pages[2].target);
+    assert!(
+        pages[0].target.contains("startIndex=1&count=10"),
+        "{}",
+        pages[0].target
+    );
+    assert!(
+        pages[2].target.contains("startIndex=21"),
+        "{}",
+        pages[2].target
+    );
 
     // POST /.search, a limit, and a stream read lazily.
     proxy.clear();
-    let q = Query::filter(r#"userName sw "idx-page""#).via_post().page_size(4).limit(6);
+    let q = Query::filter(r#"userName sw "idx-page""#)
+        .via_post()
+        .page_size(4)
+        .limit(6);
     let mut stream = std::pin::pin!(c.users().search(q));
     let mut n = 0;
     while let Some(u) = stream.next().await {
@@ -147,8 +184,20 @@ async fn search_pages_by_index_over_several_pages() {
     assert_eq!(n, 6);
     assert_eq!(proxy.seen_matching("POST", "/v2/Users/.search").len(), 2);
 
-    assert!(c.users().find_one(r#"userName eq "IDX-PAGE007""#).await.unwrap().is_some());
-    assert!(c.users().find_one(r#"userName eq "nobody""#).await.unwrap().is_none());
+    assert!(
+        c.users()
+            .find_one(r#"userName eq "IDX-PAGE007""#)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        c.users()
+            .find_one(r#"userName eq "nobody""#)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -164,12 +213,20 @@ async fn search_pages_by_cursor_when_announced() {
     assert_eq!(d.capabilities.max_page_size, Some(7));
     create_users(&c, "cur", 20).await;
     proxy.clear();
-    let all: Vec<Value> = c.endpoint::<Value>("/Users").search_all(Query::all()).await.unwrap();
+    let all: Vec<Value> = c
+        .endpoint::<Value>("/Users")
+        .search_all(Query::all())
+        .await
+        .unwrap();
     assert_eq!(all.len(), 20);
     let pages = proxy.seen_matching("GET", "/v2/Users?");
     // count lowered to maxPageSize 7: 7 + 7 + 6.
     assert_eq!(pages.len(), 3, "{pages:?}");
-    assert!(pages[0].target.contains("cursor=&count=7"), "{}", pages[0].target);
+    assert!(
+        pages[0].target.contains("cursor=&count=7"),
+        "{}",
+        pages[0].target
+    );
     assert!(pages[1].target.contains("cursor=") && !pages[1].target.contains("cursor=&"));
 }
 
@@ -211,7 +268,13 @@ async fn patch_answered_with_204_and_patch_builder() {
     u.emails = vec![MultiValue::new("old@example.com", "work")];
     let id = c.users().create(&u).await.unwrap().id.unwrap();
     let request = PatchBuilder::new()
-        .replace_where("emails", "type", "work", Some("value"), json!("new@example.com"))
+        .replace_where(
+            "emails",
+            "type",
+            "work",
+            Some("value"),
+            json!("new@example.com"),
+        )
         .add("title", json!("Tour Guide"))
         .set_active(false)
         .build();
@@ -260,7 +323,10 @@ async fn groups_and_membership_patches() {
     let users = create_users(&c, "member", 3).await;
     let ids: Vec<String> = users.iter().map(|u| u.id.clone().unwrap()).collect();
     let mut g = Group::new("Membership Patches");
-    g.members = vec![ResourceRef::new(&ids[0], "User"), ResourceRef::new(&ids[1], "User")];
+    g.members = vec![
+        ResourceRef::new(&ids[0], "User"),
+        ResourceRef::new(&ids[1], "User"),
+    ];
     let created = c.groups().create(&g).await.unwrap();
     let gid = created.id.unwrap();
     assert_eq!(created.members.len(), 2);
@@ -270,7 +336,11 @@ async fn groups_and_membership_patches() {
         .build();
     c.groups().patch(&gid, &request, None).await.unwrap();
     let after = c.groups().get(&gid).await.unwrap();
-    let mut members: Vec<String> = after.members.iter().filter_map(|m| m.value.clone()).collect();
+    let mut members: Vec<String> = after
+        .members
+        .iter()
+        .filter_map(|m| m.value.clone())
+        .collect();
     members.sort();
     let mut expected = vec![ids[1].clone(), ids[2].clone()];
     expected.sort();
@@ -295,18 +365,29 @@ async fn bulk_in_batches() {
     let results = c.bulk_all(ops, None).await.unwrap();
     let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [201, 201, 409]);
-    assert!(results[0].location.as_deref().is_some_and(|l| l.contains("/Users/")));
+    assert!(
+        results[0]
+            .location
+            .as_deref()
+            .is_some_and(|l| l.contains("/Users/"))
+    );
     // bulkId references cannot be split across requests.
     let refs = scim_client::bulk::BulkBuilder::new()
         .post("/Users", "x", json!({"userName": "x"}))
         .post("/Users", "y", json!({"userName": "y"}))
         .put("/Groups/1", json!({"members": [{"value": "bulkId:x"}]}))
         .into_operations();
-    assert!(matches!(c.bulk_all(refs, None).await, Err(ClientError::InvalidRequest(_))));
+    assert!(matches!(
+        c.bulk_all(refs, None).await,
+        Err(ClientError::InvalidRequest(_))
+    ));
     // And nothing is sent to a provider without bulk.
     let mut caps = c.capabilities();
     caps.bulk = None;
     c.set_capabilities(caps);
     let err = c.bulk_all(Vec::new(), None).await.unwrap_err();
-    assert_eq!(err.to_string(), "the service provider does not support bulk operations");
+    assert_eq!(
+        err.to_string(),
+        "the service provider does not support bulk operations"
+    );
 }

@@ -41,17 +41,27 @@ async fn user_lifecycle_converges() {
     let proxy = Proxy::start(server.addr).await;
     let c = client(&proxy.base());
     c.discover().await.unwrap();
-    let planner = Planner::users(TargetCapabilities::from(&c.capabilities()), PlanOptions::default());
+    let planner = Planner::users(
+        TargetCapabilities::from(&c.capabilities()),
+        PlanOptions::default(),
+    );
     let strategy = MatchStrategy::users();
 
     // Create.
     let mut desired = desired_user("life-bjensen@example.com", "life-1");
     let plan = planner.plan(Some(&desired), None);
-    let Applied::Created(created) = c.apply("/Users", None, &plan, None, &strategy).await.unwrap() else {
+    let Applied::Created(created) = c
+        .apply("/Users", None, &plan, None, &strategy)
+        .await
+        .unwrap()
+    else {
         panic!("expected a create")
     };
     let id = id_of(&created);
-    assert_eq!(planner.plan(Some(&desired), Some(&remote(&c, "/Users", &id).await)), Plan::Nothing);
+    assert_eq!(
+        planner.plan(Some(&desired), Some(&remote(&c, "/Users", &id).await)),
+        Plan::Nothing
+    );
 
     // Change: a minimal PATCH, answered 204 by scim2-server.
     desired["emails"][0]["value"] = json!("barbara@example.com");
@@ -59,7 +69,9 @@ async fn user_lifecycle_converges() {
     desired[ENTERPRISE]["department"] = json!("Tours");
     desired["userName"] = json!("LIFE-BJENSEN@example.com");
     let plan = planner.plan(Some(&desired), Some(&remote(&c, "/Users", &id).await));
-    let Plan::Patch(ops) = &plan else { panic!("{plan:?}") };
+    let Plan::Patch(ops) = &plan else {
+        panic!("{plan:?}")
+    };
     let shown: Vec<String> = ops.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
@@ -70,7 +82,10 @@ async fn user_lifecycle_converges() {
         ]
     );
     proxy.clear();
-    let applied = c.apply("/Users", Some(&id), &plan, None, &strategy).await.unwrap();
+    let applied = c
+        .apply("/Users", Some(&id), &plan, None, &strategy)
+        .await
+        .unwrap();
     assert_eq!(applied, Applied::Patched(None));
     assert_eq!(proxy.seen_matching("PATCH", "/v2/Users/").len(), 1);
     let now = remote(&c, "/Users", &id).await;
@@ -80,15 +95,25 @@ async fn user_lifecycle_converges() {
     // Leaver: deactivated, then nothing more to do.
     let plan = planner.plan(None, Some(&now));
     assert_eq!(plan, Plan::Deactivate);
-    c.apply("/Users", Some(&id), &plan, Some(&now), &strategy).await.unwrap();
+    c.apply("/Users", Some(&id), &plan, Some(&now), &strategy)
+        .await
+        .unwrap();
     let now = remote(&c, "/Users", &id).await;
     assert_eq!(now["active"], false);
     assert_eq!(planner.plan(None, Some(&now)), Plan::Nothing);
 
     // Rejoiner: reactivated.
     let plan = planner.plan(Some(&desired), Some(&now));
-    assert_eq!(plan, Plan::Patch(vec![scim_client::PatchOperation::replace("active", json!(true))]));
-    c.apply("/Users", Some(&id), &plan, None, &strategy).await.unwrap();
+    assert_eq!(
+        plan,
+        Plan::Patch(vec![scim_client::PatchOperation::replace(
+            "active",
+            json!(true)
+        )])
+    );
+    c.apply("/Users", Some(&id), &plan, None, &strategy)
+        .await
+        .unwrap();
     assert_eq!(remote(&c, "/Users", &id).await["active"], true);
 
     // Deleted under the Delete policy.
@@ -100,7 +125,10 @@ async fn user_lifecycle_converges() {
         },
     );
     let plan = deleting.plan(None, Some(&now));
-    let applied = c.apply("/Users", Some(&id), &plan, None, &strategy).await.unwrap();
+    let applied = c
+        .apply("/Users", Some(&id), &plan, None, &strategy)
+        .await
+        .unwrap();
     assert_eq!(applied, Applied::Deleted { existed: true });
     assert!(c.users().try_get(&id).await.unwrap().is_none());
 }
@@ -116,15 +144,23 @@ async fn put_fallback_when_patch_is_unsupported() {
     let planner = Planner::users(TargetCapabilities::from(&caps), PlanOptions::default());
     let strategy = MatchStrategy::users();
     let desired = desired_user("put-bjensen@example.com", "put-1");
-    let created = c.endpoint::<Value>("/Users").create(&desired).await.unwrap();
+    let created = c
+        .endpoint::<Value>("/Users")
+        .create(&desired)
+        .await
+        .unwrap();
     let id = id_of(&created);
     // Something the provider holds that we do not manage survives the PUT.
     c.endpoint::<Value>("/Users")
-        .replace(&id, &{
-            let mut v = desired.clone();
-            v["nickName"] = json!("Babs");
-            v
-        }, None)
+        .replace(
+            &id,
+            &{
+                let mut v = desired.clone();
+                v["nickName"] = json!("Babs");
+                v
+            },
+            None,
+        )
         .await
         .unwrap();
     let mut desired = desired;
@@ -133,7 +169,9 @@ async fn put_fallback_when_patch_is_unsupported() {
     let plan = planner.plan(Some(&desired), Some(&before));
     assert!(matches!(plan, Plan::Replace(_)), "{plan:?}");
     proxy.clear();
-    c.apply("/Users", Some(&id), &plan, Some(&before), &strategy).await.unwrap();
+    c.apply("/Users", Some(&id), &plan, Some(&before), &strategy)
+        .await
+        .unwrap();
     assert_eq!(proxy.seen_matching("PUT", "/v2/Users/").len(), 1);
     assert!(proxy.seen_matching("PATCH", "/").is_empty());
     let after = remote(&c, "/Users", &id).await;
@@ -141,9 +179,15 @@ async fn put_fallback_when_patch_is_unsupported() {
     assert_eq!(after["nickName"], "Babs");
     assert_eq!(planner.plan(Some(&desired), Some(&after)), Plan::Nothing);
     // Deactivation goes by PUT too.
-    c.apply("/Users", Some(&id), &Plan::Deactivate, Some(&after), &strategy)
-        .await
-        .unwrap();
+    c.apply(
+        "/Users",
+        Some(&id),
+        &Plan::Deactivate,
+        Some(&after),
+        &strategy,
+    )
+    .await
+    .unwrap();
     assert_eq!(remote(&c, "/Users", &id).await["active"], false);
     assert!(proxy.seen_matching("PATCH", "/").is_empty());
 }
@@ -165,18 +209,25 @@ async fn create_adopts_an_existing_account_on_409() {
         .apply("/Users", None, &plan, None, &MatchStrategy::users())
         .await
         .unwrap();
-    let Applied::Adopted(adopted) = applied else { panic!("{applied:?}") };
+    let Applied::Adopted(adopted) = applied else {
+        panic!("{applied:?}")
+    };
     assert_eq!(adopted["id"], existing["id"]);
     // Planning against the adopted account brings it in line.
     let id = id_of(&adopted);
     let plan = planner.plan(Some(&desired), Some(&adopted));
-    c.apply("/Users", Some(&id), &plan, None, &MatchStrategy::users()).await.unwrap();
+    c.apply("/Users", Some(&id), &plan, None, &MatchStrategy::users())
+        .await
+        .unwrap();
     let now = remote(&c, "/Users", &id).await;
     assert_eq!(now["externalId"], "adopt-1");
     assert_eq!(now["nickName"], "hand-made");
     assert_eq!(planner.plan(Some(&desired), Some(&now)), Plan::Nothing);
     // A match found before creating means no create at all.
-    let found = c.find_match("/Users", &desired, &MatchStrategy::users()).await.unwrap();
+    let found = c
+        .find_match("/Users", &desired, &MatchStrategy::users())
+        .await
+        .unwrap();
     assert_eq!(found.map(|f| f["id"].clone()), Some(existing["id"].clone()));
 }
 
@@ -187,7 +238,11 @@ async fn group_membership_converges_with_and_without_echo() {
     let c = client(&proxy.base());
     let mut ids = Vec::new();
     for name in ["m-a", "m-b", "m-c"] {
-        let u = c.endpoint::<Value>("/Users").create(&json!({"userName": name})).await.unwrap();
+        let u = c
+            .endpoint::<Value>("/Users")
+            .create(&json!({"userName": name}))
+            .await
+            .unwrap();
         ids.push(id_of(&u));
     }
     let group = |members: &[&String]| {
@@ -200,7 +255,13 @@ async fn group_membership_converges_with_and_without_echo() {
     let planner = Planner::groups(TargetCapabilities::default(), PlanOptions::default());
     let desired = group(&[&ids[0], &ids[1]]);
     let Applied::Created(created) = c
-        .apply("/Groups", None, &planner.plan(Some(&desired), None), None, &strategy)
+        .apply(
+            "/Groups",
+            None,
+            &planner.plan(Some(&desired), None),
+            None,
+            &strategy,
+        )
         .await
         .unwrap()
     else {
@@ -211,9 +272,13 @@ async fn group_membership_converges_with_and_without_echo() {
     // b and c: one removal, one addition.
     let desired = group(&[&ids[1], &ids[2]]);
     let plan = planner.plan(Some(&desired), Some(&remote(&c, "/Groups", &gid).await));
-    let Plan::Patch(ops) = &plan else { panic!("{plan:?}") };
+    let Plan::Patch(ops) = &plan else {
+        panic!("{plan:?}")
+    };
     assert_eq!(ops.len(), 2);
-    c.apply("/Groups", Some(&gid), &plan, None, &strategy).await.unwrap();
+    c.apply("/Groups", Some(&gid), &plan, None, &strategy)
+        .await
+        .unwrap();
     let now = remote(&c, "/Groups", &gid).await;
     assert_eq!(planner.plan(Some(&desired), Some(&now)), Plan::Nothing);
 
@@ -231,7 +296,9 @@ async fn group_membership_converges_with_and_without_echo() {
     let mut ledger = MembershipLedger::from_ids([ids[1].clone(), ids[2].clone()]);
     let desired = group(&[&ids[0], &ids[2]]);
     let plan = blind.plan_with_ledger(Some(&desired), Some(&without_members), Some(&ledger));
-    c.apply("/Groups", Some(&gid), &plan, None, &strategy).await.unwrap();
+    c.apply("/Groups", Some(&gid), &plan, None, &strategy)
+        .await
+        .unwrap();
     ledger.record(&plan);
     let mut members: Vec<String> = remote(&c, "/Groups", &gid).await["members"]
         .as_array()
@@ -243,7 +310,10 @@ async fn group_membership_converges_with_and_without_echo() {
     let mut expected = vec![ids[0].clone(), ids[2].clone()];
     expected.sort();
     assert_eq!(members, expected);
-    assert_eq!(ledger.ids().map(str::to_string).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        ledger.ids().map(str::to_string).collect::<Vec<_>>(),
+        expected
+    );
     assert_eq!(
         blind.plan_with_ledger(Some(&desired), Some(&without_members), Some(&ledger)),
         Plan::Nothing
