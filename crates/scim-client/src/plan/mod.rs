@@ -29,15 +29,42 @@
 //! ([`Managed`]), so what the provider adds (`id`, `meta`, its defaults)
 //! never causes a change. `id`, `meta` and `schemas`, read-only and
 //! write-only attributes (`password` is never returned, so it is sent on
-//! create and replace only) and immutable ones are never compared. Values
-//! are compared as the provider would (see the `compare` rules: case per
-//! `caseExact`, multi-valued attributes as sets, `primary` respected,
-//! `"True"` is `true`). How each kind of attribute is patched is described
-//! in the `diff` rules: value-path operations such as `replace
-//! emails[type eq "work"].value` when elements are keyed by a distinct
-//! `type` or `value`, a whole-attribute `replace` otherwise.
+//! create and replace only) and immutable ones are never compared.
 //!
-//! Group membership is planned as deltas ([`MembershipLedger`]).
+//! Values are compared as the provider would treat them:
+//!
+//! - absent, `null`, `""`, `[]` and `{}` are one "unassigned" state;
+//! - strings of `caseExact: false` attributes (`userName`, `emails.value`,
+//!   `type`) compare case-insensitively, of unknown attributes exactly;
+//! - booleans and numbers sent as strings (`"True"`) compare as values,
+//!   dateTimes as instants;
+//! - multi-valued attributes compare as sets (order never matters), each
+//!   element only on the sub-attributes the desired elements carry, so
+//!   `emails[].display` added by the provider is ignored; `primary` is
+//!   compared when the desired elements carry it (`false` = absent);
+//! - for a complex attribute (`name`), the sub-attributes the desired value
+//!   carries; list `name.middleName` in [`Managed::Attributes`] to have its
+//!   absence removed.
+//!
+//! ## How changes are written
+//!
+//! - A single value: `add` when the provider has none, `replace` when it
+//!   differs, `remove` when a managed attribute is no longer desired.
+//! - A complex value: one operation per differing sub-attribute
+//!   (`replace name.givenName`); `add name` whole when the provider has none.
+//! - A multi-valued complex attribute whose elements all have a distinct
+//!   `type` (else a distinct `value`) on both sides, at a provider that
+//!   takes filtered paths: per-element operations, `replace
+//!   emails[type eq "work"].value`, `remove emails[type eq "home"]`, and one
+//!   `add emails` with the new elements. They touch only what changed and
+//!   keep what the provider added to the elements. Otherwise (duplicate or
+//!   missing keys, or [`TargetCapabilities::value_path_filters`] off): one
+//!   `replace emails` with the whole desired list, simpler and always
+//!   correct.
+//! - Group members: deltas, see [`MembershipLedger`].
+//! - Without PATCH at the provider: `Replace` with the whole desired
+//!   resource, plus the provider's `id` and its writable attributes that
+//!   are not managed (so a PUT does not wipe them).
 //!
 //! ## Outcomes
 //!

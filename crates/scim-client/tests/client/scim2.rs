@@ -302,7 +302,7 @@ async fn patch_answered_with_204_and_patch_builder() {
 async fn writes_answered_without_bodies() {
     let server = server_or_skip!();
     let proxy = Proxy::start(server.addr).await;
-    proxy.empty_bodies(&["POST", "PUT"]);
+    proxy.empty_bodies(&["POST", "PUT", "PATCH"]);
     let c = client(&proxy.base());
     // 201 with Location and no body: the client reads it back.
     let created = c.users().create(&User::new("quiet")).await.unwrap();
@@ -314,6 +314,11 @@ async fn writes_answered_without_bodies() {
     assert_eq!(replaced.nick_name.as_deref(), Some("Q"));
     let puts = proxy.seen_matching("PUT", "/v2/Users/");
     assert_eq!(puts.len(), 1);
+    // PATCH answered 204: `None`, and `patch_and_get` reads it back.
+    let request = PatchBuilder::new().replace("nickName", json!("R")).build();
+    assert_eq!(c.users().patch(&id, &request, None).await.unwrap(), None);
+    let read_back = c.users().patch_and_get(&id, &request, None).await.unwrap();
+    assert_eq!(read_back.nick_name.as_deref(), Some("R"));
 }
 
 #[tokio::test]
