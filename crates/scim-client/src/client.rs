@@ -8,11 +8,10 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::auth::{Auth, CachedToken, parse_token_response, token_error_reason};
-use crate::discovery::{self, Capabilities, Discovery};
+use crate::discovery::Capabilities;
 use crate::error::{ClientError, HttpError, Result, display_url, root_cause};
 use crate::retry::{Decision, Outcome, RetryPolicy, parse_retry_after};
 
@@ -542,80 +541,6 @@ impl ScimClient {
             url: call.display_url(),
             status: reply.status,
             reason: e.to_string(),
-        })
-    }
-
-    /// GETs `path` and decodes the JSON answer.
-    pub(crate) async fn get_json(&self, path: &str) -> Result<Value> {
-        let call = Call::new(Method::GET, self.url(path, None)?);
-        let reply = self.send(&call).await?;
-        self.decode(&call, &reply)
-    }
-
-    /// Reads the ServiceProviderConfig (trying `/ServiceProviderConfig`,
-    /// then `/ServiceProviderConfigs` when the first is not found), without
-    /// changing the capabilities in use.
-    pub async fn service_provider_config(
-        &self,
-    ) -> Result<scim_core::messages::ServiceProviderConfig> {
-        let value = match self.get_json("ServiceProviderConfig").await {
-            Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => {
-                log::debug!("{e}; trying /ServiceProviderConfigs");
-                self.get_json("ServiceProviderConfigs").await?
-            }
-            other => other?,
-        };
-        discovery::parse_config(value).map_err(|reason| ClientError::Decode {
-            method: Method::GET,
-            url: display_url(&self.inner.base) + "ServiceProviderConfig",
-            status: 200,
-            reason,
-        })
-    }
-
-    /// Reads the discovery endpoints and adopts the capabilities they
-    /// announce. A provider without a ServiceProviderConfig (404 on both
-    /// spellings) keeps the capabilities in use; `/ResourceTypes` and
-    /// `/Schemas` are optional (404, 405 and 501 read as "none"). Other
-    /// errors (401, unreachable, ...) are returned.
-    pub async fn discover(&self) -> Result<Discovery> {
-        let mut notes = Vec::new();
-        let config = match self.service_provider_config().await {
-            Ok(c) => Some(c),
-            Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => {
-                notes.push(format!("no ServiceProviderConfig: {e}"));
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        let optional = |r: Result<Value>, notes: &mut Vec<String>| match r {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => {
-                notes.push(e.to_string());
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        };
-        let resource_types = optional(self.get_json("ResourceTypes").await, &mut notes)?
-            .map(|v| discovery::parse_resource_types(v, &mut notes))
-            .unwrap_or_default();
-        let schemas = optional(self.get_json("Schemas").await, &mut notes)?
-            .map(|v| discovery::parse_schemas(v, &mut notes))
-            .unwrap_or_default();
-        let capabilities = match &config {
-            Some(c) => Capabilities::from_config(c),
-            None => self.capabilities(),
-        };
-        self.set_capabilities(capabilities.clone());
-        for n in &notes {
-            log::info!("discovery: {n}");
-        }
-        Ok(Discovery {
-            config,
-            capabilities,
-            resource_types,
-            schemas,
-            notes,
         })
     }
 }
