@@ -31,6 +31,7 @@ pub struct ClientBuilder {
     page_size: u64,
     user_agent: String,
     capabilities: Option<Capabilities>,
+    rate_limit: Option<f64>,
 }
 
 impl ClientBuilder {
@@ -44,6 +45,7 @@ impl ClientBuilder {
             page_size: 100,
             user_agent: format!("scim-client/{}", env!("CARGO_PKG_VERSION")),
             capabilities: None,
+            rate_limit: None,
         }
     }
 
@@ -87,6 +89,16 @@ impl ClientBuilder {
     #[must_use]
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Spaces requests (every attempt, retries and token requests
+    /// included) at least `1 / per_second` apart, shared by all clones of
+    /// the client: a steady pace under a provider's published rate limit,
+    /// rather than bursts answered with 429. Default: no limit.
+    #[must_use]
+    pub fn rate_limit(mut self, per_second: f64) -> Self {
+        self.rate_limit = (per_second.is_finite() && per_second > 0.0).then_some(per_second);
         self
     }
 
@@ -135,6 +147,10 @@ impl ClientBuilder {
                 retry: self.retry,
                 page_size: self.page_size,
                 capabilities: RwLock::new(self.capabilities.unwrap_or_default()),
+                pace: self.rate_limit.map(|per_second| Pace {
+                    interval: Duration::from_secs_f64(1.0 / per_second),
+                    next: Mutex::new(None),
+                }),
             }),
         })
     }
@@ -156,6 +172,27 @@ pub(crate) struct Inner {
     retry: RetryPolicy,
     pub(crate) page_size: u64,
     capabilities: RwLock<Capabilities>,
+    pace: Option<Pace>,
+}
+
+/// The client-side rate limit: the earliest start of the next request.
+struct Pace {
+    interval: Duration,
+    next: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pace {
+    /// Waits for this request's slot.
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + self.interval);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
 }
 
 impl std::fmt::Debug for ScimClient {
@@ -455,6 +492,9 @@ impl ScimClient {
         // `decide` stops at `max_attempts`; the token refresh happens once.
         loop {
             attempts += 1;
+            if let Some(pace) = &self.inner.pace {
+                pace.wait().await;
+            }
             let started = Instant::now();
             let result = self.attempt(call).await;
             let elapsed = started.elapsed().as_millis();
@@ -571,6 +611,26 @@ mod tests {
             root.url("Groups", None).unwrap().as_str(),
             "http://127.0.0.1:1/Groups"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_spaces_requests() {
+        let pace = Pace {
+            interval: Duration::from_millis(100),
+            next: Mutex::new(None),
+        };
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            pace.wait().await;
+        }
+        // The first goes at once, the fifth 400 ms later.
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        // After a pause, no catching up in a burst.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let again = tokio::time::Instant::now();
+        pace.wait().await;
+        pace.wait().await;
+        assert_eq!(again.elapsed(), Duration::from_millis(100));
     }
 
     #[test]

@@ -106,6 +106,9 @@
 //!   failures before sending and on 429 and 503 (whose `Retry-After`, in
 //!   seconds or as an HTTP date, is honoured up to a cap). POST and PATCH
 //!   are never repeated once they may have reached the provider.
+//! - **Pacing**: [`ClientBuilder::rate_limit`] spaces requests under a
+//!   provider's published limit; timeouts are per attempt
+//!   ([`ClientBuilder::timeout`], [`ClientBuilder::connect_timeout`]).
 //! - **Providers that answer 204** to PATCH (or PUT, or POST with only a
 //!   `Location`) are handled: [`Endpoint::patch`] returns `None`,
 //!   [`Endpoint::replace`] and [`Endpoint::create`] read the resource back.

@@ -307,3 +307,20 @@ async fn secrets_stay_out_of_errors() {
         Some("Bearer sup3r-s3cret-token")
     );
 }
+
+#[tokio::test]
+async fn client_side_rate_limit_paces_requests() {
+    let server = server_or_skip!();
+    let proxy = Proxy::start(server.addr).await;
+    let c = builder(&proxy.base()).rate_limit(20.0).build().unwrap();
+    // Six requests at once leave 50 ms apart: 250 ms from first to last.
+    let users = c.users();
+    let lookups = (0..6).map(|_| users.try_get("nobody-here"));
+    for r in futures::future::join_all(lookups).await {
+        assert_eq!(r.unwrap(), None);
+    }
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 6);
+    let span = seen.iter().map(|s| s.at).max().unwrap() - seen.iter().map(|s| s.at).min().unwrap();
+    assert!(span >= Duration::from_millis(200), "{span:?}");
+}
