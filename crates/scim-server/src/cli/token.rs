@@ -93,6 +93,7 @@ fn list_tokens(store: &Store, tenant: Option<&str>) -> Result<()> {
             created,
             last_used,
             revoked_at,
+            user_id: _,
         } = t;
         let status = match revoked_at {
             Some(at) => format!("revoked {}", time(Some(*at))),
