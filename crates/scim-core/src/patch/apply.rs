@@ -429,7 +429,7 @@ impl<'a> Engine<'a> {
                 e.merge_complex(attr, patch)
             } else {
                 let v = value::simple_value(def, value, &name)?;
-                if value::same(def, e.get(attr), Some(&v)) {
+                if unchanged(def, effective_mutability(attr), e.get(attr), &v) {
                     return Ok(false);
                 }
                 e.set_attr(attr, v)?;
@@ -518,13 +518,22 @@ pub(super) fn sub_change(
             Ok(Some(None))
         }
         Some(v) => {
-            if value::same(sdef, cur, Some(&v)) {
+            if unchanged(sdef, sdef.mutability, cur, &v) {
                 return Ok(None);
             }
             check_sub_mutability(sdef, name, explicit, cur_assigned)?;
             Ok(Some(Some(v)))
         }
     }
+}
+
+/// Whether writing `new` over `cur` changes nothing to keep: the same JSON,
+/// or, for a readOnly or immutable value, the same value under the schema
+/// (a readWrite value is stored as sent, so `BJensen` replaces `bjensen`).
+pub(super) fn unchanged(def: &Attribute, mutability: Mutability, cur: Option<&Value>, new: &Value) -> bool {
+    cur == Some(new)
+        || (matches!(mutability, Mutability::ReadOnly | Mutability::Immutable)
+            && value::same(def, cur, Some(new)))
 }
 
 fn check_sub_mutability(sdef: &Attribute, name: &str, explicit: bool, assigned: bool) -> Result<()> {

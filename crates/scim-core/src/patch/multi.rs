@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::apply::{
-    Engine, apply_plan, effective_mutability, merge_plan, rename_ci, sub_change, union,
+    Engine, apply_plan, effective_mutability, merge_plan, rename_ci, sub_change, unchanged, union,
 };
 use super::op::PatchOpKind;
 use super::value::{self, Drop};
@@ -121,7 +121,7 @@ impl Engine<'_> {
         let all: Vec<usize> = (0..list.len()).collect();
         settle_primary(def, &mut list, &all, &attr.path())?;
         let new = Value::Array(list);
-        if value::same(def, self.get(attr), Some(&new)) {
+        if unchanged(def, effective_mutability(attr), self.get(attr), &new) {
             return Ok(false);
         }
         self.set_attr(attr, new)?;
@@ -228,7 +228,7 @@ impl Engine<'_> {
                     (matched.first().copied(), 1)
                 };
                 if let Some(slot) = keep.and_then(|first| list.get_mut(first))
-                    && value::key(def, slot) != record_key
+                    && *slot != record
                 {
                     *slot = record;
                     changed = true;
