@@ -63,7 +63,8 @@ pub enum DialectRule {
     /// `remove` of `members[value eq "id"]` per element (Entra ID without
     /// its SCIM-compliance flag).
     ValueListRemoval,
-    /// `"$ref": null` in a value object dropped (Entra ID's member adds).
+    /// `"$ref": null` in an element of a multi-valued attribute dropped
+    /// (Entra ID's member adds and removals).
     NullRef,
     /// The enterprise `manager` given as a bare id string read as
     /// `{"value": id}` (Entra ID).
@@ -548,7 +549,9 @@ impl Normalizer<'_> {
                         out.insert(key.clone(), v.clone());
                         continue;
                     };
-                    if sub.name == "$ref" && v.is_null() {
+                    // Elements of a multi-valued attribute drop `$ref`
+                    // anyway; elsewhere a null `$ref` means "unassign".
+                    if sub.name == "$ref" && v.is_null() && def.multi_valued {
                         self.fire(DialectRule::NullRef);
                         continue;
                     }
