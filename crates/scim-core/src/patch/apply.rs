@@ -125,7 +125,9 @@ impl<'a> Engine<'a> {
             } => {
                 require_multi(attr)?;
                 match sub {
-                    Some(sub) => self.guarded(attr, |e| e.remove_in_elements(attr, Some(filter), sub)),
+                    Some(sub) => {
+                        self.guarded(attr, |e| e.remove_in_elements(attr, Some(filter), sub))
+                    }
                     None => self.guarded(attr, |e| e.remove_records(attr, filter)),
                 }
             }
@@ -196,7 +198,12 @@ impl<'a> Engine<'a> {
             })
     }
 
-    fn write_extension(&mut self, kind: PatchOpKind, schema: &Arc<Schema>, value: &Value) -> Result<()> {
+    fn write_extension(
+        &mut self,
+        kind: PatchOpKind,
+        schema: &Arc<Schema>,
+        value: &Value,
+    ) -> Result<()> {
         if value.is_null() {
             return self.remove_extension(schema);
         }
@@ -254,10 +261,10 @@ impl<'a> Engine<'a> {
                 self.add_schema_urn(&urn);
             } else {
                 remove_all_ci(&mut self.doc, &urn);
-                if !required {
-                    if let Some(Value::Array(schemas)) = get_ci_mut(&mut self.doc, "schemas") {
-                        schemas.retain(|s| !s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&urn)));
-                    }
+                if !required
+                    && let Some(Value::Array(schemas)) = get_ci_mut(&mut self.doc, "schemas")
+                {
+                    schemas.retain(|s| !s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&urn)));
                 }
             }
         }
@@ -530,13 +537,23 @@ pub(super) fn sub_change(
 /// Whether writing `new` over `cur` changes nothing to keep: the same JSON,
 /// or, for a readOnly or immutable value, the same value under the schema
 /// (a readWrite value is stored as sent, so `BJensen` replaces `bjensen`).
-pub(super) fn unchanged(def: &Attribute, mutability: Mutability, cur: Option<&Value>, new: &Value) -> bool {
+pub(super) fn unchanged(
+    def: &Attribute,
+    mutability: Mutability,
+    cur: Option<&Value>,
+    new: &Value,
+) -> bool {
     cur == Some(new)
         || (matches!(mutability, Mutability::ReadOnly | Mutability::Immutable)
             && value::same(def, cur, Some(new)))
 }
 
-fn check_sub_mutability(sdef: &Attribute, name: &str, explicit: bool, assigned: bool) -> Result<()> {
+fn check_sub_mutability(
+    sdef: &Attribute,
+    name: &str,
+    explicit: bool,
+    assigned: bool,
+) -> Result<()> {
     match sdef.mutability {
         Mutability::ReadOnly if explicit => Err(Error::mutability(format!(
             "'{name}' is readOnly; it cannot be changed"
@@ -678,11 +695,145 @@ fn get_ci_mut<'m>(obj: &'m mut Map<String, Value>, name: &str) -> Option<&'m mut
 
 /// The object member `key` of `obj`, made an empty object when missing or
 /// not an object.
-pub(super) fn object_slot(obj: &mut Map<String, Value>, key: String) -> Result<&mut Map<String, Value>> {
+pub(super) fn object_slot(
+    obj: &mut Map<String, Value>,
+    key: String,
+) -> Result<&mut Map<String, Value>> {
     let slot = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }
     slot.as_object_mut()
         .ok_or_else(|| Error::internal("a member just made an object is not one"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::ErrorKind;
+    use crate::patch::{PatchOperation, apply};
+    use crate::schema::{ResourceSchema, SchemaRegistry};
+
+    const ACME: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+
+    /// Users with a required extension holding an immutable badge and
+    /// numeric and dateTime attributes.
+    fn acme_users() -> Arc<ResourceSchema> {
+        let mut r = SchemaRegistry::core();
+        let id = r
+            .add_schema_json(&format!(
+                r#"{{"id":"{ACME}","name":"Acme","attributes":[
+                  {{"name":"badge","type":"string","mutability":"immutable"}},
+                  {{"name":"level","type":"integer"}},
+                  {{"name":"score","type":"decimal"}},
+                  {{"name":"hired","type":"dateTime"}},
+                  {{"name":"tags","type":"string","multiValued":true}}]}}"#
+            ))
+            .unwrap();
+        r.add_extension("User", &id, true).unwrap();
+        r.resource_schema("User").unwrap()
+    }
+
+    fn doc() -> serde_json::Value {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ACME],
+            "userName": "bjensen",
+            ACME: {"level": 3}
+        })
+    }
+
+    fn kind(ops: &[PatchOperation]) -> ErrorKind {
+        apply(&doc(), ops, &acme_users()).unwrap_err().kind()
+    }
+
+    #[test]
+    fn immutable_can_be_set_once() {
+        let rs = acme_users();
+        let set = [PatchOperation::add(Some("badge"), json!("B-1"))];
+        let once = apply(&doc(), &set, &rs).unwrap();
+        assert_eq!(once.resource[ACME]["badge"], "B-1");
+        // Setting the same value again changes nothing and is allowed.
+        let again = apply(&once.resource, &set, &rs).unwrap();
+        assert!(!again.changed);
+        let change = [PatchOperation::replace(Some("badge"), json!("B-2"))];
+        let e = apply(&once.resource, &change, &rs).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Mutability);
+        let remove = [PatchOperation::remove("badge")];
+        assert_eq!(
+            apply(&once.resource, &remove, &rs).unwrap_err().kind(),
+            ErrorKind::Mutability
+        );
+    }
+
+    #[test]
+    fn numbers_and_datetimes_are_typed() {
+        let rs = acme_users();
+        let ok = [
+            PatchOperation::replace(Some("level"), json!(4)),
+            PatchOperation::replace(Some("score"), json!(4.5)),
+            PatchOperation::replace(Some("hired"), json!("2011-05-13T04:42:34Z")),
+            PatchOperation::add(Some("tags"), json!("a")),
+            PatchOperation::add(Some("tags"), json!(["A", "b"])),
+        ];
+        let out = apply(&doc(), &ok, &rs).unwrap();
+        assert_eq!(
+            out.resource[ACME],
+            json!({"level": 4, "score": 4.5, "hired": "2011-05-13T04:42:34Z", "tags": ["a", "b"]})
+        );
+        for bad in [
+            PatchOperation::replace(Some("level"), json!(4.5)),
+            PatchOperation::replace(Some("level"), json!("4")),
+            PatchOperation::replace(Some("score"), json!("4.5")),
+            PatchOperation::replace(Some("hired"), json!("13 May 2011")),
+            PatchOperation::add(Some("tags"), json!([["nested"]])),
+        ] {
+            assert_eq!(
+                kind(std::slice::from_ref(&bad)),
+                ErrorKind::InvalidValue,
+                "{bad:?}"
+            );
+        }
+        // The same number again changes nothing.
+        let same = apply(
+            &doc(),
+            &[PatchOperation::replace(Some("level"), json!(3))],
+            &rs,
+        )
+        .unwrap();
+        assert!(!same.changed);
+    }
+
+    #[test]
+    fn a_required_extension_stays() {
+        let rs = acme_users();
+        let e = apply(&doc(), &[PatchOperation::remove(ACME)], &rs).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Mutability);
+        // Its last attribute can go; the URN stays in schemas.
+        let out = apply(&doc(), &[PatchOperation::remove("level")], &rs).unwrap();
+        assert_eq!(
+            out.resource,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ACME], "userName": "bjensen"})
+        );
+    }
+
+    #[test]
+    fn errors_name_the_operation_and_leave_the_input() {
+        let rs = acme_users();
+        let input = doc();
+        let ops = [
+            PatchOperation::replace(Some("level"), json!(5)),
+            PatchOperation::add(Some("nickName"), json!("Babs")),
+            PatchOperation::replace(Some("userName"), json!(null)),
+        ];
+        let e = apply(&input, &ops, &rs).unwrap_err();
+        assert_eq!(e.operation(), Some(2));
+        assert_eq!(input, doc());
+        let wire = e.into_error();
+        assert!(wire.detail().starts_with("Operations[2]: "), "{wire}");
+        let e = apply(&json!([1]), &ops, &rs).unwrap_err();
+        assert_eq!((e.kind(), e.operation()), (ErrorKind::InvalidValue, None));
+    }
 }

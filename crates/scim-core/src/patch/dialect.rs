@@ -172,9 +172,9 @@ pub fn normalize(body: &Value, rs: &ResourceSchema) -> Result<Normalized, PatchE
     };
     let ops = message_operations(body, true)?;
     if let Some(obj) = body.as_object()
-        && obj.keys().any(|k| {
-            !k.eq_ignore_ascii_case("schemas") && !k.eq_ignore_ascii_case("Operations")
-        })
+        && obj
+            .keys()
+            .any(|k| !k.eq_ignore_ascii_case("schemas") && !k.eq_ignore_ascii_case("Operations"))
     {
         n.fire(DialectRule::ExtraMember);
     }
@@ -290,7 +290,12 @@ impl Normalizer<'_> {
     }
 
     /// `remove` with a value: Entra ID's list of members to remove.
-    fn removal_list(&mut self, path: &Path, value: &Value, text: Option<&str>) -> Result<Vec<Value>> {
+    fn removal_list(
+        &mut self,
+        path: &Path,
+        value: &Value,
+        text: Option<&str>,
+    ) -> Result<Vec<Value>> {
         let Path::Attribute {
             attr,
             filter: None,
@@ -353,7 +358,8 @@ impl Normalizer<'_> {
                 let mut root = Map::new();
                 self.extension_members(&schema.id, obj, &mut root)?;
                 Ok(Rewrite::Value(
-                    root.remove(&schema.id).unwrap_or_else(|| Value::Object(Map::new())),
+                    root.remove(&schema.id)
+                        .unwrap_or_else(|| Value::Object(Map::new())),
                 ))
             }
             Path::Attribute { attr, filter, sub } => {
@@ -432,7 +438,12 @@ impl Normalizer<'_> {
     }
 
     /// The members of an extension object (`{"urn:...": {...}}`), placed in `root`.
-    fn extension_members(&mut self, urn: &str, members: &Map<String, Value>, root: &mut Map<String, Value>) -> Result<()> {
+    fn extension_members(
+        &mut self,
+        urn: &str,
+        members: &Map<String, Value>,
+        root: &mut Map<String, Value>,
+    ) -> Result<()> {
         if members.is_empty() {
             return insert_at(root, &[urn.to_string()], Value::Object(Map::new()), urn);
         }
@@ -447,7 +458,13 @@ impl Normalizer<'_> {
 
     /// Puts the value of `attr` (named `key` by the client) at its place
     /// in a path-less value.
-    fn place(&mut self, root: &mut Map<String, Value>, attr: &AttrRef, key: &str, v: &Value) -> Result<()> {
+    fn place(
+        &mut self,
+        root: &mut Map<String, Value>,
+        attr: &AttrRef,
+        key: &str,
+        v: &Value,
+    ) -> Result<()> {
         if attr.has_sub() {
             self.fire(DialectRule::DottedKey);
             if attr.attribute().multi_valued {
@@ -540,7 +557,9 @@ impl Normalizer<'_> {
     /// One value of `def` (never an array of its values).
     fn single(&mut self, def: &Attribute, value: &Value) -> Result<Value> {
         match (def.ty, value) {
-            (AttributeType::Boolean, Value::String(s)) => Ok(self.string_bool(s).unwrap_or_else(|| value.clone())),
+            (AttributeType::Boolean, Value::String(s)) => {
+                Ok(self.string_bool(s).unwrap_or_else(|| value.clone()))
+            }
             (AttributeType::Complex, Value::Object(obj)) => {
                 let mut out = Map::new();
                 for (key, v) in obj {
@@ -559,12 +578,9 @@ impl Normalizer<'_> {
                         self.fire(DialectRule::PascalCaseName);
                     }
                     let v = match v {
-                        Value::Array(items) if sub.multi_valued => Value::Array(
-                            items
-                                .iter()
-                                .map(|i| self.sub_single(sub, i))
-                                .collect(),
-                        ),
+                        Value::Array(items) if sub.multi_valued => {
+                            Value::Array(items.iter().map(|i| self.sub_single(sub, i)).collect())
+                        }
                         other => self.sub_single(sub, other),
                     };
                     if out.insert(sub.name.clone(), v).is_some() {
@@ -582,7 +598,9 @@ impl Normalizer<'_> {
 
     fn sub_single(&mut self, sub: &Attribute, v: &Value) -> Value {
         match (sub.ty, v) {
-            (AttributeType::Boolean, Value::String(s)) => self.string_bool(s).unwrap_or_else(|| v.clone()),
+            (AttributeType::Boolean, Value::String(s)) => {
+                self.string_bool(s).unwrap_or_else(|| v.clone())
+            }
             _ => v.clone(),
         }
     }
@@ -623,14 +641,25 @@ fn wire(kind: PatchOpKind, path: Option<&str>, value: Option<Value>) -> Value {
 
 /// Inserts `v` at `segments` in `root`, creating objects on the way and
 /// merging objects that meet; setting the same member twice is an error.
-fn insert_at(root: &mut Map<String, Value>, segments: &[String], v: Value, key: &str) -> Result<()> {
-    let twice = || Error::invalid_syntax(format!("'{key}' sets an attribute that another member of the value also sets"));
+fn insert_at(
+    root: &mut Map<String, Value>,
+    segments: &[String],
+    v: Value,
+    key: &str,
+) -> Result<()> {
+    let twice = || {
+        Error::invalid_syntax(format!(
+            "'{key}' sets an attribute that another member of the value also sets"
+        ))
+    };
     let Some((last, parents)) = segments.split_last() else {
         return Ok(());
     };
     let mut cur = root;
     for p in parents {
-        let slot = cur.entry(p.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let slot = cur
+            .entry(p.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
         cur = slot.as_object_mut().ok_or_else(twice)?;
     }
     match (cur.get_mut(last), v) {
@@ -735,13 +764,41 @@ mod tests {
     fn unknown_shapes_are_refused() {
         let rs = users();
         for (ops, kind, index) in [
-            (json!([{"op": "Merge", "path": "title", "value": "x"}]), ErrorKind::InvalidSyntax, 0),
-            (json!([{"op": "add", "path": "title", "value": "x"}, {"op": "replace", "path": "nope[", "value": 1}]), ErrorKind::InvalidPath, 1),
-            (json!([{"op": "replace", "value": {"name.nope": "x"}}]), ErrorKind::InvalidPath, 0),
-            (json!([{"op": "replace", "value": {"emails.value": "x"}}]), ErrorKind::InvalidPath, 0),
-            (json!([{"op": "replace", "value": {"name.givenName": "x", "name": {"givenName": "y"}}}]), ErrorKind::InvalidSyntax, 0),
-            (json!([{"op": "remove", "path": "emails", "value": [{"value": "a@x", "type": "work"}]}]), ErrorKind::InvalidSyntax, 0),
-            (json!([{"op": "remove", "path": "title", "value": "x"}]), ErrorKind::InvalidValue, 0),
+            (
+                json!([{"op": "Merge", "path": "title", "value": "x"}]),
+                ErrorKind::InvalidSyntax,
+                0,
+            ),
+            (
+                json!([{"op": "add", "path": "title", "value": "x"}, {"op": "replace", "path": "nope[", "value": 1}]),
+                ErrorKind::InvalidPath,
+                1,
+            ),
+            (
+                json!([{"op": "replace", "value": {"name.nope": "x"}}]),
+                ErrorKind::InvalidPath,
+                0,
+            ),
+            (
+                json!([{"op": "replace", "value": {"emails.value": "x"}}]),
+                ErrorKind::InvalidPath,
+                0,
+            ),
+            (
+                json!([{"op": "replace", "value": {"name.givenName": "x", "name": {"givenName": "y"}}}]),
+                ErrorKind::InvalidSyntax,
+                0,
+            ),
+            (
+                json!([{"op": "remove", "path": "emails", "value": [{"value": "a@x", "type": "work"}]}]),
+                ErrorKind::InvalidSyntax,
+                0,
+            ),
+            (
+                json!([{"op": "remove", "path": "title", "value": "x"}]),
+                ErrorKind::InvalidValue,
+                0,
+            ),
         ] {
             let e = normalize(&body(ops.clone()), &rs).unwrap_err();
             assert_eq!((e.kind(), e.operation()), (kind, Some(index)), "{ops}: {e}");

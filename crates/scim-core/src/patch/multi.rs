@@ -263,7 +263,12 @@ impl Engine<'_> {
     /// An `add` whose filter matched nothing: when the filter is made of
     /// `eq` comparisons (`emails[type eq "work"].value`), it describes the
     /// element to add, as Entra ID expects; otherwise there is no target.
-    fn add_constructed(&mut self, attr: &AttrRef, filter: &Filter, given: Given<'_>) -> Result<bool> {
+    fn add_constructed(
+        &mut self,
+        attr: &AttrRef,
+        filter: &Filter,
+        given: Given<'_>,
+    ) -> Result<bool> {
         let def = attr.attribute();
         let name = attr.path();
         let Some(terms) = eq_terms(filter) else {
@@ -403,7 +408,12 @@ fn is_primary(el: &Value) -> bool {
 /// to false on every other; RFC 7643 section 2.4: at most one primary.
 /// `written` are the elements the operation set; more than one of them
 /// primary is `invalidValue`.
-fn settle_primary(def: &Attribute, list: &mut [Value], written: &[usize], name: &str) -> Result<()> {
+fn settle_primary(
+    def: &Attribute,
+    list: &mut [Value],
+    written: &[usize],
+    name: &str,
+) -> Result<()> {
     if def.sub_attribute("primary").is_none() {
         return Ok(());
     }
@@ -476,11 +486,14 @@ impl<'d> DupIndex<'d> {
         }
         match self.value_key(el) {
             Some(k) => self.by_value.get(&k).is_some_and(|candidates| {
-                candidates
-                    .iter()
-                    .any(|&i| list.get(i).is_some_and(|e| value::element_contains(self.def, e, el)))
+                candidates.iter().any(|&i| {
+                    list.get(i)
+                        .is_some_and(|e| value::element_contains(self.def, e, el))
+                })
             }),
-            None => list.iter().any(|e| value::element_contains(self.def, e, el)),
+            None => list
+                .iter()
+                .any(|e| value::element_contains(self.def, e, el)),
         }
     }
 }

@@ -249,7 +249,11 @@ impl PatchRequest {
 
     /// The wire form of the message.
     pub fn to_json(&self) -> Value {
-        let ops = self.operations.iter().map(PatchOperation::to_json).collect();
+        let ops = self
+            .operations
+            .iter()
+            .map(PatchOperation::to_json)
+            .collect();
         let mut obj = Map::new();
         obj.insert(
             "schemas".into(),
@@ -359,8 +363,14 @@ mod tests {
 
     #[test]
     fn refuses_what_the_rfc_does_not_allow() {
-        assert_eq!(kind(json!({"op": "Add", "value": {}})), ErrorKind::InvalidSyntax);
-        assert_eq!(kind(json!({"op": "move", "path": "a"})), ErrorKind::InvalidSyntax);
+        assert_eq!(
+            kind(json!({"op": "Add", "value": {}})),
+            ErrorKind::InvalidSyntax
+        );
+        assert_eq!(
+            kind(json!({"op": "move", "path": "a"})),
+            ErrorKind::InvalidSyntax
+        );
         assert_eq!(kind(json!({"op": 1})), ErrorKind::InvalidSyntax);
         assert_eq!(kind(json!({"path": "title"})), ErrorKind::InvalidSyntax);
         assert_eq!(kind(json!("add")), ErrorKind::InvalidSyntax);
@@ -372,14 +382,20 @@ mod tests {
             kind(json!({"op": "add", "value": 1, "Value": 2})),
             ErrorKind::InvalidSyntax
         );
-        assert_eq!(kind(json!({"op": "add", "path": "title"})), ErrorKind::InvalidValue);
+        assert_eq!(
+            kind(json!({"op": "add", "path": "title"})),
+            ErrorKind::InvalidValue
+        );
         assert_eq!(kind(json!({"op": "replace"})), ErrorKind::InvalidValue);
         assert_eq!(kind(json!({"op": "remove"})), ErrorKind::NoTarget);
         assert_eq!(
             kind(json!({"op": "remove", "path": "members", "value": [{"value": "1"}]})),
             ErrorKind::InvalidValue
         );
-        assert_eq!(kind(json!({"op": "add", "path": 7, "value": 1})), ErrorKind::InvalidPath);
+        assert_eq!(
+            kind(json!({"op": "add", "path": 7, "value": 1})),
+            ErrorKind::InvalidPath
+        );
     }
 
     #[test]

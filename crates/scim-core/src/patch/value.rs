@@ -341,7 +341,11 @@ mod tests {
     #[test]
     fn equality_follows_case_exact_and_types() {
         let user_name = attr("userName");
-        assert!(same(&user_name, Some(&json!("BJensen")), Some(&json!("bjensen"))));
+        assert!(same(
+            &user_name,
+            Some(&json!("BJensen")),
+            Some(&json!("bjensen"))
+        ));
         let id = attr("id");
         assert!(!same(&id, Some(&json!("A")), Some(&json!("a"))));
         let modified = attr("meta.lastModified");

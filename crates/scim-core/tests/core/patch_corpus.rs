@@ -54,7 +54,11 @@ fn run(case: &Value, registry: &SchemaRegistry) -> Result<(), String> {
         _ => return Err("give exactly one of 'body' and 'operations'".into()),
     };
     let dialect = case["dialect"].as_bool().ok_or("no 'dialect' boolean")?;
-    let mode = if dialect { Mode::Dialects } else { Mode::Strict };
+    let mode = if dialect {
+        Mode::Dialects
+    } else {
+        Mode::Strict
+    };
     let result = patch::apply_message(before, &body, &rs, mode);
     match (case.get("after"), case.get("error"), result) {
         (Some(after), None, Ok(patched)) => {
@@ -71,7 +75,11 @@ fn run(case: &Value, registry: &SchemaRegistry) -> Result<(), String> {
                     problems,
                     "\n    changed = {}, but after {} before",
                     patched.changed,
-                    if after == before { "equals" } else { "differs from" }
+                    if after == before {
+                        "equals"
+                    } else {
+                        "differs from"
+                    }
                 );
             }
             let got: BTreeSet<&str> = patched.rules.iter().map(|r| r.name()).collect();
