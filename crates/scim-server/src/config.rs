@@ -67,6 +67,10 @@ pub struct TokenCreate {
     /// A label for the token, shown by `token list`.
     #[arg(long)]
     pub name: Option<String>,
+    /// Bind the token to this User (its id or userName, in the tenant):
+    /// what /Me means for the token.
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 fn parse_scope(s: &str) -> std::result::Result<Scope, String> {

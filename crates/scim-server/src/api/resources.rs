@@ -1,0 +1,331 @@
+//! The CRUD logic shared by `/Users`, `/Groups`, `/Me` and `/Bulk`.
+//!
+//! Two layers:
+//!
+//! - **Operations** ([`create`], [`replace`], [`patch`], [`delete`]): blocking
+//!   functions from a request body to a stored resource, used by the HTTP
+//!   handlers and by each bulk operation. They validate with scim-core,
+//!   hash passwords, apply PATCH through the IdP dialect layer (logging
+//!   every rule that fires) and write through the store, one transaction
+//!   per operation.
+//! - **Handlers** ([`get_one`], [`create_one`], [`replace_one`],
+//!   [`patch_one`], [`delete_one`]): the HTTP side for one resource type:
+//!   scopes, preconditions (`If-Match`, `If-None-Match`), projection,
+//!   headers (`ETag`, `Location`).
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use scim_core::patch::{self, Mode};
+use scim_core::projection::Projection;
+use scim_core::schema::ResourceSchema;
+use scim_core::validate::{validate_for_create, validate_for_replace};
+use scim_core::{ErrorKind, json::key_ci};
+use serde_json::Value;
+
+use super::etag::{Tags, if_match, if_none_match, precondition_failed};
+use super::render::{location, projection, render};
+use super::{AppState, SCIM_CONTENT_TYPE, auth::Auth, blocking};
+use crate::error::{Error, Result};
+use crate::password;
+use crate::store::{ChangeOp, StoredResource, WriteContext};
+use crate::tokens::Scope;
+
+/// The resource schema of a type served by the API (`User`, `Group`).
+pub fn resource_schema(state: &AppState, name: &str) -> Result<Arc<ResourceSchema>> {
+    state
+        .registry
+        .resource_schema(name)
+        .ok_or_else(|| Error::internal(format!("no resource type '{name}' is registered")))
+}
+
+/// Validates a create body and stores it (RFC 7644 section 3.3): readOnly
+/// values (`id`, `meta`, `groups`, `members.display`) are ignored, the
+/// password is hashed, Group members are checked by the store.
+pub fn create(
+    state: &AppState,
+    ctx: WriteContext,
+    rs: &ResourceSchema,
+    body: &Value,
+) -> Result<StoredResource> {
+    let mut document = validate_for_create(body, rs)?;
+    password::protect(&mut document, None)?;
+    state.storage.insert_resource(ctx, rs, document)
+}
+
+/// Replaces a resource (RFC 7644 section 3.5.1): readOnly values are
+/// ignored, immutable ones must not change, an omitted password keeps the
+/// stored hash. A replace that changes nothing keeps the version.
+pub fn replace(
+    state: &AppState,
+    ctx: WriteContext,
+    rs: &ResourceSchema,
+    id: &str,
+    expected: Option<i64>,
+    body: &Value,
+) -> Result<StoredResource> {
+    state
+        .storage
+        .update_resource(ctx, rs, id, expected, ChangeOp::Replace, &mut |current| {
+            let mut document = validate_for_replace(body, &current.document, rs)?;
+            password::protect(&mut document, Some(&current.document))?;
+            Ok(document)
+        })
+}
+
+/// Applies a PatchOp message (RFC 7644 section 3.5.2) inside the store's
+/// read-modify-write transaction, through the IdP dialect layer; each rule
+/// that fires is logged at debug level with `route`. A PATCH that changes
+/// nothing keeps the version and writes no change-log row.
+pub fn patch(
+    state: &AppState,
+    ctx: WriteContext,
+    rs: &ResourceSchema,
+    id: &str,
+    expected: Option<i64>,
+    body: &Value,
+    route: &str,
+) -> Result<StoredResource> {
+    check_patch_size(body, state.settings.patch_max_operations)?;
+    state
+        .storage
+        .update_resource(ctx, rs, id, expected, ChangeOp::Patch, &mut |current| {
+            let patched = patch::apply_message(&current.document, body, rs, Mode::Dialects)
+                .map_err(|e| Error::from(e.into_error()))?;
+            for rule in &patched.rules {
+                log::debug!(
+                    target: "scim_server::dialect",
+                    "{route}: IdP dialect rule '{}' applied",
+                    rule.name()
+                );
+            }
+            let mut document = patched.resource;
+            password::protect(&mut document, Some(&current.document))?;
+            Ok(document)
+        })
+}
+
+/// Refuses a PatchOp message with more operations than the limit (413),
+/// before any of them is parsed.
+fn check_patch_size(body: &Value, limit: usize) -> Result<()> {
+    let count = body
+        .as_object()
+        .and_then(|o| key_ci(o, "Operations").and_then(|k| o.get(&k)))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if count > limit {
+        return Err(scim_core::Error::new(
+            ErrorKind::PayloadTooLarge,
+            format!("a PATCH request may hold at most {limit} operations; this one has {count}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Deletes a resource; groups holding it lose it in the same transaction.
+pub fn delete(
+    state: &AppState,
+    ctx: WriteContext,
+    rs: &ResourceSchema,
+    id: &str,
+    expected: Option<i64>,
+) -> Result<()> {
+    state.storage.delete_resource(ctx, rs, id, expected)
+}
+
+/// The version an `If-Match` precondition pins, for the store to check
+/// atomically: none for `*` or no header, the one version named, or, for a
+/// list, the current version when the list names it (else 412; 404 when the
+/// resource does not exist).
+pub fn expected_version(
+    state: &AppState,
+    ctx: WriteContext,
+    rs: &ResourceSchema,
+    id: &str,
+    tags: Option<&Tags>,
+) -> Result<Option<i64>> {
+    match tags {
+        None | Some(Tags::Any) => Ok(None),
+        Some(Tags::Versions(v)) if v.len() == 1 => Ok(Some(v[0])),
+        Some(tags) => {
+            let current = state
+                .storage
+                .get_resource(ctx.tenant_id, rs, id)?
+                .ok_or_else(|| not_found(rs, id))?;
+            if tags.matches(current.version) {
+                Ok(Some(current.version))
+            } else {
+                Err(precondition_failed(current.version))
+            }
+        }
+    }
+}
+
+/// The 404 for a missing resource.
+pub fn not_found(rs: &ResourceSchema, id: &str) -> Error {
+    scim_core::Error::not_found(format!("{} '{id}' not found", rs.resource_type().name)).into()
+}
+
+/// A single-resource response: the body, `ETag` (= `meta.version`) and
+/// `Location` (= `meta.location`).
+pub fn resource_response(
+    status: StatusCode,
+    body: &Value,
+    etag: &str,
+    location: &str,
+) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    ));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        response.insert_header((header::ETAG, v));
+    }
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.insert_header((header::LOCATION, v));
+    }
+    response.body(body.to_string())
+}
+
+/// Renders `stored` with `projection` and answers with `status`.
+async fn respond(
+    state: web::Data<AppState>,
+    rs: Arc<ResourceSchema>,
+    stored: StoredResource,
+    projection: Projection,
+    status: StatusCode,
+) -> Result<HttpResponse> {
+    let etag = stored.etag();
+    let location = location(&state, &rs, &stored.id);
+    let body = blocking(move || render(&state, &rs, &stored, &projection)).await?;
+    Ok(resource_response(status, &body, &etag, &location))
+}
+
+/// The route pattern of a request, for logs.
+fn route(req: &HttpRequest) -> String {
+    format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern().unwrap_or_else(|| req.path().to_owned())
+    )
+}
+
+/// `GET /<Type>/{id}`: 200 with the resource, or 304 when `If-None-Match`
+/// names the current version.
+pub async fn get_one(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    type_name: &str,
+    id: String,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Read)?;
+    let rs = resource_schema(&state, type_name)?;
+    let projection = projection(&req, &rs)?;
+    let none_match = if_none_match(&req)?;
+    let tenant = auth.principal.tenant_id;
+    let (s, r) = (state.clone(), rs.clone());
+    let stored = blocking(move || {
+        s.storage
+            .get_resource(tenant, &r, &id)?
+            .ok_or_else(|| not_found(&r, &id))
+    })
+    .await?;
+    if none_match.is_some_and(|t| t.matches(stored.version)) {
+        let mut response = HttpResponse::NotModified();
+        if let Ok(v) = HeaderValue::from_str(&stored.etag()) {
+            response.insert_header((header::ETAG, v));
+        }
+        return Ok(response.finish());
+    }
+    respond(state, rs, stored, projection, StatusCode::OK).await
+}
+
+/// `POST /<Type>`: 201 with the resource and `Location`.
+pub async fn create_one(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    type_name: &str,
+    body: Value,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Write)?;
+    let rs = resource_schema(&state, type_name)?;
+    let projection = projection(&req, &rs)?;
+    let ctx = WriteContext::from(auth.principal);
+    let (s, r) = (state.clone(), rs.clone());
+    let stored = blocking(move || create(&s, ctx, &r, &body)).await?;
+    respond(state, rs, stored, projection, StatusCode::CREATED).await
+}
+
+/// `PUT /<Type>/{id}`: 200 with the resource.
+pub async fn replace_one(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    type_name: &str,
+    id: String,
+    body: Value,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Write)?;
+    let rs = resource_schema(&state, type_name)?;
+    let projection = projection(&req, &rs)?;
+    let tags = if_match(&req)?;
+    let ctx = WriteContext::from(auth.principal);
+    let (s, r) = (state.clone(), rs.clone());
+    let stored = blocking(move || {
+        let expected = expected_version(&s, ctx, &r, &id, tags.as_ref())?;
+        replace(&s, ctx, &r, &id, expected, &body)
+    })
+    .await?;
+    respond(state, rs, stored, projection, StatusCode::OK).await
+}
+
+/// `PATCH /<Type>/{id}`: 200 with the resource (never 204, so clients see
+/// the result and its new version).
+pub async fn patch_one(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    type_name: &str,
+    id: String,
+    body: Value,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Write)?;
+    let rs = resource_schema(&state, type_name)?;
+    let projection = projection(&req, &rs)?;
+    let tags = if_match(&req)?;
+    let ctx = WriteContext::from(auth.principal);
+    let route = route(&req);
+    let (s, r) = (state.clone(), rs.clone());
+    let stored = blocking(move || {
+        let expected = expected_version(&s, ctx, &r, &id, tags.as_ref())?;
+        patch(&s, ctx, &r, &id, expected, &body, &route)
+    })
+    .await?;
+    respond(state, rs, stored, projection, StatusCode::OK).await
+}
+
+/// `DELETE /<Type>/{id}`: 204.
+pub async fn delete_one(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    type_name: &str,
+    id: String,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Write)?;
+    let rs = resource_schema(&state, type_name)?;
+    let tags = if_match(&req)?;
+    let ctx = WriteContext::from(auth.principal);
+    blocking(move || {
+        let expected = expected_version(&state, ctx, &rs, &id, tags.as_ref())?;
+        delete(&state, ctx, &rs, &id, expected)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
