@@ -16,3 +16,5 @@ mod discovery;
 mod ops;
 #[path = "server/store.rs"]
 mod store;
+#[path = "server/users.rs"]
+mod users;
