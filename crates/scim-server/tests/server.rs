@@ -8,10 +8,14 @@ mod harness;
 
 #[path = "server/auth.rs"]
 mod auth;
+#[path = "server/bulk.rs"]
+mod bulk;
 #[path = "server/cli.rs"]
 mod cli;
 #[path = "server/discovery.rs"]
 mod discovery;
+#[path = "server/etag.rs"]
+mod etag;
 #[path = "server/groups.rs"]
 mod groups;
 #[path = "server/ops.rs"]

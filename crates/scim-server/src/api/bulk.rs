@@ -560,7 +560,7 @@ fn hold_back(data: &mut Value, pending: &HashSet<String>) -> Vec<PatchOperation>
     hold_back_in(doc, "", pending, &mut ops);
     let urns: Vec<String> = doc
         .keys()
-        .filter(|k| k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:"))
+        .filter(|k| is_urn(k))
         .cloned()
         .collect();
     for urn in urns {
@@ -574,15 +574,20 @@ fn hold_back(data: &mut Value, pending: &HashSet<String>) -> Vec<PatchOperation>
     ops
 }
 
+fn is_urn(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+}
+
 fn hold_back_in(
     obj: &mut Map<String, Value>,
     prefix: &str,
     pending: &HashSet<String>,
     ops: &mut Vec<PatchOperation>,
 ) {
+    // At the top level extension objects are handled by the caller.
     let keys: Vec<String> = obj
         .keys()
-        .filter(|k| prefix.is_empty() == !(k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:")))
+        .filter(|k| !prefix.is_empty() || !is_urn(k))
         .cloned()
         .collect();
     for key in keys {
