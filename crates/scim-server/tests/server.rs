@@ -18,6 +18,8 @@ mod discovery;
 mod etag;
 #[path = "server/groups.rs"]
 mod groups;
+#[path = "server/me.rs"]
+mod me;
 #[path = "server/ops.rs"]
 mod ops;
 #[path = "server/store.rs"]
