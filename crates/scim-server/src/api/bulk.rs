@@ -289,7 +289,7 @@ impl<'a> Job<'a> {
         substitute(&mut data, &self.created);
         let held = hold_back(&mut data, &pending);
         let rs = resource_schema(self.state, &type_name)?;
-        let stored = resources::create(self.state, self.ctx, &rs, &data)?;
+        let stored = resources::create(self.state, self.ctx, &rs, &data, "POST /Bulk")?;
         if let Some(bulk_id) = &op.bulk_id {
             self.created.insert(
                 bulk_id.clone(),
@@ -385,7 +385,7 @@ impl<'a> Job<'a> {
         match (op.method, id) {
             (BulkMethod::Post, None) => {
                 let data = data.ok_or_else(|| no_data(op.method))?;
-                let stored = resources::create(state, ctx, &rs, &data)?;
+                let stored = resources::create(state, ctx, &rs, &data, "POST /Bulk")?;
                 if let Some(bulk_id) = &op.bulk_id {
                     self.created.insert(
                         bulk_id.clone(),
@@ -397,7 +397,8 @@ impl<'a> Job<'a> {
             (BulkMethod::Put, Some(id)) => {
                 let data = data.ok_or_else(|| no_data(op.method))?;
                 let expected = expected_version(state, ctx, &rs, &id, tags.as_ref())?;
-                let stored = resources::replace(state, ctx, &rs, &id, expected, &data)?;
+                let route = format!("PUT /Bulk {path}");
+                let stored = resources::replace(state, ctx, &rs, &id, expected, &data, &route)?;
                 Ok(self.success(i, &rs, &id, stored.version, 200))
             }
             (BulkMethod::Patch, Some(id)) => {

@@ -41,6 +41,63 @@ pub fn resource_schema(state: &AppState, name: &str) -> Result<Arc<ResourceSchem
         .ok_or_else(|| Error::internal(format!("no resource type '{name}' is registered")))
 }
 
+/// A POST or PUT body through the IdP dialect layer: the same rules that
+/// PATCH values get (Entra ID's `"True"` strings, dotted and URN-qualified
+/// keys, a bare manager id...), applied by reading the body as the value of
+/// a path-less `replace`. Each rule that fires is logged at debug level
+/// with `route`. A body the layer cannot read is left as it is, for
+/// validation to answer in its own terms.
+///
+/// One rule is the server's own, `unknown-schema-urn`: a `schemas` entry
+/// that names no schema of the resource type and under which the body
+/// holds nothing is dropped. Entra ID lists
+/// `http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group`
+/// when it creates a group; attributes under an unknown URN are still
+/// refused by validation.
+pub fn dialect_body(body: &Value, rs: &ResourceSchema, route: &str) -> Value {
+    let Some(obj) = body.as_object() else {
+        return body.clone();
+    };
+    let mut body = body.clone();
+    if let Some(key) = key_ci(obj, "schemas")
+        && let Some(Value::Array(urns)) = body.get_mut(&key)
+    {
+        let before = urns.len();
+        urns.retain(|u| {
+            u.as_str()
+                .is_none_or(|u| rs.has_schema(u) || key_ci(obj, u).is_some())
+        });
+        if urns.len() != before {
+            log_rules(route, std::iter::once("unknown-schema-urn"));
+        }
+    }
+    let body = &body;
+    let message = serde_json::json!({
+        "schemas": [patch::PATCH_OP_SCHEMA],
+        "Operations": [{"op": "replace", "value": body}],
+    });
+    let Ok(normalized) = patch::normalize(&message, rs) else {
+        return body.clone();
+    };
+    let [op] = normalized.request.operations.as_slice() else {
+        return body.clone();
+    };
+    let Some(value) = op.value.clone().filter(Value::is_object) else {
+        return body.clone();
+    };
+    log_rules(route, normalized.rules.iter().map(|r| r.name()));
+    value
+}
+
+fn log_rules<'a>(route: &str, rules: impl Iterator<Item = &'a str>) {
+    for rule in rules {
+        log::debug!(
+            target: "scim_server::dialect",
+            "{route}: IdP dialect rule '{rule}' applied"
+        );
+    }
+}
+
 /// Validates a create body and stores it (RFC 7644 section 3.3): readOnly
 /// values (`id`, `meta`, `groups`, `members.display`) are ignored, the
 /// password is hashed, Group members are checked by the store.
@@ -49,8 +106,10 @@ pub fn create(
     ctx: WriteContext,
     rs: &ResourceSchema,
     body: &Value,
+    route: &str,
 ) -> Result<StoredResource> {
-    let mut document = validate_for_create(body, rs)?;
+    let body = dialect_body(body, rs, route);
+    let mut document = validate_for_create(&body, rs)?;
     password::protect(&mut document, None)?;
     state.storage.insert_resource(ctx, rs, document)
 }
@@ -65,11 +124,13 @@ pub fn replace(
     id: &str,
     expected: Option<i64>,
     body: &Value,
+    route: &str,
 ) -> Result<StoredResource> {
+    let body = dialect_body(body, rs, route);
     state
         .storage
         .update_resource(ctx, rs, id, expected, ChangeOp::Replace, &mut |current| {
-            let mut document = validate_for_replace(body, &current.document, rs)?;
+            let mut document = validate_for_replace(&body, &current.document, rs)?;
             password::protect(&mut document, Some(&current.document))?;
             Ok(document)
         })
@@ -94,13 +155,7 @@ pub fn patch(
         .update_resource(ctx, rs, id, expected, ChangeOp::Patch, &mut |current| {
             let patched = patch::apply_message(&current.document, body, rs, Mode::Dialects)
                 .map_err(|e| Error::from(e.into_error()))?;
-            for rule in &patched.rules {
-                log::debug!(
-                    target: "scim_server::dialect",
-                    "{route}: IdP dialect rule '{}' applied",
-                    rule.name()
-                );
-            }
+            log_rules(route, patched.rules.iter().map(|r| r.name()));
             let mut document = patched.resource;
             password::protect(&mut document, Some(&current.document))?;
             Ok(document)
@@ -257,8 +312,9 @@ pub async fn create_one(
     let rs = resource_schema(&state, type_name)?;
     let projection = projection(&req, &rs)?;
     let ctx = WriteContext::from(auth.principal);
+    let route = route(&req);
     let (s, r) = (state.clone(), rs.clone());
-    let stored = blocking(move || create(&s, ctx, &r, &body)).await?;
+    let stored = blocking(move || create(&s, ctx, &r, &body, &route)).await?;
     respond(state, rs, stored, projection, StatusCode::CREATED).await
 }
 
@@ -276,10 +332,11 @@ pub async fn replace_one(
     let projection = projection(&req, &rs)?;
     let tags = if_match(&req)?;
     let ctx = WriteContext::from(auth.principal);
+    let route = route(&req);
     let (s, r) = (state.clone(), rs.clone());
     let stored = blocking(move || {
         let expected = expected_version(&s, ctx, &r, &id, tags.as_ref())?;
-        replace(&s, ctx, &r, &id, expected, &body)
+        replace(&s, ctx, &r, &id, expected, &body, &route)
     })
     .await?;
     respond(state, rs, stored, projection, StatusCode::OK).await
