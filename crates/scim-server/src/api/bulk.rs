@@ -246,9 +246,10 @@ impl<'a> Job<'a> {
             }
             if !self.stopped {
                 for i in std::mem::take(&mut self.deferred) {
-                    let ready = self.refs_of(i).iter().all(|r| {
-                        self.created.contains_key(r) || self.failed.contains(r)
-                    });
+                    let ready = self
+                        .refs_of(i)
+                        .iter()
+                        .all(|r| self.created.contains_key(r) || self.failed.contains(r));
                     if ready && !self.stopped {
                         self.start(i);
                         progress = true;
@@ -291,10 +292,7 @@ impl<'a> Job<'a> {
         let rs = resource_schema(self.state, &type_name)?;
         let stored = resources::create(self.state, self.ctx, &rs, &data, "POST /Bulk")?;
         if let Some(bulk_id) = &op.bulk_id {
-            self.created.insert(
-                bulk_id.clone(),
-                stored.id.clone(),
-            );
+            self.created.insert(bulk_id.clone(), stored.id.clone());
         }
         self.fixups.push(Fixup {
             op: i,
@@ -387,10 +385,7 @@ impl<'a> Job<'a> {
                 let data = data.ok_or_else(|| no_data(op.method))?;
                 let stored = resources::create(state, ctx, &rs, &data, "POST /Bulk")?;
                 if let Some(bulk_id) = &op.bulk_id {
-                    self.created.insert(
-                        bulk_id.clone(),
-                        stored.id.clone(),
-                    );
+                    self.created.insert(bulk_id.clone(), stored.id.clone());
                 }
                 Ok(self.success(i, &rs, &stored.id, stored.version, 201))
             }
@@ -459,10 +454,8 @@ fn bad_path(path: &str, method: BulkMethod) -> Error {
     } else {
         "a resource such as /Users/{id}"
     };
-    scim_core::Error::invalid_syntax(format!(
-        "bulk {method} path '{path}' must name {wants}"
-    ))
-    .into()
+    scim_core::Error::invalid_syntax(format!("bulk {method} path '{path}' must name {wants}"))
+        .into()
 }
 
 /// `/Users` -> (`User`, None); `/Groups/abc` -> (`Group`, Some("abc")).
@@ -559,11 +552,7 @@ fn hold_back(data: &mut Value, pending: &HashSet<String>) -> Vec<PatchOperation>
         return ops;
     };
     hold_back_in(doc, "", pending, &mut ops);
-    let urns: Vec<String> = doc
-        .keys()
-        .filter(|k| is_urn(k))
-        .cloned()
-        .collect();
+    let urns: Vec<String> = doc.keys().filter(|k| is_urn(k)).cloned().collect();
     for urn in urns {
         if let Some(Value::Object(ext)) = doc.get_mut(&urn) {
             hold_back_in(ext, &format!("{urn}:"), pending, &mut ops);
@@ -636,7 +625,10 @@ mod tests {
         assert_eq!(data["members"][0]["value"], "id-a");
         assert_eq!(data["manager"]["value"], "bulkId:b");
         assert_eq!(substitute_path("/Users/bulkId:a", &created), "/Users/id-a");
-        assert_eq!(substitute_path("/Users/bulkId:z", &created), "/Users/bulkId:z");
+        assert_eq!(
+            substitute_path("/Users/bulkId:z", &created),
+            "/Users/bulkId:z"
+        );
     }
 
     #[test]

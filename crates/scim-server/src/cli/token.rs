@@ -8,7 +8,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::config::{Settings, TokenCommand, TokenCreate};
 use crate::db::PoolOptions;
 use crate::error::{Error, Result};
-use crate::store::{ResourceStore, Store, StoreOptions, Tenant, TenantStore, TokenInfo, TokenStore};
+use crate::store::{
+    ResourceStore, Store, StoreOptions, Tenant, TenantStore, TokenInfo, TokenStore,
+};
 use crate::tokens::Scopes;
 
 fn open(settings: &Settings) -> Result<Store> {

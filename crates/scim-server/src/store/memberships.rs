@@ -166,10 +166,7 @@ pub(super) fn prepare_members(
         }
         let mut element = Map::new();
         element.insert("value".into(), Value::String(id));
-        element.insert(
-            "type".into(),
-            Value::String(member.resource_type.clone()),
-        );
+        element.insert("type".into(), Value::String(member.resource_type.clone()));
         stored.push(Value::Object(element));
         out.push(member.clone());
     }

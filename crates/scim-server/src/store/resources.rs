@@ -391,10 +391,7 @@ fn load_pk_for_update(
             .for_no_key_update()
             .first(c)
             .optional()?,
-        AnyConnection::Sqlite(c) => query
-            .select(ResourceRow::as_select())
-            .first(c)
-            .optional()?,
+        AnyConnection::Sqlite(c) => query.select(ResourceRow::as_select()).first(c).optional()?,
     };
     row.map(ResourceRow::into_stored).transpose()
 }
@@ -716,9 +713,8 @@ impl ResourceStore for Store {
         loop {
             attempt += 1;
             let result = write_transaction(&mut conn, |conn| -> Result<()> {
-                let (pk, version) =
-                    load_for_delete(conn, ctx.tenant_id, resource_type, id)?
-                        .ok_or_else(|| not_found(rs, id))?;
+                let (pk, version) = load_for_delete(conn, ctx.tenant_id, resource_type, id)?
+                    .ok_or_else(|| not_found(rs, id))?;
                 check_version(version, expected_version)?;
                 self.detach_from_groups(conn, ctx, pk, id)?;
                 diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(pk)))

@@ -12,7 +12,9 @@ const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
 
 async fn bulk(ctx: &Ctx, token: &str, body: Value) -> Value {
-    let res = ctx.send(Method::POST, "/scim/v2/Bulk", token, Some(&body)).await;
+    let res = ctx
+        .send(Method::POST, "/scim/v2/Bulk", token, Some(&body))
+        .await;
     let res = res.expect(200);
     assert_eq!(res.header("content-type"), "application/scim+json");
     assert_eq!(res.body["schemas"], json!([BULK_RESPONSE]));
@@ -61,7 +63,12 @@ backend_test!(rfc_3_7_2_bulk_id_references, |ctx| async move {
         ]})
     );
     let group = ctx
-        .send(Method::GET, &format!("/scim/v2/Groups/{guides}"), &token, None)
+        .send(
+            Method::GET,
+            &format!("/scim/v2/Groups/{guides}"),
+            &token,
+            None,
+        )
         .await
         .expect(200);
     assert_eq!(
@@ -70,90 +77,105 @@ backend_test!(rfc_3_7_2_bulk_id_references, |ctx| async move {
     );
 });
 
-backend_test!(rfc_3_7_1_circular_references_are_resolved, |ctx| async move {
-    let token = ctx.token("acme", &[Scope::Write]);
-    let res = bulk(
-        &ctx,
-        &token,
-        json!({
-            "schemas": [BULK_REQUEST],
-            "Operations": [
-                {"method": "POST", "path": "/Groups", "bulkId": "qwerty",
-                 "data": {"schemas": [GROUP], "displayName": "Group A",
-                          "members": [{"type": "Group", "value": "bulkId:ytrewq"}]}},
-                {"method": "POST", "path": "/Groups", "bulkId": "ytrewq",
-                 "data": {"schemas": [GROUP], "displayName": "Group B",
-                          "members": [{"type": "Group", "value": "bulkId:qwerty"}]}}
-            ]
-        }),
-    )
-    .await;
-    let ops = res["Operations"].as_array().unwrap();
-    assert_eq!(ops.len(), 2);
-    let a = id_of(&ops[0]["location"]);
-    let b = id_of(&ops[1]["location"]);
-    for (op, id, other) in [(&ops[0], &a, &b), (&ops[1], &b, &a)] {
-        assert_eq!(op["status"], "201");
+backend_test!(
+    rfc_3_7_1_circular_references_are_resolved,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Write]);
+        let res = bulk(
+            &ctx,
+            &token,
+            json!({
+                "schemas": [BULK_REQUEST],
+                "Operations": [
+                    {"method": "POST", "path": "/Groups", "bulkId": "qwerty",
+                     "data": {"schemas": [GROUP], "displayName": "Group A",
+                              "members": [{"type": "Group", "value": "bulkId:ytrewq"}]}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "ytrewq",
+                     "data": {"schemas": [GROUP], "displayName": "Group B",
+                              "members": [{"type": "Group", "value": "bulkId:qwerty"}]}}
+                ]
+            }),
+        )
+        .await;
+        let ops = res["Operations"].as_array().unwrap();
+        assert_eq!(ops.len(), 2);
+        let a = id_of(&ops[0]["location"]);
+        let b = id_of(&ops[1]["location"]);
+        for (op, id, other) in [(&ops[0], &a, &b), (&ops[1], &b, &a)] {
+            assert_eq!(op["status"], "201");
+            let got = ctx
+                .send(Method::GET, &format!("/scim/v2/Groups/{id}"), &token, None)
+                .await
+                .expect(200);
+            assert_eq!(got.body["members"][0]["value"], other.as_str());
+            assert_eq!(got.body["members"].as_array().unwrap().len(), 1);
+            // The version reported is the one after the references were added.
+            assert_eq!(op["version"], got.body["meta"]["version"]);
+        }
+        assert_eq!(ops[0]["version"], "W/\"2\"");
+        assert_eq!(ops[1]["version"], "W/\"1\"");
+    }
+);
+
+backend_test!(
+    references_in_paths_nested_values_and_forward,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Write]);
+        let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let res = bulk(
+            &ctx,
+            &token,
+            json!({
+                "schemas": [BULK_REQUEST],
+                "Operations": [
+                    // A forward reference in a PATCH path: runs after the POST.
+                    {"method": "PATCH", "path": "/Users/bulkId:boss",
+                     "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                              "Operations": [{"op": "replace", "path": "title", "value": "Boss"}]}},
+                    {"method": "POST", "path": "/Users", "bulkId": "worker",
+                     "data": {"schemas": [USER, ext], "userName": "worker",
+                              ext: {"manager": {"value": "bulkId:boss"}}}},
+                    {"method": "POST", "path": "/Users", "bulkId": "boss",
+                     "data": {"schemas": [USER], "userName": "boss"}}
+                ]
+            }),
+        )
+        .await;
+        let ops = res["Operations"].as_array().unwrap();
+        assert_eq!(ops.len(), 3, "{res}");
+        assert_eq!(ops[0]["status"], "200", "{res}");
+        assert_eq!(ops[1]["status"], "201");
+        assert_eq!(ops[2]["status"], "201");
+        let worker = id_of(&ops[1]["location"]);
+        let boss = id_of(&ops[2]["location"]);
+        assert_eq!(ops[0]["location"], ops[2]["location"]);
         let got = ctx
-            .send(Method::GET, &format!("/scim/v2/Groups/{id}"), &token, None)
+            .send(
+                Method::GET,
+                &format!("/scim/v2/Users/{worker}"),
+                &token,
+                None,
+            )
             .await
             .expect(200);
-        assert_eq!(got.body["members"][0]["value"], other.as_str());
-        assert_eq!(got.body["members"].as_array().unwrap().len(), 1);
-        // The version reported is the one after the references were added.
-        assert_eq!(op["version"], got.body["meta"]["version"]);
+        assert_eq!(got.body[ext]["manager"]["value"], boss.as_str());
+        assert_eq!(ops[1]["version"], got.body["meta"]["version"]);
+        let got = ctx
+            .send(Method::GET, &format!("/scim/v2/Users/{boss}"), &token, None)
+            .await
+            .expect(200);
+        assert_eq!(got.body["title"], "Boss");
     }
-    assert_eq!(ops[0]["version"], "W/\"2\"");
-    assert_eq!(ops[1]["version"], "W/\"1\"");
-});
-
-backend_test!(references_in_paths_nested_values_and_forward, |ctx| async move {
-    let token = ctx.token("acme", &[Scope::Write]);
-    let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-    let res = bulk(
-        &ctx,
-        &token,
-        json!({
-            "schemas": [BULK_REQUEST],
-            "Operations": [
-                // A forward reference in a PATCH path: runs after the POST.
-                {"method": "PATCH", "path": "/Users/bulkId:boss",
-                 "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                          "Operations": [{"op": "replace", "path": "title", "value": "Boss"}]}},
-                {"method": "POST", "path": "/Users", "bulkId": "worker",
-                 "data": {"schemas": [USER, ext], "userName": "worker",
-                          ext: {"manager": {"value": "bulkId:boss"}}}},
-                {"method": "POST", "path": "/Users", "bulkId": "boss",
-                 "data": {"schemas": [USER], "userName": "boss"}}
-            ]
-        }),
-    )
-    .await;
-    let ops = res["Operations"].as_array().unwrap();
-    assert_eq!(ops.len(), 3, "{res}");
-    assert_eq!(ops[0]["status"], "200", "{res}");
-    assert_eq!(ops[1]["status"], "201");
-    assert_eq!(ops[2]["status"], "201");
-    let worker = id_of(&ops[1]["location"]);
-    let boss = id_of(&ops[2]["location"]);
-    assert_eq!(ops[0]["location"], ops[2]["location"]);
-    let got = ctx
-        .send(Method::GET, &format!("/scim/v2/Users/{worker}"), &token, None)
-        .await
-        .expect(200);
-    assert_eq!(got.body[ext]["manager"]["value"], boss.as_str());
-    assert_eq!(ops[1]["version"], got.body["meta"]["version"]);
-    let got = ctx
-        .send(Method::GET, &format!("/scim/v2/Users/{boss}"), &token, None)
-        .await
-        .expect(200);
-    assert_eq!(got.body["title"], "Boss");
-});
+);
 
 backend_test!(put_patch_delete_with_versions, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
     let id = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "u"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": [USER], "userName": "u"}),
+        )
         .await
         .id();
     let path = format!("/Users/{id}");
@@ -192,8 +214,12 @@ backend_test!(put_patch_delete_with_versions, |ctx| async move {
 
 backend_test!(fail_on_errors_stops_processing, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
-    ctx.create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "taken"}))
-        .await;
+    ctx.create(
+        "/scim/v2/Users",
+        &token,
+        json!({"schemas": [USER], "userName": "taken"}),
+    )
+    .await;
     let ops = json!([
         {"method": "POST", "path": "/Users", "bulkId": "a",
          "data": {"schemas": [USER], "userName": "TAKEN"}},
@@ -216,7 +242,12 @@ backend_test!(fail_on_errors_stops_processing, |ctx| async move {
     );
     // Without failOnErrors everything runs; the reference to the failed
     // POST cannot be resolved (409).
-    let res = bulk(&ctx, &token, json!({"schemas": [BULK_REQUEST], "Operations": ops})).await;
+    let res = bulk(
+        &ctx,
+        &token,
+        json!({"schemas": [BULK_REQUEST], "Operations": ops}),
+    )
+    .await;
     let statuses: Vec<&str> = res["Operations"]
         .as_array()
         .unwrap()
@@ -251,7 +282,12 @@ backend_test!(unresolvable_and_malformed_operations, |ctx| async move {
     let ops = res["Operations"].as_array().unwrap();
     let summary: Vec<(&str, Option<&str>)> = ops
         .iter()
-        .map(|o| (o["status"].as_str().unwrap(), o["response"]["scimType"].as_str()))
+        .map(|o| {
+            (
+                o["status"].as_str().unwrap(),
+                o["response"]["scimType"].as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -271,8 +307,12 @@ backend_test!(unresolvable_and_malformed_operations, |ctx| async move {
         "bulkId 'nowhere' is not defined by any POST in this request"
     );
     // No group "g" was left behind: the name is free.
-    ctx.create("/scim/v2/Groups", &token, json!({"schemas": [GROUP], "displayName": "g"}))
-        .await;
+    ctx.create(
+        "/scim/v2/Groups",
+        &token,
+        json!({"schemas": [GROUP], "displayName": "g"}),
+    )
+    .await;
 
     // Whole-request errors.
     let res = ctx
@@ -289,7 +329,12 @@ backend_test!(unresolvable_and_malformed_operations, |ctx| async move {
         .expect(400);
     assert_eq!(res.body["scimType"], "invalidValue");
     let res = ctx
-        .send(Method::POST, "/scim/v2/Bulk", &token, Some(&json!({"Operations": []})))
+        .send(
+            Method::POST,
+            "/scim/v2/Bulk",
+            &token,
+            Some(&json!({"Operations": []})),
+        )
         .await
         .expect(400);
     assert_eq!(res.body["scimType"], "invalidSyntax");
@@ -331,7 +376,8 @@ async fn limits_are_advertised_and_enforced() {
         spc.body["bulk"],
         json!({"supported": true, "maxOperations": 2, "maxPayloadSize": 4096})
     );
-    let op = json!({"method": "POST", "path": "/Users", "data": {"schemas": [USER], "userName": "x"}});
+    let op =
+        json!({"method": "POST", "path": "/Users", "data": {"schemas": [USER], "userName": "x"}});
     let res = ctx
         .send(
             Method::POST,
@@ -343,7 +389,11 @@ async fn limits_are_advertised_and_enforced() {
         .expect(413);
     assert_eq!(
         res.body,
-        crate::harness::scim_error(413, None, "the bulk request has 3 operations; maxOperations is 2")
+        crate::harness::scim_error(
+            413,
+            None,
+            "the bulk request has 3 operations; maxOperations is 2"
+        )
     );
     let big = json!({"schemas": [BULK_REQUEST], "Operations": [
         {"method": "POST", "path": "/Users", "data": {"schemas": [USER], "userName": "x".repeat(5000)}}

@@ -137,19 +137,43 @@ backend_test!(token_create_binds_a_user_for_me, |ctx| async move {
     for user in ["alice", alice.as_str()] {
         let out = run(
             &db,
-            &["token", "create", "--tenant", "acme", "--scope", "scim:read", "--user", user],
+            &[
+                "token",
+                "create",
+                "--tenant",
+                "acme",
+                "--scope",
+                "scim:read",
+                "--user",
+                user,
+            ],
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(text(&out.stderr).contains(&format!("bound to user {alice}")));
         let token = text(&out.stdout).trim().to_owned();
-        let me = ctx.send(reqwest::Method::GET, "/scim/v2/Me", &token, None).await;
+        let me = ctx
+            .send(reqwest::Method::GET, "/scim/v2/Me", &token, None)
+            .await;
         assert_eq!(me.expect(200).id(), alice);
     }
     let listing = text(&run(&db, &["token", "list", "--tenant", "acme"]).stdout);
-    assert_eq!(listing.lines().filter(|l| l.contains(&alice)).count(), 2, "{listing}");
+    assert_eq!(
+        listing.lines().filter(|l| l.contains(&alice)).count(),
+        2,
+        "{listing}"
+    );
     let out = run(
         &db,
-        &["token", "create", "--tenant", "acme", "--scope", "scim:read", "--user", "nobody"],
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--scope",
+            "scim:read",
+            "--user",
+            "nobody",
+        ],
     );
     assert!(!out.status.success());
     assert!(

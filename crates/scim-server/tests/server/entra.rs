@@ -32,49 +32,64 @@ fn entra_user() -> Value {
 
 async fn patch(ctx: &Ctx, token: &str, path: &str, ops: Value) -> Value {
     let body = json!({"schemas": [PATCH_OP], "Operations": ops});
-    ctx.send(Method::PATCH, path, token, Some(&body)).await.expect(200).body
+    ctx.send(Method::PATCH, path, token, Some(&body))
+        .await
+        .expect(200)
+        .body
 }
 
-backend_test!(entra_create_user_with_enterprise_extension, |ctx| async move {
-    let token = ctx.token("contoso", &[Scope::Write]);
-    let created = ctx.create("/scim/v2/Users", &token, entra_user()).await;
-    let id = created.id();
-    assert_eq!(
-        redact(&created.body, &ctx.scim_base(), &[(&id, "<id>")]),
-        json!({
-            "schemas": [USER, ENTERPRISE],
-            "id": "<id>",
-            "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-            "userName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1",
-            "active": true,
-            "emails": [{
-                "primary": true,
-                "type": "work",
-                "value": "Test_User_fd0ea19b-0777-472c-9f96-4f70d2226f2e@testuser.com"
-            }],
-            "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
-            ENTERPRISE: {"employeeNumber": "1234", "department": "Sales"},
-            "meta": {"resourceType": "User", "created": "<time>", "lastModified": "<time>",
-                     "version": "W/\"1\"", "location": "<base>/Users/<id>"}
-        })
-    );
-    // Entra retries a create it timed out on: 409, not a second user.
-    let res = ctx
-        .send(Method::POST, "/scim/v2/Users", &token, Some(&entra_user()))
-        .await
-        .expect(409);
-    assert_eq!(res.body["scimType"], "uniqueness");
-});
+backend_test!(
+    entra_create_user_with_enterprise_extension,
+    |ctx| async move {
+        let token = ctx.token("contoso", &[Scope::Write]);
+        let created = ctx.create("/scim/v2/Users", &token, entra_user()).await;
+        let id = created.id();
+        assert_eq!(
+            redact(&created.body, &ctx.scim_base(), &[(&id, "<id>")]),
+            json!({
+                "schemas": [USER, ENTERPRISE],
+                "id": "<id>",
+                "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+                "userName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1",
+                "active": true,
+                "emails": [{
+                    "primary": true,
+                    "type": "work",
+                    "value": "Test_User_fd0ea19b-0777-472c-9f96-4f70d2226f2e@testuser.com"
+                }],
+                "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+                ENTERPRISE: {"employeeNumber": "1234", "department": "Sales"},
+                "meta": {"resourceType": "User", "created": "<time>", "lastModified": "<time>",
+                         "version": "W/\"1\"", "location": "<base>/Users/<id>"}
+            })
+        );
+        // Entra retries a create it timed out on: 409, not a second user.
+        let res = ctx
+            .send(Method::POST, "/scim/v2/Users", &token, Some(&entra_user()))
+            .await
+            .expect(409);
+        assert_eq!(res.body["scimType"], "uniqueness");
+    }
+);
 
-backend_test!(entra_patch_user_capitalised_ops_and_strings, |ctx| async move {
-    let token = ctx.token("contoso", &[Scope::Write]);
-    let id = ctx.create("/scim/v2/Users", &token, entra_user()).await.id();
-    let path = format!("/scim/v2/Users/{id}");
-    let manager = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "boss"}))
-        .await
-        .id();
-    let body = patch(
+backend_test!(
+    entra_patch_user_capitalised_ops_and_strings,
+    |ctx| async move {
+        let token = ctx.token("contoso", &[Scope::Write]);
+        let id = ctx
+            .create("/scim/v2/Users", &token, entra_user())
+            .await
+            .id();
+        let path = format!("/scim/v2/Users/{id}");
+        let manager = ctx
+            .create(
+                "/scim/v2/Users",
+                &token,
+                json!({"schemas": [USER], "userName": "boss"}),
+            )
+            .await
+            .id();
+        let body = patch(
         &ctx,
         &token,
         &path,
@@ -88,41 +103,50 @@ backend_test!(entra_patch_user_capitalised_ops_and_strings, |ctx| async move {
         ]),
     )
     .await;
-    assert_eq!(body["emails"][0]["value"], "updatedEmail@microsoft.com");
-    assert_eq!(body["name"]["familyName"], "updatedFamilyName");
-    assert_eq!(body["name"]["givenName"], "Barbara");
-    assert_eq!(body["active"], false);
-    assert_eq!(body[ENTERPRISE]["manager"]["value"], manager.as_str());
-    assert_eq!(body[ENTERPRISE]["costCenter"], "4130");
-    assert_eq!(body["meta"]["version"], "W/\"2\"");
-    // "True" back, compliant form.
-    let body = patch(
-        &ctx,
-        &token,
-        &path,
-        json!([{"op": "replace", "path": "active", "value": "True"}]),
-    )
-    .await;
-    assert_eq!(body["active"], true);
-    // Clearing the manager the way Entra does.
-    let body = patch(
-        &ctx,
-        &token,
-        &path,
-        json!([{"op": "Replace", "path": format!("{ENTERPRISE}:manager"), "value": ""}]),
-    )
-    .await;
-    assert!(body[ENTERPRISE].get("manager").is_none(), "{body}");
-});
+        assert_eq!(body["emails"][0]["value"], "updatedEmail@microsoft.com");
+        assert_eq!(body["name"]["familyName"], "updatedFamilyName");
+        assert_eq!(body["name"]["givenName"], "Barbara");
+        assert_eq!(body["active"], false);
+        assert_eq!(body[ENTERPRISE]["manager"]["value"], manager.as_str());
+        assert_eq!(body[ENTERPRISE]["costCenter"], "4130");
+        assert_eq!(body["meta"]["version"], "W/\"2\"");
+        // "True" back, compliant form.
+        let body = patch(
+            &ctx,
+            &token,
+            &path,
+            json!([{"op": "replace", "path": "active", "value": "True"}]),
+        )
+        .await;
+        assert_eq!(body["active"], true);
+        // Clearing the manager the way Entra does.
+        let body = patch(
+            &ctx,
+            &token,
+            &path,
+            json!([{"op": "Replace", "path": format!("{ENTERPRISE}:manager"), "value": ""}]),
+        )
+        .await;
+        assert!(body[ENTERPRISE].get("manager").is_none(), "{body}");
+    }
+);
 
 backend_test!(entra_group_members_and_rename, |ctx| async move {
     let token = ctx.token("contoso", &[Scope::Write]);
     let a = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "a"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": [USER], "userName": "a"}),
+        )
         .await
         .id();
     let b = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "b"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": [USER], "userName": "b"}),
+        )
         .await
         .id();
     // The create shape lists a Microsoft schema URN with no attributes.

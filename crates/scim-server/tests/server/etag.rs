@@ -15,14 +15,24 @@ fn nick(n: &str) -> Value {
 backend_test!(if_match_guards_writes, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
     let created = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "a"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": [USER], "userName": "a"}),
+        )
         .await;
     let path = format!("/scim/v2/Users/{}", created.id());
     assert_eq!(created.header("etag"), created.body["meta"]["version"]);
 
     // A stale version: 412, nothing written.
     let res = ctx
-        .send_with(Method::PATCH, &path, &token, Some(&nick("x")), &[("if-match", "W/\"7\"")])
+        .send_with(
+            Method::PATCH,
+            &path,
+            &token,
+            Some(&nick("x")),
+            &[("if-match", "W/\"7\"")],
+        )
         .await
         .expect(412);
     assert_eq!(res.body["status"], "412");
@@ -32,20 +42,44 @@ backend_test!(if_match_guards_writes, |ctx| async move {
     );
     // The current one, weakly or strongly quoted.
     let res = ctx
-        .send_with(Method::PATCH, &path, &token, Some(&nick("x")), &[("if-match", "W/\"1\"")])
+        .send_with(
+            Method::PATCH,
+            &path,
+            &token,
+            Some(&nick("x")),
+            &[("if-match", "W/\"1\"")],
+        )
         .await
         .expect(200);
     assert_eq!(res.header("etag"), "W/\"2\"");
-    ctx.send_with(Method::PATCH, &path, &token, Some(&nick("y")), &[("if-match", "\"2\"")])
-        .await
-        .expect(200);
+    ctx.send_with(
+        Method::PATCH,
+        &path,
+        &token,
+        Some(&nick("y")),
+        &[("if-match", "\"2\"")],
+    )
+    .await
+    .expect(200);
     // A list naming the current version, and one that does not.
     let put = json!({"schemas": [USER], "userName": "a", "nickName": "z"});
-    ctx.send_with(Method::PUT, &path, &token, Some(&put), &[("if-match", "W/\"1\", W/\"3\"")])
-        .await
-        .expect(200);
+    ctx.send_with(
+        Method::PUT,
+        &path,
+        &token,
+        Some(&put),
+        &[("if-match", "W/\"1\", W/\"3\"")],
+    )
+    .await
+    .expect(200);
     let res = ctx
-        .send_with(Method::PUT, &path, &token, Some(&put), &[("if-match", "W/\"1\", W/\"2\"")])
+        .send_with(
+            Method::PUT,
+            &path,
+            &token,
+            Some(&put),
+            &[("if-match", "W/\"1\", W/\"2\"")],
+        )
         .await
         .expect(412);
     assert_eq!(
@@ -53,32 +87,66 @@ backend_test!(if_match_guards_writes, |ctx| async move {
         "the resource is at version W/\"4\", which If-Match does not name"
     );
     // Garbage names nothing.
-    ctx.send_with(Method::DELETE, &path, &token, None, &[("if-match", "\"abc\"")])
-        .await
-        .expect(412);
-    ctx.send_with(Method::DELETE, &path, &token, None, &[("if-match", "W/\"3\"")])
-        .await
-        .expect(412);
+    ctx.send_with(
+        Method::DELETE,
+        &path,
+        &token,
+        None,
+        &[("if-match", "\"abc\"")],
+    )
+    .await
+    .expect(412);
+    ctx.send_with(
+        Method::DELETE,
+        &path,
+        &token,
+        None,
+        &[("if-match", "W/\"3\"")],
+    )
+    .await
+    .expect(412);
     // `*` matches any existing version.
-    ctx.send_with(Method::PATCH, &path, &token, Some(&nick("w")), &[("if-match", "*")])
-        .await
-        .expect(200);
-    ctx.send_with(Method::DELETE, &path, &token, None, &[("if-match", "W/\"5\"")])
-        .await
-        .expect(204);
+    ctx.send_with(
+        Method::PATCH,
+        &path,
+        &token,
+        Some(&nick("w")),
+        &[("if-match", "*")],
+    )
+    .await
+    .expect(200);
+    ctx.send_with(
+        Method::DELETE,
+        &path,
+        &token,
+        None,
+        &[("if-match", "W/\"5\"")],
+    )
+    .await
+    .expect(204);
     // Gone: 404 before any precondition.
     ctx.send_with(Method::DELETE, &path, &token, None, &[("if-match", "*")])
         .await
         .expect(404);
-    ctx.send_with(Method::PUT, &path, &token, Some(&put), &[("if-match", "W/\"1\", W/\"2\"")])
-        .await
-        .expect(404);
+    ctx.send_with(
+        Method::PUT,
+        &path,
+        &token,
+        Some(&put),
+        &[("if-match", "W/\"1\", W/\"2\"")],
+    )
+    .await
+    .expect(404);
 });
 
 backend_test!(if_none_match_on_get_is_304, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Read, Scope::Write]);
     let id = ctx
-        .create("/scim/v2/Groups", &token, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "g"}))
+        .create(
+            "/scim/v2/Groups",
+            &token,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "g"}),
+        )
         .await
         .id();
     let path = format!("/scim/v2/Groups/{id}");
@@ -91,7 +159,13 @@ backend_test!(if_none_match_on_get_is_304, |ctx| async move {
         assert_eq!(res.header("etag"), "W/\"1\"");
     }
     let res = ctx
-        .send_with(Method::GET, &path, &token, None, &[("if-none-match", "W/\"0\"")])
+        .send_with(
+            Method::GET,
+            &path,
+            &token,
+            None,
+            &[("if-none-match", "W/\"0\"")],
+        )
         .await
         .expect(200);
     assert_eq!(res.header("etag"), "W/\"1\"");

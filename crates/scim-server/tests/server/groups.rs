@@ -31,16 +31,21 @@ pub async fn group(ctx: &Ctx, token: &str, name: &str, members: &[&str]) -> Stri
 }
 
 async fn get(ctx: &Ctx, token: &str, path: &str) -> Value {
-    ctx.send(Method::GET, path, token, None).await.expect(200).body
+    ctx.send(Method::GET, path, token, None)
+        .await
+        .expect(200)
+        .body
 }
 
-backend_test!(members_are_served_with_ref_display_and_type, |ctx| async move {
-    let token = ctx.token("acme", &[Scope::Write]);
-    let base = ctx.scim_base();
-    let alice = user(&ctx, &token, "alice", Some("Alice A")).await;
-    let bob = user(&ctx, &token, "bob", None).await;
-    let inner = group(&ctx, &token, "Inner", &[]).await;
-    let created = ctx
+backend_test!(
+    members_are_served_with_ref_display_and_type,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Write]);
+        let base = ctx.scim_base();
+        let alice = user(&ctx, &token, "alice", Some("Alice A")).await;
+        let bob = user(&ctx, &token, "bob", None).await;
+        let inner = group(&ctx, &token, "Inner", &[]).await;
+        let created = ctx
         .create(
             "/scim/v2/Groups",
             &token,
@@ -52,48 +57,54 @@ backend_test!(members_are_served_with_ref_display_and_type, |ctx| async move {
             ]}),
         )
         .await;
-    let ids = [
-        (created.id(), "<guides>"),
-        (alice.clone(), "<alice>"),
-        (bob.clone(), "<bob>"),
-        (inner.clone(), "<inner>"),
-    ];
-    let ids: Vec<(&str, &str)> = ids.iter().map(|(a, b)| (a.as_str(), *b)).collect();
-    let expected = json!({
-        "schemas": [GROUP],
-        "id": "<guides>",
-        "displayName": "Tour Guides",
-        "members": [
-            {"value": "<alice>", "$ref": "<base>/Users/<alice>", "display": "Alice A", "type": "User"},
-            {"value": "<bob>", "$ref": "<base>/Users/<bob>", "display": "bob", "type": "User"},
-            {"value": "<inner>", "$ref": "<base>/Groups/<inner>", "display": "Inner", "type": "Group"}
-        ],
-        "meta": {"resourceType": "Group", "created": "<time>", "lastModified": "<time>",
-                 "version": "W/\"1\"", "location": "<base>/Groups/<guides>"}
-    });
-    assert_eq!(redact(&created.body, &base, &ids), expected);
-    let path = format!("/scim/v2/Groups/{}", created.id());
-    assert_eq!(get(&ctx, &token, &path).await, created.body);
+        let ids = [
+            (created.id(), "<guides>"),
+            (alice.clone(), "<alice>"),
+            (bob.clone(), "<bob>"),
+            (inner.clone(), "<inner>"),
+        ];
+        let ids: Vec<(&str, &str)> = ids.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+        let expected = json!({
+            "schemas": [GROUP],
+            "id": "<guides>",
+            "displayName": "Tour Guides",
+            "members": [
+                {"value": "<alice>", "$ref": "<base>/Users/<alice>", "display": "Alice A", "type": "User"},
+                {"value": "<bob>", "$ref": "<base>/Users/<bob>", "display": "bob", "type": "User"},
+                {"value": "<inner>", "$ref": "<base>/Groups/<inner>", "display": "Inner", "type": "Group"}
+            ],
+            "meta": {"resourceType": "Group", "created": "<time>", "lastModified": "<time>",
+                     "version": "W/\"1\"", "location": "<base>/Groups/<guides>"}
+        });
+        assert_eq!(redact(&created.body, &base, &ids), expected);
+        let path = format!("/scim/v2/Groups/{}", created.id());
+        assert_eq!(get(&ctx, &token, &path).await, created.body);
 
-    // Renaming a member shows at once: display is computed when served.
-    let patch = json!({"schemas": [PATCH_OP],
+        // Renaming a member shows at once: display is computed when served.
+        let patch = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "displayName", "value": "Alice B"}]});
-    ctx.send(Method::PATCH, &format!("/scim/v2/Users/{alice}"), &token, Some(&patch))
+        ctx.send(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{alice}"),
+            &token,
+            Some(&patch),
+        )
         .await
         .expect(200);
-    let got = get(&ctx, &token, &path).await;
-    assert_eq!(got["members"][0]["display"], "Alice B");
-    assert_eq!(got["meta"]["version"], "W/\"1\"");
+        let got = get(&ctx, &token, &path).await;
+        assert_eq!(got["members"][0]["display"], "Alice B");
+        assert_eq!(got["meta"]["version"], "W/\"1\"");
 
-    // Large groups: excluding members reads no member names.
-    let slim = get(&ctx, &token, &format!("{path}?excludedAttributes=members")).await;
-    assert!(slim.get("members").is_none());
-    let values = get(&ctx, &token, &format!("{path}?attributes=members.value")).await;
-    assert_eq!(
-        values["members"],
-        json!([{"value": alice}, {"value": bob}, {"value": inner}])
-    );
-});
+        // Large groups: excluding members reads no member names.
+        let slim = get(&ctx, &token, &format!("{path}?excludedAttributes=members")).await;
+        assert!(slim.get("members").is_none());
+        let values = get(&ctx, &token, &format!("{path}?attributes=members.value")).await;
+        assert_eq!(
+            values["members"],
+            json!([{"value": alice}, {"value": bob}, {"value": inner}])
+        );
+    }
+);
 
 backend_test!(bad_members_are_400, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
@@ -149,11 +160,21 @@ backend_test!(bad_members_are_400, |ctx| async move {
     let path = format!("/scim/v2/Groups/{g}");
     let patch = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "add", "path": "members", "value": [{"value": g}]}]});
-    let res = ctx.send(Method::PATCH, &path, &token, Some(&patch)).await.expect(400);
+    let res = ctx
+        .send(Method::PATCH, &path, &token, Some(&patch))
+        .await
+        .expect(400);
     assert_eq!(res.body["scimType"], "invalidValue");
-    assert!(res.body["detail"].as_str().unwrap().contains("member of itself"));
+    assert!(
+        res.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("member of itself")
+    );
     let put = json!({"schemas": [GROUP], "displayName": "g", "members": [{"value": g}]});
-    ctx.send(Method::PUT, &path, &token, Some(&put)).await.expect(400);
+    ctx.send(Method::PUT, &path, &token, Some(&put))
+        .await
+        .expect(400);
     // Nothing was written.
     assert_eq!(get(&ctx, &token, &path).await["meta"]["version"], "W/\"1\"");
 });
@@ -178,16 +199,26 @@ backend_test!(user_groups_are_direct_and_indirect, |ctx| async move {
     // A cycle: Team also contains Org.
     let patch = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "add", "path": "members", "value": [{"value": org}]}]});
-    ctx.send(Method::PATCH, &format!("/scim/v2/Groups/{team}"), &token, Some(&patch))
-        .await
-        .expect(200);
+    ctx.send(
+        Method::PATCH,
+        &format!("/scim/v2/Groups/{team}"),
+        &token,
+        Some(&patch),
+    )
+    .await
+    .expect(200);
     let ids = [
         (alice.as_str(), "<alice>"),
         (team.as_str(), "<team>"),
         (dept.as_str(), "<dept>"),
         (org.as_str(), "<org>"),
     ];
-    let got = get(&ctx, &token, &format!("/scim/v2/Users/{alice}?attributes=groups")).await;
+    let got = get(
+        &ctx,
+        &token,
+        &format!("/scim/v2/Users/{alice}?attributes=groups"),
+    )
+    .await;
     assert_eq!(
         redact(&got, &base, &ids),
         json!({"schemas": [USER], "id": "<alice>", "groups": [
@@ -200,7 +231,12 @@ backend_test!(user_groups_are_direct_and_indirect, |ctx| async move {
     let full = get(&ctx, &token, &format!("/scim/v2/Users/{alice}")).await;
     let keys: Vec<&String> = full.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["schemas", "id", "userName", "groups", "meta"]);
-    let slim = get(&ctx, &token, &format!("/scim/v2/Users/{alice}?excludedAttributes=groups")).await;
+    let slim = get(
+        &ctx,
+        &token,
+        &format!("/scim/v2/Users/{alice}?excludedAttributes=groups"),
+    )
+    .await;
     assert!(slim.get("groups").is_none());
 });
 
@@ -212,11 +248,22 @@ backend_test!(deleting_a_user_removes_its_memberships, |ctx| async move {
     let g2 = group(&ctx, &token, "g2", &[&alice]).await;
     let untouched = group(&ctx, &token, "g3", &[&bob]).await;
     let tenant = ctx.store.ensure_tenant("acme").unwrap().id;
-    let seq = ctx.store.changes_after(tenant, 0, 100).unwrap().last().unwrap().seq;
+    let seq = ctx
+        .store
+        .changes_after(tenant, 0, 100)
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
 
-    ctx.send(Method::DELETE, &format!("/scim/v2/Users/{alice}"), &token, None)
-        .await
-        .expect(204);
+    ctx.send(
+        Method::DELETE,
+        &format!("/scim/v2/Users/{alice}"),
+        &token,
+        None,
+    )
+    .await
+    .expect(204);
     let g1_doc = get(&ctx, &token, &format!("/scim/v2/Groups/{g1}")).await;
     assert_eq!(g1_doc["meta"]["version"], "W/\"2\"");
     assert_eq!(g1_doc["members"].as_array().unwrap().len(), 1);
@@ -245,9 +292,14 @@ backend_test!(deleting_a_user_removes_its_memberships, |ctx| async move {
 
     // Deleting a nested group updates its parents; its members lose it.
     let parent = group(&ctx, &token, "parent", &[&g1]).await;
-    ctx.send(Method::DELETE, &format!("/scim/v2/Groups/{g1}"), &token, None)
-        .await
-        .expect(204);
+    ctx.send(
+        Method::DELETE,
+        &format!("/scim/v2/Groups/{g1}"),
+        &token,
+        None,
+    )
+    .await
+    .expect(204);
     let parent_doc = get(&ctx, &token, &format!("/scim/v2/Groups/{parent}")).await;
     assert!(parent_doc.get("members").is_none());
     assert_eq!(parent_doc["meta"]["version"], "W/\"2\"");
@@ -270,7 +322,11 @@ backend_test!(display_name_is_unique_per_tenant, |ctx| async move {
         .expect(409);
     assert_eq!(
         res.body,
-        scim_error(409, Some("uniqueness"), "displayName 'SALES' is already in use")
+        scim_error(
+            409,
+            Some("uniqueness"),
+            "displayName 'SALES' is already in use"
+        )
     );
     let other = ctx.token("other", &[Scope::Write]);
     group(&ctx, &other, "Sales", &[]).await;
@@ -309,7 +365,10 @@ backend_test!(group_put_and_patch_keep_memberships, |ctx| async move {
     let g = group(&ctx, &token, "g", &[&alice]).await;
     let path = format!("/scim/v2/Groups/{g}");
     let put = json!({"schemas": [GROUP], "displayName": "g", "members": [{"value": bob}]});
-    let res = ctx.send(Method::PUT, &path, &token, Some(&put)).await.expect(200);
+    let res = ctx
+        .send(Method::PUT, &path, &token, Some(&put))
+        .await
+        .expect(200);
     assert_eq!(res.body["members"][0]["value"], bob.as_str());
     let alice_doc = get(&ctx, &token, &format!("/scim/v2/Users/{alice}")).await;
     assert!(alice_doc.get("groups").is_none());
@@ -319,10 +378,16 @@ backend_test!(group_put_and_patch_keep_memberships, |ctx| async move {
         {"op": "remove", "path": format!("members[value eq \"{bob}\"]")},
         {"op": "add", "path": "members", "value": [{"value": alice}]}
     ]});
-    let res = ctx.send(Method::PATCH, &path, &token, Some(&patch)).await.expect(200);
-    assert_eq!(res.body["members"], json!([{
+    let res = ctx
+        .send(Method::PATCH, &path, &token, Some(&patch))
+        .await
+        .expect(200);
+    assert_eq!(
+        res.body["members"],
+        json!([{
         "value": alice, "$ref": format!("{}/Users/{alice}", ctx.scim_base()),
-        "display": "alice", "type": "User"}]));
+        "display": "alice", "type": "User"}])
+    );
     let bob_doc = get(&ctx, &token, &format!("/scim/v2/Users/{bob}")).await;
     assert!(bob_doc.get("groups").is_none());
 });

@@ -337,9 +337,8 @@ impl Ctx {
         let body = if bytes.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
         };
         Res {
             status,
@@ -371,11 +370,7 @@ impl Ctx {
 /// base URL by `<base>`, each `(id, label)` by its label wherever it
 /// appears in a string, and `meta.created` / `meta.lastModified` by
 /// `<time>` (after checking they are RFC 3339 UTC instants).
-pub fn redact(
-    doc: &serde_json::Value,
-    base: &str,
-    ids: &[(&str, &str)],
-) -> serde_json::Value {
+pub fn redact(doc: &serde_json::Value, base: &str, ids: &[(&str, &str)]) -> serde_json::Value {
     use serde_json::Value;
     fn walk(v: &Value, base: &str, ids: &[(&str, &str)], key: Option<&str>) -> Value {
         match v {

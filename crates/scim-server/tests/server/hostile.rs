@@ -64,13 +64,19 @@ backend_test!(sql_metacharacters_are_plain_data, |ctx| async move {
                 Method::POST,
                 "/scim/v2/Groups",
                 &token,
-                Some(&json!({"schemas": [GROUP], "displayName": evil, "members": [{"value": evil}]})),
+                Some(
+                    &json!({"schemas": [GROUP], "displayName": evil, "members": [{"value": evil}]}),
+                ),
             )
             .await
             .expect(400);
         assert_eq!(res.body["scimType"], "invalidValue");
     }
-    for path in ["/scim/v2/Users/'%20OR%20'1'='1", "/scim/v2/Users/%25", "/scim/v2/Users/_"] {
+    for path in [
+        "/scim/v2/Users/'%20OR%20'1'='1",
+        "/scim/v2/Users/%25",
+        "/scim/v2/Users/_",
+    ] {
         ctx.send(Method::GET, path, &token, None).await.expect(404);
     }
     // The same case-folded name is still a conflict, wildcards or not.
@@ -86,60 +92,75 @@ backend_test!(sql_metacharacters_are_plain_data, |ctx| async move {
     assert_eq!(res.body["scimType"], "uniqueness");
 });
 
-backend_test!(attacker_supplied_id_meta_and_groups_are_ignored, |ctx| async move {
-    let token = ctx.token("acme", &[Scope::Write]);
-    let victim = ctx
-        .create("/scim/v2/Groups", &token, json!({"schemas": [GROUP], "displayName": "Admins"}))
-        .await
-        .id();
-    let forged = json!({
-        "schemas": [USER],
-        "id": victim,
-        "userName": "mallory",
-        "groups": [{"value": victim, "display": "Admins", "type": "direct"}],
-        "meta": {"resourceType": "Group", "version": "W/\"99\"", "created": "2000-01-01T00:00:00Z",
-                 "lastModified": "2000-01-01T00:00:00Z", "location": "https://evil.example/x"}
-    });
-    let created = ctx.create("/scim/v2/Users", &token, forged.clone()).await;
-    let id = created.id();
-    assert_ne!(id, victim);
-    assert!(created.body.get("groups").is_none());
-    assert_eq!(created.body["meta"]["resourceType"], "User");
-    assert_eq!(created.body["meta"]["version"], "W/\"1\"");
-    assert_ne!(created.body["meta"]["created"], "2000-01-01T00:00:00Z");
-    assert_eq!(
-        created.body["meta"]["location"],
-        format!("{}/Users/{id}", ctx.scim_base())
-    );
-    // The group was not touched and has no members.
-    let group = ctx
-        .send(Method::GET, &format!("/scim/v2/Groups/{victim}"), &token, None)
-        .await
-        .expect(200);
-    assert!(group.body.get("members").is_none());
-    assert_eq!(group.body["meta"]["version"], "W/\"1\"");
-    // PUT: the same forgeries are ignored.
-    let path = format!("/scim/v2/Users/{id}");
-    let res = ctx.send(Method::PUT, &path, &token, Some(&forged)).await.expect(200);
-    assert_eq!(res.body["id"], id.as_str());
-    assert!(res.body.get("groups").is_none());
-    // PATCH naming a readOnly attribute by path is refused.
-    for target in ["id", "groups", "meta"] {
-        let res = ctx
-            .send(
-                Method::PATCH,
-                &path,
+backend_test!(
+    attacker_supplied_id_meta_and_groups_are_ignored,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Write]);
+        let victim = ctx
+            .create(
+                "/scim/v2/Groups",
                 &token,
-                Some(&json!({"schemas": [PATCH_OP], "Operations": [
-                    {"op": "replace", "path": target, "value": victim}]})),
+                json!({"schemas": [GROUP], "displayName": "Admins"}),
             )
-            .await;
-        assert_eq!(res.status.as_u16(), 400, "{target}: {}", res.body);
+            .await
+            .id();
+        let forged = json!({
+            "schemas": [USER],
+            "id": victim,
+            "userName": "mallory",
+            "groups": [{"value": victim, "display": "Admins", "type": "direct"}],
+            "meta": {"resourceType": "Group", "version": "W/\"99\"", "created": "2000-01-01T00:00:00Z",
+                     "lastModified": "2000-01-01T00:00:00Z", "location": "https://evil.example/x"}
+        });
+        let created = ctx.create("/scim/v2/Users", &token, forged.clone()).await;
+        let id = created.id();
+        assert_ne!(id, victim);
+        assert!(created.body.get("groups").is_none());
+        assert_eq!(created.body["meta"]["resourceType"], "User");
+        assert_eq!(created.body["meta"]["version"], "W/\"1\"");
+        assert_ne!(created.body["meta"]["created"], "2000-01-01T00:00:00Z");
+        assert_eq!(
+            created.body["meta"]["location"],
+            format!("{}/Users/{id}", ctx.scim_base())
+        );
+        // The group was not touched and has no members.
+        let group = ctx
+            .send(
+                Method::GET,
+                &format!("/scim/v2/Groups/{victim}"),
+                &token,
+                None,
+            )
+            .await
+            .expect(200);
+        assert!(group.body.get("members").is_none());
+        assert_eq!(group.body["meta"]["version"], "W/\"1\"");
+        // PUT: the same forgeries are ignored.
+        let path = format!("/scim/v2/Users/{id}");
+        let res = ctx
+            .send(Method::PUT, &path, &token, Some(&forged))
+            .await
+            .expect(200);
+        assert_eq!(res.body["id"], id.as_str());
+        assert!(res.body.get("groups").is_none());
+        // PATCH naming a readOnly attribute by path is refused.
+        for target in ["id", "groups", "meta"] {
+            let res = ctx
+                .send(
+                    Method::PATCH,
+                    &path,
+                    &token,
+                    Some(&json!({"schemas": [PATCH_OP], "Operations": [
+                    {"op": "replace", "path": target, "value": victim}]})),
+                )
+                .await;
+            assert_eq!(res.status.as_u16(), 400, "{target}: {}", res.body);
+        }
+        let still = ctx.send(Method::GET, &path, &token, None).await.expect(200);
+        assert_eq!(still.body["id"], id.as_str());
+        assert!(still.body.get("groups").is_none());
     }
-    let still = ctx.send(Method::GET, &path, &token, None).await.expect(200);
-    assert_eq!(still.body["id"], id.as_str());
-    assert!(still.body.get("groups").is_none());
-});
+);
 
 backend_test!(huge_and_deep_bodies_are_refused_cleanly, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
@@ -206,14 +227,22 @@ backend_test!(huge_and_deep_bodies_are_refused_cleanly, |ctx| async move {
         .unwrap();
     assert_eq!(res.status().as_u16(), 400);
     // The server is fine afterwards.
-    ctx.create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "ok"}))
-        .await;
+    ctx.create(
+        "/scim/v2/Users",
+        &token,
+        json!({"schemas": [USER], "userName": "ok"}),
+    )
+    .await;
 });
 
 backend_test!(patch_with_too_many_operations_is_413, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
     let id = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "p"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": [USER], "userName": "p"}),
+        )
         .await
         .id();
     let ops: Vec<Value> = (0..10_000)

@@ -74,7 +74,10 @@ backend_test!(okta_create_deactivate_and_put_user, |ctx| async move {
         "groups": [],
         "meta": {"resourceType": "User"}
     });
-    let res = ctx.send(Method::PUT, &path, &token, Some(&put)).await.expect(200);
+    let res = ctx
+        .send(Method::PUT, &path, &token, Some(&put))
+        .await
+        .expect(200);
     assert_eq!(res.body["name"]["givenName"], "Another");
     assert_eq!(res.body["active"], true);
     assert!(res.body.get("displayName").is_none());
@@ -82,7 +85,11 @@ backend_test!(okta_create_deactivate_and_put_user, |ctx| async move {
     // The password set at creation is still the stored one.
     let users = SchemaRegistry::core().resource_schema("User").unwrap();
     let tenant = ctx.store.ensure_tenant("okta").unwrap().id;
-    let stored = ctx.store.get_resource(tenant, &users, &id).unwrap().unwrap();
+    let stored = ctx
+        .store
+        .get_resource(tenant, &users, &id)
+        .unwrap()
+        .unwrap();
     assert!(scim_server::password::verify(
         "1mz050nq",
         stored.document["password"].as_str().unwrap()
@@ -97,7 +104,11 @@ backend_test!(okta_create_deactivate_and_put_user, |ctx| async move {
     )
     .await
     .expect(200);
-    let stored = ctx.store.get_resource(tenant, &users, &id).unwrap().unwrap();
+    let stored = ctx
+        .store
+        .get_resource(tenant, &users, &id)
+        .unwrap()
+        .unwrap();
     assert!(scim_server::password::verify(
         "n3wPassw0rd",
         stored.document["password"].as_str().unwrap()
@@ -156,8 +167,10 @@ backend_test!(okta_group_members_and_rename, |ctx| async move {
             Method::PUT,
             &path,
             &token,
-            Some(&json!({"schemas": [GROUP], "id": id, "displayName": "Test SCIMv2 renamed",
-                "members": [{"value": first, "display": "x"}, {"value": second, "display": "y"}]})),
+            Some(
+                &json!({"schemas": [GROUP], "id": id, "displayName": "Test SCIMv2 renamed",
+                "members": [{"value": first, "display": "x"}, {"value": second, "display": "y"}]}),
+            ),
         )
         .await
         .expect(200);

@@ -57,12 +57,19 @@ backend_test!(create_get_replace_patch_delete, |ctx| async move {
     assert_eq!(redact(&created.body, &base, &ids), bjensen_served(1));
     assert_eq!(created.header("location"), created.body["meta"]["location"]);
     assert_eq!(created.header("etag"), "W/\"1\"");
-    assert_eq!(created.body["meta"]["created"], created.body["meta"]["lastModified"]);
+    assert_eq!(
+        created.body["meta"]["created"],
+        created.body["meta"]["lastModified"]
+    );
 
     // The password is stored as an Argon2id hash.
     let users = SchemaRegistry::core().resource_schema("User").unwrap();
     let tenant = ctx.store.ensure_tenant("acme").unwrap().id;
-    let stored = ctx.store.get_resource(tenant, &users, &id).unwrap().unwrap();
+    let stored = ctx
+        .store
+        .get_resource(tenant, &users, &id)
+        .unwrap()
+        .unwrap();
     let hash = stored.document["password"].as_str().unwrap().to_owned();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(scim_server::password::verify("t1meMa$heen", &hash));
@@ -78,24 +85,42 @@ backend_test!(create_get_replace_patch_delete, |ctx| async move {
     put["id"] = json!("attacker-chosen");
     put["meta"] = json!({"version": "W/\"99\"", "created": "2000-01-01T00:00:00Z"});
     put["displayName"] = json!("Barbara");
-    let replaced = ctx.send(Method::PUT, &path, &token, Some(&put)).await.expect(200);
+    let replaced = ctx
+        .send(Method::PUT, &path, &token, Some(&put))
+        .await
+        .expect(200);
     let mut expected = bjensen_served(2);
     expected["displayName"] = json!("Barbara");
     assert_eq!(redact(&replaced.body, &base, &ids), expected);
-    assert_eq!(replaced.body["meta"]["created"], created.body["meta"]["created"]);
+    assert_eq!(
+        replaced.body["meta"]["created"],
+        created.body["meta"]["created"]
+    );
     assert_eq!(replaced.header("etag"), "W/\"2\"");
-    let stored = ctx.store.get_resource(tenant, &users, &id).unwrap().unwrap();
+    let stored = ctx
+        .store
+        .get_resource(tenant, &users, &id)
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.document["password"], hash.as_str());
 
     // The same PUT again changes nothing: same version, no change-log row.
-    let again = ctx.send(Method::PUT, &path, &token, Some(&put)).await.expect(200);
+    let again = ctx
+        .send(Method::PUT, &path, &token, Some(&put))
+        .await
+        .expect(200);
     assert_eq!(again.body, replaced.body);
 
     // PATCH answers 200 with the resource, `attributes` honoured.
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "nickName", "value": "Babs"}]});
     let patched = ctx
-        .send(Method::PATCH, &format!("{path}?attributes=nickName"), &token, Some(&patch))
+        .send(
+            Method::PATCH,
+            &format!("{path}?attributes=nickName"),
+            &token,
+            Some(&patch),
+        )
         .await
         .expect(200);
     assert_eq!(
@@ -104,7 +129,10 @@ backend_test!(create_get_replace_patch_delete, |ctx| async move {
     );
     assert_eq!(patched.header("etag"), "W/\"3\"");
     // A PATCH that changes nothing keeps the version.
-    let same = ctx.send(Method::PATCH, &path, &token, Some(&patch)).await.expect(200);
+    let same = ctx
+        .send(Method::PATCH, &path, &token, Some(&patch))
+        .await
+        .expect(200);
     assert_eq!(same.header("etag"), "W/\"3\"");
     assert_eq!(same.body["meta"]["version"], "W/\"3\"");
 
@@ -117,22 +145,41 @@ backend_test!(create_get_replace_patch_delete, |ctx| async move {
         .collect();
     assert_eq!(
         ops,
-        [(ChangeOp::Create, 1), (ChangeOp::Replace, 2), (ChangeOp::Patch, 3)]
+        [
+            (ChangeOp::Create, 1),
+            (ChangeOp::Replace, 2),
+            (ChangeOp::Patch, 3)
+        ]
     );
 
-    let deleted = ctx.send(Method::DELETE, &path, &token, None).await.expect(204);
+    let deleted = ctx
+        .send(Method::DELETE, &path, &token, None)
+        .await
+        .expect(204);
     assert_eq!(deleted.body, Value::Null);
     let gone = ctx.send(Method::GET, &path, &token, None).await.expect(404);
-    assert_eq!(gone.body, scim_error(404, None, &format!("User '{id}' not found")));
-    ctx.send(Method::DELETE, &path, &token, None).await.expect(404);
+    assert_eq!(
+        gone.body,
+        scim_error(404, None, &format!("User '{id}' not found"))
+    );
+    ctx.send(Method::DELETE, &path, &token, None)
+        .await
+        .expect(404);
     let last = ctx.store.changes_after(tenant, 0, 100).unwrap();
-    assert_eq!(last.last().map(|c| (c.op, c.version)), Some((ChangeOp::Delete, 4)));
+    assert_eq!(
+        last.last().map(|c| (c.op, c.version)),
+        Some((ChangeOp::Delete, 4))
+    );
 });
 
 backend_test!(user_name_is_unique_case_insensitively, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
-    ctx.create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "Alice"}))
-        .await;
+    ctx.create(
+        "/scim/v2/Users",
+        &token,
+        json!({"schemas": [USER], "userName": "Alice"}),
+    )
+    .await;
     let res = ctx
         .send(
             Method::POST,
@@ -144,20 +191,37 @@ backend_test!(user_name_is_unique_case_insensitively, |ctx| async move {
         .expect(409);
     assert_eq!(
         res.body,
-        scim_error(409, Some("uniqueness"), "userName 'ALICE' is already in use")
+        scim_error(
+            409,
+            Some("uniqueness"),
+            "userName 'ALICE' is already in use"
+        )
     );
     // Another tenant may use the name.
     let other = ctx.token("other", &[Scope::Write]);
-    ctx.create("/scim/v2/Users", &other, json!({"schemas": [USER], "userName": "alice"}))
-        .await;
+    ctx.create(
+        "/scim/v2/Users",
+        &other,
+        json!({"schemas": [USER], "userName": "alice"}),
+    )
+    .await;
     // Renaming into a taken name is 409 too.
     let bob = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": [USER], "userName": "bob"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": [USER], "userName": "bob"}),
+        )
         .await;
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "userName", "value": "alice"}]});
     let res = ctx
-        .send(Method::PATCH, &format!("/scim/v2/Users/{}", bob.id()), &token, Some(&patch))
+        .send(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{}", bob.id()),
+            &token,
+            Some(&patch),
+        )
         .await
         .expect(409);
     assert_eq!(res.body["scimType"], "uniqueness");
@@ -182,7 +246,11 @@ backend_test!(projection_on_get_and_post, |ctx| async move {
     );
     // Headers stay complete whatever the projection.
     assert_eq!(created.header("etag"), "W/\"1\"");
-    assert!(created.header("location").ends_with(&format!("/Users/{id}")));
+    assert!(
+        created
+            .header("location")
+            .ends_with(&format!("/Users/{id}"))
+    );
     let res = ctx
         .send(
             Method::GET,
@@ -199,7 +267,12 @@ backend_test!(projection_on_get_and_post, |ctx| async move {
     );
     // Asking for the password does not return it.
     let res = ctx
-        .send(Method::GET, &format!("/scim/v2/Users/{id}?attributes=password"), &token, None)
+        .send(
+            Method::GET,
+            &format!("/scim/v2/Users/{id}?attributes=password"),
+            &token,
+            None,
+        )
         .await
         .expect(200);
     assert_eq!(res.body, json!({"schemas": [USER], "id": id}));
@@ -260,7 +333,12 @@ backend_test!(media_types_and_bad_bodies, |ctx| async move {
         .expect(400);
     assert_eq!(res.body["scimType"], "invalidSyntax");
     let res = ctx
-        .send(Method::POST, "/scim/v2/Users", &token, Some(&json!({"schemas": [USER]})))
+        .send(
+            Method::POST,
+            "/scim/v2/Users",
+            &token,
+            Some(&json!({"schemas": [USER]})),
+        )
         .await
         .expect(400);
     assert_eq!(res.body["scimType"], "invalidValue");
@@ -272,7 +350,9 @@ backend_test!(scopes_and_tenants, |ctx| async move {
     let other = ctx.token("other", &[Scope::Write]);
     let id = ctx.create("/scim/v2/Users", &writer, bjensen()).await.id();
     let path = format!("/scim/v2/Users/{id}");
-    ctx.send(Method::GET, &path, &reader, None).await.expect(200);
+    ctx.send(Method::GET, &path, &reader, None)
+        .await
+        .expect(200);
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "active", "value": false}]});
     for (method, body) in [
@@ -280,7 +360,10 @@ backend_test!(scopes_and_tenants, |ctx| async move {
         (Method::PATCH, Some(patch.clone())),
         (Method::DELETE, None),
     ] {
-        let res = ctx.send(method.clone(), &path, &reader, body.as_ref()).await.expect(403);
+        let res = ctx
+            .send(method.clone(), &path, &reader, body.as_ref())
+            .await
+            .expect(403);
         assert_eq!(res.body["status"], "403", "{method}");
     }
     ctx.send(Method::POST, "/scim/v2/Users", &reader, Some(&bjensen()))
@@ -288,15 +371,25 @@ backend_test!(scopes_and_tenants, |ctx| async move {
         .expect(403);
     // Another tenant sees nothing, and can change nothing.
     ctx.send(Method::GET, &path, &other, None).await.expect(404);
-    ctx.send(Method::PATCH, &path, &other, Some(&patch)).await.expect(404);
-    ctx.send(Method::DELETE, &path, &other, None).await.expect(404);
+    ctx.send(Method::PATCH, &path, &other, Some(&patch))
+        .await
+        .expect(404);
+    ctx.send(Method::DELETE, &path, &other, None)
+        .await
+        .expect(404);
     // No token at all.
     let res = ctx.client.get(ctx.url(&path)).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
     // Other methods on the collection are 405 until listing exists.
-    let res = ctx.send(Method::DELETE, "/scim/v2/Users", &writer, None).await.expect(405);
+    let res = ctx
+        .send(Method::DELETE, "/scim/v2/Users", &writer, None)
+        .await
+        .expect(405);
     assert_eq!(res.header("allow"), "POST");
-    let res = ctx.send(Method::POST, &path, &writer, Some(&bjensen())).await.expect(405);
+    let res = ctx
+        .send(Method::POST, &path, &writer, Some(&bjensen()))
+        .await
+        .expect(405);
     assert_eq!(res.header("allow"), "GET, PUT, PATCH, DELETE");
 });
 
