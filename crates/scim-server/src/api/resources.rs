@@ -204,7 +204,7 @@ pub fn expected_version(
 ) -> Result<Option<i64>> {
     match tags {
         None | Some(Tags::Any) => Ok(None),
-        Some(Tags::Versions(v)) if v.len() == 1 => Ok(Some(v[0])),
+        Some(Tags::Versions(v)) if v.len() == 1 => Ok(v.first().copied()),
         Some(tags) => {
             let current = state
                 .storage
