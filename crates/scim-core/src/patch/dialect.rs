@@ -262,8 +262,12 @@ impl Normalizer<'_> {
             None | Some(Value::Null) => (None, None),
             Some(Value::String(text)) => {
                 let path = Path::parse(text, self.rs)?;
+                // Written back in the schema's spelling when only the case
+                // (or surrounding space) differs; otherwise kept as sent.
                 let shown = path.to_string();
-                let text = if shown != *text && shown.eq_ignore_ascii_case(text.trim()) {
+                let text = if shown == text.trim() {
+                    shown
+                } else if shown.eq_ignore_ascii_case(text.trim()) {
                     self.fire(DialectRule::PascalCaseName);
                     shown
                 } else {
