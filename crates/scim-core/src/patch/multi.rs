@@ -6,10 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::apply::{
-    Engine, apply_plan, effective_mutability, merge_plan, rename_ci, sub_change, unchanged, union,
-};
+use super::apply::{Engine, effective_mutability};
 use super::op::PatchOpKind;
+use super::slots::{apply_plan, merge_plan, put, rename_ci, sub_change, unchanged, union};
 use super::value::{self, Drop};
 use crate::error::{Error, Result};
 use crate::filter::{CompareOp, Filter};
@@ -430,7 +429,7 @@ fn settle_primary(
                     && is_primary(el)
                     && let Value::Object(obj) = el
                 {
-                    super::apply::put(obj, "primary", Value::Bool(false));
+                    put(obj, "primary", Value::Bool(false));
                 }
             }
             Ok(())
