@@ -447,7 +447,7 @@ fn settle_primary(
 struct DupIndex<'d> {
     def: &'d Attribute,
     value_sub: Option<&'d Attribute>,
-    by_value: HashMap<String, Vec<usize>>,
+    by_value: HashMap<u64, Vec<usize>>,
     simple: HashSet<String>,
 }
 
@@ -465,10 +465,12 @@ impl<'d> DupIndex<'d> {
         index
     }
 
-    fn value_key(&self, el: &Value) -> Option<String> {
+    /// The coarse hash of the element's `value` (candidates are then
+    /// checked exactly with [`value::element_contains`]).
+    fn value_key(&self, el: &Value) -> Option<u64> {
         let vdef = self.value_sub?;
         let v = get_ci(el.as_object()?, "value")?.1;
-        (!value::is_unassigned(Some(v))).then(|| value::key(vdef, v))
+        (!value::is_unassigned(Some(v))).then(|| value::coarse_hash(vdef, v))
     }
 
     fn insert(&mut self, i: usize, el: &Value) {
