@@ -122,6 +122,8 @@ mod apply;
 pub mod dialect;
 mod multi;
 mod op;
+mod rules;
+mod slots;
 mod value;
 
 use std::fmt;

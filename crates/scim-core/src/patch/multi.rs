@@ -6,10 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::apply::{
-    Engine, apply_plan, effective_mutability, merge_plan, rename_ci, sub_change, unchanged, union,
-};
+use super::apply::{Engine, effective_mutability};
 use super::op::PatchOpKind;
+use super::slots::{apply_plan, merge_plan, put, rename_ci, sub_change, unchanged, union};
 use super::value::{self, Drop};
 use crate::error::{Error, Result};
 use crate::filter::{CompareOp, Filter};
@@ -430,7 +429,7 @@ fn settle_primary(
                     && is_primary(el)
                     && let Value::Object(obj) = el
                 {
-                    super::apply::put(obj, "primary", Value::Bool(false));
+                    put(obj, "primary", Value::Bool(false));
                 }
             }
             Ok(())
@@ -448,7 +447,7 @@ fn settle_primary(
 struct DupIndex<'d> {
     def: &'d Attribute,
     value_sub: Option<&'d Attribute>,
-    by_value: HashMap<String, Vec<usize>>,
+    by_value: HashMap<u64, Vec<usize>>,
     simple: HashSet<String>,
 }
 
@@ -466,10 +465,12 @@ impl<'d> DupIndex<'d> {
         index
     }
 
-    fn value_key(&self, el: &Value) -> Option<String> {
+    /// The coarse hash of the element's `value` (candidates are then
+    /// checked exactly with [`value::element_contains`]).
+    fn value_key(&self, el: &Value) -> Option<u64> {
         let vdef = self.value_sub?;
         let v = get_ci(el.as_object()?, "value")?.1;
-        (!value::is_unassigned(Some(v))).then(|| value::key(vdef, v))
+        (!value::is_unassigned(Some(v))).then(|| value::coarse_hash(vdef, v))
     }
 
     fn insert(&mut self, i: usize, el: &Value) {

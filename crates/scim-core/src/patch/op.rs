@@ -232,8 +232,8 @@ impl PatchRequest {
 
     /// Parses a PatchOp message body strictly.
     ///
-    /// The body must be an object whose `schemas` is exactly the PatchOp URN
-    /// and whose `Operations` is a non-empty array (member names matched
+    /// The body must be an object whose `schemas` array contains the PatchOp
+    /// URN and whose `Operations` is a non-empty array (member names matched
     /// case-insensitively); any other member is refused. Body-level errors
     /// are `invalidSyntax` with no operation index; an error in one
     /// operation carries its index (see [`PatchOperation::from_json`]).
@@ -298,16 +298,17 @@ pub(super) fn message_operations(
             )));
         }
     }
+    let has_patch_op = |items: &Vec<Value>| {
+        items.iter().any(|s| {
+            s.as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
+        })
+    };
     match schemas {
-        Some(Value::Array(items))
-            if !items.is_empty()
-                && items.iter().all(|s| {
-                    s.as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
-                }) => {}
+        Some(Value::Array(items)) if has_patch_op(items) => {}
         _ => {
             return Err(body_err(format!(
-                "'schemas' must be [\"{PATCH_OP_SCHEMA}\"]"
+                "'schemas' must contain \"{PATCH_OP_SCHEMA}\""
             )));
         }
     }
