@@ -386,3 +386,53 @@ pub async fn delete_one(
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scim_core::schema::{GROUP_SCHEMA, SchemaRegistry, USER_SCHEMA};
+    use serde_json::json;
+
+    #[test]
+    fn post_and_put_bodies_get_the_dialect_rules() {
+        let registry = SchemaRegistry::core();
+        let users = registry.resource_schema("User").unwrap();
+        let body = json!({"schemas": [USER_SCHEMA], "UserName": "a", "active": "True",
+                          "name.givenName": "B"});
+        assert_eq!(
+            dialect_body(&body, &users, "POST /Users"),
+            json!({"schemas": [USER_SCHEMA], "userName": "a", "active": true,
+                   "name": {"givenName": "B"}})
+        );
+        // What the layer cannot read is left for validation.
+        assert_eq!(dialect_body(&json!([1]), &users, "POST /Users"), json!([1]));
+        let odd = json!({"schemas": [USER_SCHEMA], "userName": "a", "active": "maybe"});
+        assert_eq!(dialect_body(&odd, &users, "POST /Users")["active"], "maybe");
+    }
+
+    #[test]
+    fn unknown_schema_urns_without_attributes_are_dropped() {
+        let registry = SchemaRegistry::core();
+        let groups = registry.resource_schema("Group").unwrap();
+        let ms = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+        let body = json!({"schemas": [GROUP_SCHEMA, ms], "displayName": "g"});
+        assert_eq!(
+            dialect_body(&body, &groups, "POST /Groups"),
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "g"})
+        );
+        // With attributes under it, the URN stays (and validation refuses it).
+        let body = json!({"schemas": [GROUP_SCHEMA, "urn:x:ext"], "displayName": "g",
+                          "urn:x:ext": {"a": 1}});
+        let kept = dialect_body(&body, &groups, "POST /Groups");
+        assert_eq!(kept["schemas"], json!([GROUP_SCHEMA, "urn:x:ext"]));
+    }
+
+    #[test]
+    fn patch_size_is_checked_before_parsing() {
+        let ops: Vec<Value> = (0..3).map(|_| json!({"op": "remove"})).collect();
+        assert!(check_patch_size(&json!({"operations": ops}), 3).is_ok());
+        let e = check_patch_size(&json!({"Operations": [1, 2, 3, 4]}), 3).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PayloadTooLarge);
+        assert!(check_patch_size(&json!("not a message"), 3).is_ok());
+    }
+}
