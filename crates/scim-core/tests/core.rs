@@ -23,6 +23,8 @@ macro_rules! rfc_json {
 // need their paths spelled out.
 #[path = "core/messages.rs"]
 mod messages;
+#[path = "core/patch_corpus.rs"]
+mod patch_corpus;
 #[path = "core/projection.rs"]
 mod projection;
 #[path = "core/resource.rs"]

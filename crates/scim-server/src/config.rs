@@ -67,6 +67,10 @@ pub struct TokenCreate {
     /// A label for the token, shown by `token list`.
     #[arg(long)]
     pub name: Option<String>,
+    /// Bind the token to this User (its id or userName, in the tenant):
+    /// what /Me means for the token.
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 fn parse_scope(s: &str) -> std::result::Result<Scope, String> {
@@ -176,6 +180,21 @@ pub struct Settings {
     /// Default: info for `serve`, warn for the other commands.
     #[arg(long, env = "SCIM_LOG", global = true)]
     pub log: Option<String>,
+
+    /// Make Group displayName unique per tenant, compared case-insensitively
+    /// (409 uniqueness). Microsoft Entra ID relies on it. true or false.
+    #[arg(long, env = "SCIM_UNIQUE_GROUP_NAMES", default_value_t = true,
+          action = clap::ArgAction::Set, global = true)]
+    pub unique_group_names: bool,
+
+    /// Most operations in one PATCH request (413 beyond).
+    #[arg(
+        long,
+        env = "SCIM_PATCH_MAX_OPERATIONS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub patch_max_operations: usize,
 }
 
 impl Settings {
@@ -211,6 +230,14 @@ impl Settings {
             "--default-page-size must be between 1 and --max-results",
         )?;
         check(self.workers != Some(0), "--workers must be at least 1")?;
+        check(
+            self.bulk_max_operations >= 1,
+            "--bulk-max-operations must be at least 1",
+        )?;
+        check(
+            self.patch_max_operations >= 1,
+            "--patch-max-operations must be at least 1",
+        )?;
         check(
             !self.auth_realm.contains(['"', '\\'])
                 && !self.auth_realm.chars().any(char::is_control),

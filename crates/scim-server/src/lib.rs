@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod password;
 pub mod server;
 pub mod store;
 pub mod tokens;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use scim_core::schema::SchemaRegistry;
+use scim_core::schema::{GROUP_SCHEMA, SchemaRegistry, Uniqueness};
 
 use crate::api::{self, AppState, metrics::Metrics};
 use crate::config::{DEFAULT_DATABASE_URL, Settings};
@@ -25,18 +25,42 @@ pub enum Signals {
 }
 
 /// Opens the store for serving: migrations as configured, metrics hooked
-/// to the pool.
+/// to the pool, the schemas of [`schema_registry`].
 pub fn open_store(settings: &Settings, metrics: &Metrics) -> Result<Store> {
     let url = settings.database()?;
     log::info!("database: {url}");
-    Store::open(
+    Ok(Store::open(
         &url,
         StoreOptions {
             pool: settings.pool(),
             migrate: settings.auto_migrate,
             events: Some(Box::new(metrics.pool_events())),
         },
-    )
+    )?
+    .with_registry(Arc::new(schema_registry(settings)?)))
+}
+
+/// The schemas and resource types served: the RFC 7643 ones, with Group
+/// `displayName` marked unique (`uniqueness: server`) when
+/// `--unique-group-names` is on, so that the store enforces it per tenant,
+/// case-insensitively, and `/Schemas` says so.
+pub fn schema_registry(settings: &Settings) -> Result<SchemaRegistry> {
+    let mut registry = SchemaRegistry::core();
+    if settings.unique_group_names {
+        let mut group = registry
+            .schema(GROUP_SCHEMA)
+            .map(|s| (*s).clone())
+            .ok_or_else(|| Error::internal("the core registry has no Group schema"))?;
+        for attr in &mut group.attributes {
+            if attr.name == "displayName" {
+                attr.uniqueness = Uniqueness::Server;
+            }
+        }
+        registry
+            .add_schema(group)
+            .map_err(|e| Error::internal(format!("Group schema: {e}")))?;
+    }
+    Ok(registry)
 }
 
 /// The base URL when none is configured: the address actually bound.
@@ -69,7 +93,7 @@ pub fn start(
     let shutdown = settings.shutdown_timeout_secs;
     let state = web::Data::new(AppState {
         storage,
-        registry: Arc::new(SchemaRegistry::core()),
+        registry: Arc::new(schema_registry(&settings)?),
         settings: Arc::new(settings),
         base_url,
         metrics,

@@ -8,11 +8,27 @@ mod harness;
 
 #[path = "server/auth.rs"]
 mod auth;
+#[path = "server/bulk.rs"]
+mod bulk;
 #[path = "server/cli.rs"]
 mod cli;
 #[path = "server/discovery.rs"]
 mod discovery;
+#[path = "server/entra.rs"]
+mod entra;
+#[path = "server/etag.rs"]
+mod etag;
+#[path = "server/groups.rs"]
+mod groups;
+#[path = "server/hostile.rs"]
+mod hostile;
+#[path = "server/me.rs"]
+mod me;
+#[path = "server/okta.rs"]
+mod okta;
 #[path = "server/ops.rs"]
 mod ops;
 #[path = "server/store.rs"]
 mod store;
+#[path = "server/users.rs"]
+mod users;

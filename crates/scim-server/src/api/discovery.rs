@@ -34,20 +34,24 @@ pub struct Capabilities {
     pub sort: bool,
     /// ETags and `If-Match` / `If-None-Match`.
     pub etag: bool,
+    /// Setting `password` with PUT and PATCH (hashed with Argon2id, never
+    /// returned).
+    pub change_password: bool,
     /// RFC 9865 cursor pagination.
     pub cursor: bool,
     /// `startIndex` pagination.
     pub index: bool,
 }
 
-/// What this build implements: discovery only, so far. Each flag turns on
-/// with the handlers that implement it.
+/// What this build implements. Each flag turns on with the handlers that
+/// implement it.
 pub const CAPABILITIES: Capabilities = Capabilities {
-    patch: false,
-    bulk: false,
+    patch: true,
+    bulk: true,
     filter: false,
     sort: false,
-    etag: false,
+    etag: true,
+    change_password: true,
     cursor: false,
     index: false,
 };
@@ -112,7 +116,7 @@ pub fn service_provider_config(state: &AppState) -> Value {
             "maxPayloadSize": s.max_body_bytes,
         },
         "filter": {"supported": caps.filter, "maxResults": s.max_results},
-        "changePassword": {"supported": false},
+        "changePassword": {"supported": caps.change_password},
         "sort": {"supported": caps.sort},
         "etag": {"supported": caps.etag},
         "authenticationSchemes": [{

@@ -2,13 +2,20 @@
 //! request/response plumbing, and the one error-to-response conversion.
 
 pub mod auth;
+pub mod bulk;
 pub mod discovery;
 pub mod error;
+pub mod etag;
+pub mod groups;
 pub mod health;
+pub mod me;
 pub mod metrics;
 pub mod middleware;
+pub mod render;
 pub mod request;
+pub mod resources;
 pub mod routes;
+pub mod users;
 
 use std::sync::Arc;
 

@@ -9,6 +9,12 @@
 //! | GET | `/scim/v2/ResourceTypes/{id}` | [`discovery::get_resource_type`] |
 //! | GET | `/scim/v2/Schemas` | [`discovery::list_schemas`] |
 //! | GET | `/scim/v2/Schemas/{id}` | [`discovery::get_schema`] |
+//! | POST | `/scim/v2/Users` | [`users::create_user`] |
+//! | GET, PUT, PATCH, DELETE | `/scim/v2/Users/{id}` | [`users`]`::{get,replace,patch,delete}_user` |
+//! | POST | `/scim/v2/Groups` | [`groups::create_group`] |
+//! | GET, PUT, PATCH, DELETE | `/scim/v2/Groups/{id}` | [`groups`]`::{get,replace,patch,delete}_group` |
+//! | GET, PUT, PATCH, DELETE | `/scim/v2/Me` | [`me`]`::{get,replace,patch,delete}_me` |
+//! | POST | `/scim/v2/Bulk` | [`bulk::post_bulk`] |
 //!
 //! Other methods on these paths answer 405 with an `Allow` header; any
 //! other path answers 404. Both as SCIM errors.
@@ -20,7 +26,7 @@ use actix_web::{
 };
 use scim_core::ErrorKind;
 
-use super::{SCIM_PREFIX, discovery, health, metrics, request};
+use super::{SCIM_PREFIX, bulk, discovery, groups, health, me, metrics, request, users};
 use crate::error::Error;
 
 /// Registers every route, the extractor configurations and the 404
@@ -44,10 +50,55 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     discovery::get_resource_type,
                 ))
                 .service(get_only("/Schemas", discovery::list_schemas))
-                .service(get_only("/Schemas/{id}", discovery::get_schema)),
+                .service(get_only("/Schemas/{id}", discovery::get_schema))
+                // Resources by id, creation, /Me and /Bulk (the write side).
+                // `GET /Users` and `GET /Groups` (lists) belong on the
+                // collection resources below, next to POST.
+                .service(
+                    web::resource("/Users")
+                        .route(web::post().to(users::create_user))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/Users/{id}")
+                        .route(web::get().to(users::get_user))
+                        .route(web::put().to(users::replace_user))
+                        .route(web::patch().to(users::patch_user))
+                        .route(web::delete().to(users::delete_user))
+                        .default_service(not_allowed(BY_ID)),
+                )
+                .service(
+                    web::resource("/Groups")
+                        .route(web::post().to(groups::create_group))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/Groups/{id}")
+                        .route(web::get().to(groups::get_group))
+                        .route(web::put().to(groups::replace_group))
+                        .route(web::patch().to(groups::patch_group))
+                        .route(web::delete().to(groups::delete_group))
+                        .default_service(not_allowed(BY_ID)),
+                )
+                .service(
+                    web::resource("/Me")
+                        .route(web::get().to(me::get_me))
+                        .route(web::put().to(me::replace_me))
+                        .route(web::patch().to(me::patch_me))
+                        .route(web::delete().to(me::delete_me))
+                        .default_service(not_allowed(BY_ID)),
+                )
+                .service(
+                    web::resource("/Bulk")
+                        .route(web::post().to(bulk::post_bulk))
+                        .default_service(not_allowed("POST")),
+                ),
         )
         .default_service(web::to(not_found));
 }
+
+/// The methods of a single resource.
+const BY_ID: &str = "GET, PUT, PATCH, DELETE";
 
 /// A resource answering GET with `handler` and 405 to anything else.
 fn get_only<F, Args>(path: &str, handler: F) -> Resource

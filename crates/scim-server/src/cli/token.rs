@@ -8,7 +8,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::config::{Settings, TokenCommand, TokenCreate};
 use crate::db::PoolOptions;
 use crate::error::{Error, Result};
-use crate::store::{Store, StoreOptions, TenantStore, TokenInfo, TokenStore};
+use crate::store::{
+    ResourceStore, Store, StoreOptions, Tenant, TenantStore, TokenInfo, TokenStore,
+};
 use crate::tokens::Scopes;
 
 fn open(settings: &Settings) -> Result<Store> {
@@ -30,28 +32,57 @@ fn open(settings: &Settings) -> Result<Store> {
 pub fn run(settings: &Settings, command: TokenCommand) -> Result<()> {
     let store = open(settings)?;
     match command {
-        TokenCommand::Create(create) => create_token(&store, create),
+        TokenCommand::Create(create) => create_token(&store, settings, create),
         TokenCommand::List { tenant } => list_tokens(&store, tenant.as_deref()),
         TokenCommand::Revoke { id } => revoke_token(&store, id),
     }
 }
 
-fn create_token(store: &Store, create: TokenCreate) -> Result<()> {
+fn create_token(store: &Store, settings: &Settings, create: TokenCreate) -> Result<()> {
     let TokenCreate {
         tenant,
         scopes,
         name,
+        user,
     } = create;
     let tenant = store.ensure_tenant(&tenant)?;
+    let user_id = match user {
+        Some(user) => Some(find_user(store, settings, &tenant, &user)?),
+        None => None,
+    };
     let scopes = Scopes::of(&scopes);
-    let issued = store.create_token(tenant.id, name.as_deref().unwrap_or(""), scopes)?;
+    let issued = store.create_bound_token(
+        tenant.id,
+        name.as_deref().unwrap_or(""),
+        scopes,
+        user_id.as_deref(),
+    )?;
     println!("{}", issued.secret);
+    let bound = user_id.map_or_else(String::new, |id| format!(", bound to user {id} (/Me)"));
     eprintln!(
-        "created token {} for tenant '{}' with scope {}; it is shown only this once. \
+        "created token {} for tenant '{}' with scope {}{bound}; it is shown only this once. \
          Send it as 'Authorization: Bearer <token>'.",
         issued.info.id, tenant.name, scopes
     );
     Ok(())
+}
+
+/// The id of the tenant's User whose id or userName is `user`.
+fn find_user(store: &Store, settings: &Settings, tenant: &Tenant, user: &str) -> Result<String> {
+    let registry = crate::server::schema_registry(settings)?;
+    let users = registry
+        .resource_schema("User")
+        .ok_or_else(|| Error::internal("no User resource type"))?;
+    let found = match store.get_resource(tenant.id, &users, user)? {
+        Some(r) => Some(r),
+        None => store.find_by_user_name(tenant.id, &users, user)?,
+    };
+    found.map(|r| r.id).ok_or_else(|| {
+        Error::Config(format!(
+            "tenant '{}' has no User with id or userName '{user}'",
+            tenant.name
+        ))
+    })
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
@@ -64,11 +95,11 @@ fn time(t: Option<DateTime<Utc>>) -> String {
 fn list_tokens(store: &Store, tenant: Option<&str>) -> Result<()> {
     let tokens = store.list_tokens(tenant)?;
     let mut out = std::io::stdout().lock();
-    let row = |out: &mut dyn Write, cols: [&str; 7]| {
+    let row = |out: &mut dyn Write, cols: [&str; 8]| {
         writeln!(
             out,
-            "{:<6} {:<20} {:<20} {:<22} {:<21} {:<21} {}",
-            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]
+            "{:<6} {:<20} {:<20} {:<22} {:<21} {:<21} {:<36} {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]
         )
     };
     row(
@@ -80,6 +111,7 @@ fn list_tokens(store: &Store, tenant: Option<&str>) -> Result<()> {
             "SCOPES",
             "CREATED",
             "LAST USED",
+            "USER",
             "STATUS",
         ],
     )?;
@@ -93,6 +125,7 @@ fn list_tokens(store: &Store, tenant: Option<&str>) -> Result<()> {
             created,
             last_used,
             revoked_at,
+            user_id,
         } = t;
         let status = match revoked_at {
             Some(at) => format!("revoked {}", time(Some(*at))),
@@ -107,6 +140,7 @@ fn list_tokens(store: &Store, tenant: Option<&str>) -> Result<()> {
                 &scopes.to_string(),
                 &time(Some(*created)),
                 &time(*last_used),
+                user_id.as_deref().unwrap_or("-"),
                 &status,
             ],
         )?;

@@ -21,6 +21,7 @@ diesel::table! {
         created -> Timestamp,
         last_used -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        user_id -> Nullable<Text>,
     }
 }
 
@@ -37,6 +38,7 @@ diesel::table! {
         external_id -> Nullable<Text>,
         created -> Timestamp,
         last_modified -> Timestamp,
+        display -> Nullable<Text>,
     }
 }
 
@@ -68,9 +70,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    memberships (group_pk, member_pk) {
+        tenant_id -> BigInt,
+        group_pk -> BigInt,
+        member_pk -> BigInt,
+        member_type -> Text,
+    }
+}
+
 diesel::joinable!(tokens -> tenants (tenant_id));
 diesel::joinable!(resources -> tenants (tenant_id));
 diesel::joinable!(attr_index -> resources (resource_pk));
 diesel::joinable!(change_log -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, tokens, resources, attr_index, change_log);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    tokens,
+    resources,
+    attr_index,
+    change_log,
+    memberships
+);

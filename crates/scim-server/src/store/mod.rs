@@ -1,5 +1,6 @@
 //! Storage, split by capability: [`TenantStore`], [`TokenStore`],
-//! [`ResourceStore`] and [`ChangeLogStore`], combined by [`Storage`].
+//! [`ResourceStore`], [`MembershipStore`] and [`ChangeLogStore`], combined
+//! by [`Storage`].
 //! API and lifecycle code depend on these traits; [`Store`] implements them
 //! with diesel over SQLite or PostgreSQL.
 //!
@@ -8,16 +9,18 @@
 //! front (see [`crate::db::write_transaction`]).
 
 pub mod index;
+mod memberships;
 mod resources;
 mod tenants;
 mod tokens;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
-use scim_core::schema::ResourceSchema;
+use scim_core::schema::{ResourceSchema, SchemaRegistry};
 use serde_json::Value;
 
 use crate::db::{self, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection};
@@ -25,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
 pub use index::{IndexRow, IndexValue, fold, index_rows};
+pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
 
 /// The id of a tenant. Every resource, token and change belongs to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,6 +70,8 @@ pub struct TokenInfo {
     pub last_used: Option<DateTime<Utc>>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The SCIM id of the User that `/Me` means for this token, if bound.
+    pub user_id: Option<String>,
 }
 
 /// A newly created token with its secret, which exists only here.
@@ -220,7 +226,20 @@ pub trait TenantStore {
 /// API tokens.
 pub trait TokenStore {
     /// Creates a token for a tenant; the secret is in the result only.
-    fn create_token(&self, tenant: TenantId, name: &str, scopes: Scopes) -> Result<IssuedToken>;
+    fn create_token(&self, tenant: TenantId, name: &str, scopes: Scopes) -> Result<IssuedToken> {
+        self.create_bound_token(tenant, name, scopes, None)
+    }
+    /// Creates a token for a tenant, bound to the User with SCIM id
+    /// `user_id` (what `/Me` means for it) when one is given.
+    fn create_bound_token(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        scopes: Scopes,
+        user_id: Option<&str>,
+    ) -> Result<IssuedToken>;
+    /// The SCIM id of the User the token is bound to, if any.
+    fn token_user(&self, token_id: i64) -> Result<Option<String>>;
     /// The principal a presented secret stands for: `None` for an unknown,
     /// malformed or revoked token.
     fn authenticate(&self, secret: &str) -> Result<Option<Principal>>;
@@ -254,11 +273,28 @@ pub trait ResourceStore {
         id: &str,
     ) -> Result<Option<StoredResource>>;
 
+    /// The resource of type `rs` whose `userName` is `user_name`,
+    /// compared case-insensitively (the schema must mark `userName` unique).
+    fn find_by_user_name(
+        &self,
+        tenant: TenantId,
+        rs: &ResourceSchema,
+        user_name: &str,
+    ) -> Result<Option<StoredResource>>;
+
     /// Reads the current resource and writes what `change` makes of it, in
     /// one transaction (so PATCH is atomic). `expected_version` is an
     /// `If-Match` precondition (412 when it fails). The new document gets
     /// the same `id`, `meta.created`, a new `meta.lastModified` and the next
-    /// version; the index rows are rewritten and `op` is logged.
+    /// version; the index rows are rewritten and `op` is logged. When the
+    /// new document is the stored one (a PATCH or PUT that changes
+    /// nothing), nothing is written: the version, `meta.lastModified` and
+    /// the change log stay as they were and the current resource is
+    /// returned.
+    ///
+    /// For a Group the `members` are checked and stored as `{value, type}`
+    /// (see [`MembershipStore`]), and the membership rows follow in the same
+    /// transaction.
     fn update_resource(
         &self,
         ctx: WriteContext,
@@ -289,7 +325,9 @@ pub trait ResourceStore {
     }
 
     /// Deletes the resource, its index rows, and logs the deletion. A
-    /// missing resource is a 404 error.
+    /// missing resource is a 404 error. Every group that lists it as a
+    /// member gets a new version without it (and a change-log row `patch`)
+    /// in the same transaction.
     fn delete_resource(
         &self,
         ctx: WriteContext,
@@ -331,7 +369,15 @@ pub trait HealthCheck {
 
 /// Every storage capability.
 pub trait Storage:
-    TenantStore + TokenStore + ResourceStore + ChangeLogStore + HealthCheck + Send + Sync + 'static
+    TenantStore
+    + TokenStore
+    + ResourceStore
+    + MembershipStore
+    + ChangeLogStore
+    + HealthCheck
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -339,6 +385,7 @@ impl<T> Storage for T where
     T: TenantStore
         + TokenStore
         + ResourceStore
+        + MembershipStore
         + ChangeLogStore
         + HealthCheck
         + Send
@@ -352,6 +399,8 @@ impl<T> Storage for T where
 pub struct Store {
     pool: Pool,
     backend: Backend,
+    /// The schemas of the resources written (see [`Store::with_registry`]).
+    registry: Arc<SchemaRegistry>,
 }
 
 impl fmt::Debug for Store {
@@ -396,11 +445,22 @@ impl Store {
         let store = Self {
             pool,
             backend: url.backend(),
+            registry: Arc::new(SchemaRegistry::core()),
         };
         if url.is_memory() {
             db::migrations::run_pending(&mut *store.conn()?)?;
         }
         Ok(store)
+    }
+
+    /// Uses `registry` for the writes the store makes by itself (a group
+    /// losing a deleted member). It must be the registry the API validates
+    /// with, so that derived columns (uniqueness) are computed alike. The
+    /// default is [`SchemaRegistry::core`].
+    #[must_use]
+    pub fn with_registry(mut self, registry: Arc<SchemaRegistry>) -> Self {
+        self.registry = registry;
+        self
     }
 
     /// Which backend this store talks to.

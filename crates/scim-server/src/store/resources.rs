@@ -7,6 +7,8 @@
 //! `WHERE version = <version read>`, and a write that finds the row changed
 //! anyway is retried from the read.
 
+use std::sync::Arc;
+
 use chrono::{NaiveDateTime, SecondsFormat};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -16,11 +18,14 @@ use scim_core::schema::{ResourceSchema, Uniqueness};
 use serde_json::{Map, Value, json};
 
 use super::index::{IndexRow, IndexValue, fold, index_rows};
+use super::memberships::{
+    groups_holding, holds_members, prepare_members, sync_members, without_member,
+};
 use super::{
     Change, ChangeLogStore, ChangeOp, ResourceStore, Store, StoredResource, TenantId, WriteContext,
     etag, from_db_time, now, to_db_time,
 };
-use crate::db::schema::{attr_index, change_log, resources};
+use crate::db::schema::{attr_index, change_log, memberships, resources};
 use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
@@ -121,6 +126,9 @@ struct Derived {
     user_name_folded: Option<String>,
     display_name_folded: Option<String>,
     external_id: Option<String>,
+    /// What the resource is called as a member or group: displayName, else
+    /// userName.
+    display: Option<String>,
 }
 
 impl Derived {
@@ -145,6 +153,7 @@ impl Derived {
             user_name_folded: unique_folded("userName"),
             display_name_folded: unique_folded("displayName"),
             external_id: string("externalId"),
+            display: string("displayName").or_else(|| string("userName")),
         }
     }
 }
@@ -322,9 +331,11 @@ fn load(
 }
 
 /// [`load`] for a read-modify-write: on PostgreSQL the row is locked
-/// (`FOR UPDATE`) so that concurrent writers of the same resource queue
-/// instead of racing; on SQLite the immediate transaction already holds
-/// the database's write lock.
+/// (`FOR NO KEY UPDATE`: the key does not change, so groups adding this
+/// resource as a member, whose foreign-key checks take `KEY SHARE`, are not
+/// blocked) so that concurrent writers of the same resource queue instead of
+/// racing; on SQLite the immediate transaction already holds the
+/// database's write lock.
 fn load_for_update(
     conn: &mut AnyConnection,
     tenant: TenantId,
@@ -337,13 +348,52 @@ fn load_for_update(
             .filter(resources::id.eq(id))
             .filter(resources::resource_type.eq(resource_type))
             .select(ResourceRow::as_select())
-            .for_update()
+            .for_no_key_update()
             .first(c)
             .optional()?
             .map(ResourceRow::into_stored)
             .transpose(),
         AnyConnection::Sqlite(_) => load(conn, tenant, resource_type, id),
     }
+}
+
+/// The key and version of a resource about to be deleted, locked
+/// `FOR UPDATE` on PostgreSQL.
+fn load_for_delete(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<(i64, i64)>> {
+    let query = resources::table
+        .filter(resources::tenant_id.eq(tenant.0))
+        .filter(resources::id.eq(id))
+        .filter(resources::resource_type.eq(resource_type))
+        .select((resources::pk, resources::version));
+    Ok(match conn {
+        AnyConnection::Pg(c) => query.for_update().first(c).optional()?,
+        AnyConnection::Sqlite(c) => query.first(c).optional()?,
+    })
+}
+
+/// A resource by internal key, locked like [`load_for_update`].
+fn load_pk_for_update(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    pk: i64,
+) -> Result<Option<StoredResource>> {
+    let query = resources::table
+        .filter(resources::tenant_id.eq(tenant.0))
+        .filter(resources::pk.eq(pk));
+    let row = match conn {
+        AnyConnection::Pg(c) => query
+            .select(ResourceRow::as_select())
+            .for_no_key_update()
+            .first(c)
+            .optional()?,
+        AnyConnection::Sqlite(c) => query.select(ResourceRow::as_select()).first(c).optional()?,
+    };
+    row.map(ResourceRow::into_stored).transpose()
 }
 
 fn not_found(rs: &ResourceSchema, id: &str) -> Error {
@@ -373,6 +423,161 @@ fn lost_race(e: &Error) -> bool {
 
 const LOST_RACE: &str = "the resource was modified concurrently; retry the request";
 
+/// How a new version of a group keeps its membership rows.
+enum Members {
+    /// Check the document's `members` and make the rows match them.
+    Resolve,
+    /// The document lost exactly this member; drop its row.
+    Removed(i64),
+}
+
+/// Writes `document` as the next version of `current` (read and locked by
+/// the caller's transaction): canonical form, derived columns, index rows,
+/// membership rows for groups, one change-log row. `None` when the
+/// document is what is stored already: nothing is written, the version
+/// stays.
+fn write_version(
+    conn: &mut AnyConnection,
+    ctx: WriteContext,
+    rs: &ResourceSchema,
+    current: &StoredResource,
+    mut document: Value,
+    op: ChangeOp,
+    members: Members,
+) -> Result<Option<StoredResource>> {
+    let resource_type = rs.resource_type().id.as_str();
+    let resolved = match members {
+        Members::Resolve if holds_members(rs) => Some(prepare_members(
+            conn,
+            ctx.tenant_id,
+            &current.id,
+            &mut document,
+        )?),
+        _ => None,
+    };
+    let unchanged = canonical_document(
+        document.clone(),
+        rs,
+        &current.id,
+        current.version,
+        current.created,
+        current.last_modified,
+    )?;
+    if unchanged == current.document {
+        return Ok(None);
+    }
+    let version = current.version + 1;
+    let at = now().max(current.last_modified);
+    let document = canonical_document(document, rs, &current.id, version, current.created, at)?;
+    let derived = Derived::of(&document, rs);
+    let rows = index_rows(&document, rs);
+    let updated = diesel::update(
+        resources::table
+            .filter(resources::pk.eq(current.pk))
+            .filter(resources::version.eq(current.version)),
+    )
+    .set((
+        resources::version.eq(version),
+        resources::document.eq(document.to_string()),
+        resources::user_name_folded.eq(derived.user_name_folded.as_deref()),
+        resources::display_name_folded.eq(derived.display_name_folded.as_deref()),
+        resources::external_id.eq(derived.external_id.as_deref()),
+        resources::display.eq(derived.display.as_deref()),
+        resources::last_modified.eq(to_db_time(at)),
+    ))
+    .execute(conn)
+    .map_err(|e| uniqueness_error(e, &document))?;
+    if updated == 0 {
+        return Err(scim_core::Error::new(ErrorKind::Conflict, LOST_RACE).into());
+    }
+    diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(current.pk)))
+        .execute(conn)?;
+    write_index_rows(conn, ctx.tenant_id, resource_type, current.pk, &rows)?;
+    match (members, resolved) {
+        (_, Some(resolved)) => sync_members(conn, ctx.tenant_id, current.pk, &resolved, false)?,
+        (Members::Removed(member_pk), None) => {
+            diesel::delete(
+                memberships::table
+                    .filter(memberships::group_pk.eq(current.pk))
+                    .filter(memberships::member_pk.eq(member_pk)),
+            )
+            .execute(conn)?;
+        }
+        (Members::Resolve, None) => {}
+    }
+    log_change(
+        conn,
+        ctx,
+        resource_type,
+        &current.id,
+        version,
+        op,
+        to_db_time(at),
+    )?;
+    Ok(Some(StoredResource {
+        version,
+        document,
+        external_id: derived.external_id,
+        last_modified: at,
+        ..current.clone()
+    }))
+}
+
+impl Store {
+    /// Removes the resource `member_pk` (id `member_id`) from every group
+    /// that lists it: each group gets a new version without it (document,
+    /// index rows, membership row, change-log row `patch`), inside the
+    /// caller's transaction. Groups are locked in key order, so concurrent
+    /// deletions cannot deadlock on PostgreSQL.
+    fn detach_from_groups(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: WriteContext,
+        member_pk: i64,
+        member_id: &str,
+    ) -> Result<()> {
+        let holders = groups_holding(conn, member_pk)?;
+        if holders.is_empty() {
+            return Ok(());
+        }
+        let groups = self.group_schema()?;
+        for group_pk in holders {
+            let Some(group) = load_pk_for_update(conn, ctx.tenant_id, group_pk)? else {
+                continue;
+            };
+            let written = match without_member(&group.document, member_id) {
+                Some(document) => write_version(
+                    conn,
+                    ctx,
+                    &groups,
+                    &group,
+                    document,
+                    ChangeOp::Patch,
+                    Members::Removed(member_pk),
+                )?,
+                None => None,
+            };
+            if written.is_none() {
+                // The row without a document entry (should not happen):
+                // drop it so the tables agree again.
+                diesel::delete(
+                    memberships::table
+                        .filter(memberships::group_pk.eq(group_pk))
+                        .filter(memberships::member_pk.eq(member_pk)),
+                )
+                .execute(conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn group_schema(&self) -> Result<Arc<ResourceSchema>> {
+        self.registry
+            .resource_schema_for(scim_core::schema::GROUP_SCHEMA)
+            .ok_or_else(|| Error::internal("the schema registry has no Group resource type"))
+    }
+}
+
 impl ResourceStore for Store {
     fn insert_resource(
         &self,
@@ -383,22 +588,28 @@ impl ResourceStore for Store {
         let resource_type = rs.resource_type().id.as_str();
         let id = new_id()?;
         let at = now();
-        let document = canonical_document(document, rs, &id, 1, at, at)?;
-        let derived = Derived::of(&document, rs);
-        let rows = index_rows(&document, rs);
-        let text = document.to_string();
         let mut conn = self.conn()?;
-        let pk = write_transaction(&mut conn, |conn| -> Result<i64> {
+        write_transaction(&mut conn, |conn| -> Result<StoredResource> {
+            let mut document = document;
+            let members = if holds_members(rs) {
+                Some(prepare_members(conn, ctx.tenant_id, &id, &mut document)?)
+            } else {
+                None
+            };
+            let document = canonical_document(document, rs, &id, 1, at, at)?;
+            let derived = Derived::of(&document, rs);
+            let rows = index_rows(&document, rs);
             let pk: i64 = diesel::insert_into(resources::table)
                 .values((
                     resources::tenant_id.eq(ctx.tenant_id.0),
                     resources::resource_type.eq(resource_type),
                     resources::id.eq(&id),
                     resources::version.eq(1_i64),
-                    resources::document.eq(&text),
+                    resources::document.eq(document.to_string()),
                     resources::user_name_folded.eq(derived.user_name_folded.as_deref()),
                     resources::display_name_folded.eq(derived.display_name_folded.as_deref()),
                     resources::external_id.eq(derived.external_id.as_deref()),
+                    resources::display.eq(derived.display.as_deref()),
                     resources::created.eq(to_db_time(at)),
                     resources::last_modified.eq(to_db_time(at)),
                 ))
@@ -406,6 +617,9 @@ impl ResourceStore for Store {
                 .get_result(conn)
                 .map_err(|e| uniqueness_error(e, &document))?;
             write_index_rows(conn, ctx.tenant_id, resource_type, pk, &rows)?;
+            if let Some(members) = members {
+                sync_members(conn, ctx.tenant_id, pk, &members, true)?;
+            }
             log_change(
                 conn,
                 ctx,
@@ -415,18 +629,17 @@ impl ResourceStore for Store {
                 ChangeOp::Create,
                 to_db_time(at),
             )?;
-            Ok(pk)
-        })?;
-        Ok(StoredResource {
-            pk,
-            tenant_id: ctx.tenant_id,
-            resource_type: resource_type.to_owned(),
-            id,
-            version: 1,
-            external_id: derived.external_id,
-            document,
-            created: at,
-            last_modified: at,
+            Ok(StoredResource {
+                pk,
+                tenant_id: ctx.tenant_id,
+                resource_type: resource_type.to_owned(),
+                id: id.clone(),
+                version: 1,
+                external_id: derived.external_id,
+                document,
+                created: at,
+                last_modified: at,
+            })
         })
     }
 
@@ -437,6 +650,23 @@ impl ResourceStore for Store {
         id: &str,
     ) -> Result<Option<StoredResource>> {
         load(&mut *self.conn()?, tenant, &rs.resource_type().id, id)
+    }
+
+    fn find_by_user_name(
+        &self,
+        tenant: TenantId,
+        rs: &ResourceSchema,
+        user_name: &str,
+    ) -> Result<Option<StoredResource>> {
+        resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::resource_type.eq(&rs.resource_type().id))
+            .filter(resources::user_name_folded.eq(fold(user_name)))
+            .select(ResourceRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?
+            .map(ResourceRow::into_stored)
+            .transpose()
     }
 
     fn update_resource(
@@ -457,41 +687,11 @@ impl ResourceStore for Store {
                 let current = load_for_update(conn, ctx.tenant_id, resource_type, id)?
                     .ok_or_else(|| not_found(rs, id))?;
                 check_version(current.version, expected_version)?;
-                let version = current.version + 1;
-                let at = now().max(current.last_modified);
-                let document =
-                    canonical_document(change(&current)?, rs, id, version, current.created, at)?;
-                let derived = Derived::of(&document, rs);
-                let rows = index_rows(&document, rs);
-                let updated = diesel::update(
-                    resources::table
-                        .filter(resources::pk.eq(current.pk))
-                        .filter(resources::version.eq(current.version)),
+                let document = change(&current)?;
+                Ok(
+                    write_version(conn, ctx, rs, &current, document, op, Members::Resolve)?
+                        .unwrap_or(current),
                 )
-                .set((
-                    resources::version.eq(version),
-                    resources::document.eq(document.to_string()),
-                    resources::user_name_folded.eq(derived.user_name_folded.as_deref()),
-                    resources::display_name_folded.eq(derived.display_name_folded.as_deref()),
-                    resources::external_id.eq(derived.external_id.as_deref()),
-                    resources::last_modified.eq(to_db_time(at)),
-                ))
-                .execute(conn)
-                .map_err(|e| uniqueness_error(e, &document))?;
-                if updated == 0 {
-                    return Err(scim_core::Error::new(ErrorKind::Conflict, LOST_RACE).into());
-                }
-                diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(current.pk)))
-                    .execute(conn)?;
-                write_index_rows(conn, ctx.tenant_id, resource_type, current.pk, &rows)?;
-                log_change(conn, ctx, resource_type, id, version, op, to_db_time(at))?;
-                Ok(StoredResource {
-                    version,
-                    document,
-                    external_id: derived.external_id,
-                    last_modified: at,
-                    ..current
-                })
             });
             match result {
                 Err(e) if lost_race(&e) && attempt < MAX_WRITE_ATTEMPTS => continue,
@@ -513,11 +713,13 @@ impl ResourceStore for Store {
         loop {
             attempt += 1;
             let result = write_transaction(&mut conn, |conn| -> Result<()> {
-                let (pk, version) = load_for_update(conn, ctx.tenant_id, resource_type, id)?
-                    .map(|r| (r.pk, r.version))
+                let (pk, version) = load_for_delete(conn, ctx.tenant_id, resource_type, id)?
                     .ok_or_else(|| not_found(rs, id))?;
                 check_version(version, expected_version)?;
+                self.detach_from_groups(conn, ctx, pk, id)?;
                 diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(pk)))
+                    .execute(conn)?;
+                diesel::delete(memberships::table.filter(memberships::group_pk.eq(pk)))
                     .execute(conn)?;
                 let deleted = diesel::delete(
                     resources::table

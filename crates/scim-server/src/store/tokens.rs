@@ -26,6 +26,7 @@ struct TokenRow {
     created: NaiveDateTime,
     last_used: Option<NaiveDateTime>,
     revoked_at: Option<NaiveDateTime>,
+    user_id: Option<String>,
 }
 
 impl TokenRow {
@@ -39,6 +40,7 @@ impl TokenRow {
             created,
             last_used,
             revoked_at,
+            user_id,
         } = self;
         let info = TokenInfo {
             id,
@@ -49,13 +51,20 @@ impl TokenRow {
             created: from_db_time(created),
             last_used: last_used.map(from_db_time),
             revoked_at: revoked_at.map(from_db_time),
+            user_id,
         };
         (info, hash)
     }
 }
 
 impl TokenStore for Store {
-    fn create_token(&self, tenant: TenantId, name: &str, scopes: Scopes) -> Result<IssuedToken> {
+    fn create_bound_token(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        scopes: Scopes,
+        user_id: Option<&str>,
+    ) -> Result<IssuedToken> {
         if scopes.is_empty() {
             return Err(Error::Config("a token needs at least one scope".into()));
         }
@@ -76,6 +85,7 @@ impl TokenStore for Store {
                     tokens::hash.eq(&hash),
                     tokens::scopes.eq(scopes.to_string()),
                     tokens::created.eq(to_db_time(now())),
+                    tokens::user_id.eq(user_id),
                 ))
                 .returning(tokens::all_columns)
                 .get_result(conn)?;
@@ -83,6 +93,15 @@ impl TokenStore for Store {
         })?;
         let (info, _) = row.into_info(tenant_name);
         Ok(IssuedToken { info, secret })
+    }
+
+    fn token_user(&self, token_id: i64) -> Result<Option<String>> {
+        Ok(tokens::table
+            .find(token_id)
+            .select(tokens::user_id)
+            .first::<Option<String>>(&mut *self.conn()?)
+            .optional()?
+            .flatten())
     }
 
     fn authenticate(&self, secret: &str) -> Result<Option<Principal>> {

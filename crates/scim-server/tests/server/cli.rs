@@ -121,6 +121,68 @@ backend_test!(token_commands_round_trip, |ctx| async move {
     assert!(text(&out.stderr).contains("no token with id 999999"));
 });
 
+backend_test!(token_create_binds_a_user_for_me, |ctx| async move {
+    use scim_server::tokens::Scope;
+    let db = ctx.db.url.clone();
+    let admin = ctx.token("acme", &[Scope::Write]);
+    let alice = ctx
+        .create(
+            "/scim/v2/Users",
+            &admin,
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                               "userName": "Alice"}),
+        )
+        .await
+        .id();
+    for user in ["alice", alice.as_str()] {
+        let out = run(
+            &db,
+            &[
+                "token",
+                "create",
+                "--tenant",
+                "acme",
+                "--scope",
+                "scim:read",
+                "--user",
+                user,
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(&format!("bound to user {alice}")));
+        let token = text(&out.stdout).trim().to_owned();
+        let me = ctx
+            .send(reqwest::Method::GET, "/scim/v2/Me", &token, None)
+            .await;
+        assert_eq!(me.expect(200).id(), alice);
+    }
+    let listing = text(&run(&db, &["token", "list", "--tenant", "acme"]).stdout);
+    assert_eq!(
+        listing.lines().filter(|l| l.contains(&alice)).count(),
+        2,
+        "{listing}"
+    );
+    let out = run(
+        &db,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--scope",
+            "scim:read",
+            "--user",
+            "nobody",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("tenant 'acme' has no User with id or userName 'nobody'"),
+        "{}",
+        text(&out.stderr)
+    );
+});
+
 #[test]
 fn token_create_on_a_fresh_database_says_one_line() {
     let db = TestDb::new(Backend::Sqlite).unwrap();
@@ -170,7 +232,7 @@ fn migrate_creates_and_is_idempotent() {
     let out = run(url, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("applied 1 migration(s)"),
+        text(&out.stderr).contains("applied 2 migration(s)"),
         "{}",
         text(&out.stderr)
     );

@@ -26,12 +26,12 @@ backend_test!(service_provider_config_is_honest, |ctx| async move {
         json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
             "documentationUri": "https://www.rfc-editor.org/rfc/rfc7644",
-            "patch": {"supported": false},
-            "bulk": {"supported": false, "maxOperations": 1000, "maxPayloadSize": 1_048_576},
+            "patch": {"supported": true},
+            "bulk": {"supported": true, "maxOperations": 1000, "maxPayloadSize": 1_048_576},
             "filter": {"supported": false, "maxResults": 1000},
-            "changePassword": {"supported": false},
+            "changePassword": {"supported": true},
             "sort": {"supported": false},
-            "etag": {"supported": false},
+            "etag": {"supported": true},
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "OAuth Bearer Token",

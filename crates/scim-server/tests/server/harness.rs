@@ -277,6 +277,131 @@ impl Drop for Ctx {
     }
 }
 
+/// A response: status, headers and JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Res {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Res {
+    /// A header as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The resource id in the body.
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        self
+    }
+}
+
+impl Ctx {
+    /// Sends `method path` with a bearer token, a JSON body as
+    /// application/scim+json, and extra headers.
+    pub async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Res {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        };
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// [`Ctx::send_with`] without extra headers.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Res {
+        self.send_with(method, path, token, body, &[]).await
+    }
+
+    /// POST a resource; asserts 201 and returns the response.
+    pub async fn create(&self, path: &str, token: &str, body: serde_json::Value) -> Res {
+        self.send(reqwest::Method::POST, path, token, Some(&body))
+            .await
+            .expect(201)
+    }
+}
+
+/// `doc` with what changes from run to run replaced by stable text: the
+/// base URL by `<base>`, each `(id, label)` by its label wherever it
+/// appears in a string, and `meta.created` / `meta.lastModified` by
+/// `<time>` (after checking they are RFC 3339 UTC instants).
+pub fn redact(doc: &serde_json::Value, base: &str, ids: &[(&str, &str)]) -> serde_json::Value {
+    use serde_json::Value;
+    fn walk(v: &Value, base: &str, ids: &[(&str, &str)], key: Option<&str>) -> Value {
+        match v {
+            Value::String(s) => {
+                if matches!(key, Some("created" | "lastModified")) {
+                    assert!(
+                        chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.ends_with('Z'),
+                        "{s} is not an RFC 3339 UTC time"
+                    );
+                    return Value::String("<time>".into());
+                }
+                let mut out = s.replace(base, "<base>");
+                for (id, label) in ids {
+                    out = out.replace(id, label);
+                }
+                Value::String(out)
+            }
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|i| walk(i, base, ids, None)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), walk(v, base, ids, Some(k))))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    walk(doc, base, ids, None)
+}
+
 /// A response's status, content type and JSON body.
 pub async fn json_parts(
     res: reqwest::Response,

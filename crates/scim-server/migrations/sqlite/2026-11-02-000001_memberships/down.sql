@@ -1,0 +1,3 @@
+ALTER TABLE tokens DROP COLUMN user_id;
+ALTER TABLE resources DROP COLUMN display;
+DROP TABLE memberships;

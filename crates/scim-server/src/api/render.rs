@@ -1,0 +1,214 @@
+//! How a stored resource is served: `meta.location` from the base URL,
+//! Group `members` with `$ref` and `display`, the computed `User.groups`,
+//! and the client's projection (`attributes` / `excludedAttributes`, with
+//! `password` never returned).
+//!
+//! `$ref`, `display` and `groups` are computed here rather than stored:
+//! the base URL may change, members get renamed, and nested memberships
+//! change without the user being written. Each is computed only when the
+//! projection returns it, so `excludedAttributes=members` never reads a
+//! large group's member names.
+
+use std::collections::HashMap;
+
+use actix_web::HttpRequest;
+use scim_core::json::key_ci;
+use scim_core::projection::Projection;
+use scim_core::schema::{GROUP_SCHEMA, ResourceSchema, USER_SCHEMA};
+use serde_json::{Map, Value};
+
+use super::AppState;
+use crate::error::{Error, Result};
+use crate::store::{MemberInfo, StoredResource};
+
+/// The URL of a resource: `<base>/<endpoint>/<id>`.
+pub fn location(state: &AppState, rs: &ResourceSchema, id: &str) -> String {
+    endpoint_url(state, &rs.resource_type().endpoint, id)
+}
+
+fn endpoint_url(state: &AppState, endpoint: &str, id: &str) -> String {
+    format!(
+        "{}/{}/{id}",
+        state.base_url,
+        endpoint.trim_start_matches('/')
+    )
+}
+
+/// The URL of a member or group of type `resource_type` (`User`, `Group`).
+fn reference(state: &AppState, resource_type: &str, id: &str) -> String {
+    let endpoint = state
+        .registry
+        .resource_schema(resource_type)
+        .map(|rs| rs.resource_type().endpoint.clone())
+        .unwrap_or_else(|| format!("/{resource_type}s"));
+    endpoint_url(state, &endpoint, id)
+}
+
+/// The projection asked for by the query string's `attributes` and
+/// `excludedAttributes` (names case-insensitive, repeatable,
+/// comma-separated lists). Other parameters are ignored here.
+pub fn projection(req: &HttpRequest, rs: &ResourceSchema) -> Result<Projection> {
+    let pairs = actix_web::web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map_err(|e| {
+            Error::from(scim_core::Error::new(
+                scim_core::ErrorKind::BadRequest,
+                format!("invalid query string: {e}"),
+            ))
+        })?
+        .into_inner();
+    let mut attributes = Vec::new();
+    let mut excluded = Vec::new();
+    for (name, value) in pairs {
+        if name.eq_ignore_ascii_case("attributes") {
+            attributes.push(value);
+        } else if name.eq_ignore_ascii_case("excludedAttributes") {
+            excluded.push(value);
+        }
+    }
+    Ok(Projection::new(&attributes, &excluded, rs)?)
+}
+
+/// What to compute for one resource type under a projection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Group members' `display` (a join over the members).
+    pub member_display: bool,
+    /// Group members' `$ref` and `type` (no database access).
+    pub members: bool,
+    /// `User.groups` (a recursive query over memberships).
+    pub groups: bool,
+}
+
+impl Needs {
+    /// What `projection` returns of `rs`'s computed values.
+    pub fn of(rs: &ResourceSchema, projection: &Projection) -> Self {
+        let includes = |path: &str| rs.resolve(path).is_ok_and(|a| projection.includes(&a));
+        let core = &rs.core().id;
+        if core.eq_ignore_ascii_case(GROUP_SCHEMA) {
+            Needs {
+                member_display: includes("members.display"),
+                members: includes("members"),
+                groups: false,
+            }
+        } else if core.eq_ignore_ascii_case(USER_SCHEMA) {
+            Needs {
+                groups: includes("groups"),
+                ..Needs::default()
+            }
+        } else {
+            Needs::default()
+        }
+    }
+}
+
+/// The resource as served: blocking (it may read memberships), so call it
+/// inside [`super::blocking`].
+pub fn render(
+    state: &AppState,
+    rs: &ResourceSchema,
+    stored: &StoredResource,
+    projection: &Projection,
+) -> Result<Value> {
+    let needs = Needs::of(rs, projection);
+    let Value::Object(mut doc) = stored.document.clone() else {
+        return Err(Error::internal(format!(
+            "stored document of resource {} is not an object",
+            stored.pk
+        )));
+    };
+    if needs.members {
+        let displays = if needs.member_display {
+            state
+                .storage
+                .members_of(stored.tenant_id, stored.pk)?
+                .into_iter()
+                .map(|m| (m.id.clone(), m))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        decorate_members(state, &mut doc, &displays);
+    }
+    if needs.groups {
+        let groups: Vec<Value> = state
+            .storage
+            .groups_of(stored.tenant_id, stored.pk)?
+            .into_iter()
+            .map(|g| {
+                let mut out = Map::new();
+                out.insert("value".into(), Value::String(g.id.clone()));
+                out.insert(
+                    "$ref".into(),
+                    Value::String(reference(state, "Group", &g.id)),
+                );
+                if let Some(display) = g.display {
+                    out.insert("display".into(), Value::String(display));
+                }
+                let kind = if g.direct { "direct" } else { "indirect" };
+                out.insert("type".into(), Value::String(kind.into()));
+                Value::Object(out)
+            })
+            .collect();
+        if let Some(key) = key_ci(&doc, "groups") {
+            doc.shift_remove(&key);
+        }
+        if !groups.is_empty() {
+            insert_before_meta(&mut doc, "groups", Value::Array(groups));
+        }
+    }
+    let location = location(state, rs, &stored.id);
+    if let Some(Value::Object(meta)) = doc.get_mut("meta") {
+        meta.insert("location".into(), Value::String(location));
+    }
+    Ok(projection.apply(&Value::Object(doc)))
+}
+
+/// Each stored member `{value, type}` as `{value, $ref, display, type}`.
+fn decorate_members(
+    state: &AppState,
+    doc: &mut Map<String, Value>,
+    displays: &HashMap<String, MemberInfo>,
+) {
+    let Some(key) = key_ci(doc, "members") else {
+        return;
+    };
+    let Some(Value::Array(members)) = doc.get_mut(&key) else {
+        return;
+    };
+    for member in members.iter_mut() {
+        let Value::Object(m) = member else {
+            continue;
+        };
+        let Some(id) = m.get("value").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        let info = displays.get(&id);
+        let kind = m
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| info.map(|i| i.resource_type.clone()))
+            .unwrap_or_else(|| "User".to_owned());
+        let mut out = Map::new();
+        let url = reference(state, &kind, &id);
+        out.insert("value".into(), Value::String(id));
+        out.insert("$ref".into(), Value::String(url));
+        if let Some(display) = info.and_then(|i| i.display.clone()) {
+            out.insert("display".into(), Value::String(display));
+        }
+        out.insert("type".into(), Value::String(kind));
+        *m = out;
+    }
+}
+
+/// Inserts `key` just before `meta` (or at the end when there is none).
+fn insert_before_meta(doc: &mut Map<String, Value>, key: &str, value: Value) {
+    match doc.keys().position(|k| k == "meta") {
+        Some(i) => {
+            doc.shift_insert(i, key.to_owned(), value);
+        }
+        None => {
+            doc.insert(key.to_owned(), value);
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Group memberships: the `memberships` table that mirrors every group's
+//! `members`, kept in the same transaction as the group's document, and the
+//! reads that render `members[].display` and `User.groups`.
+//!
+//! A group document stores each member as `{"value": id, "type": "User" |
+//! "Group"}`. `$ref` and `display` are not stored: they depend on the base
+//! URL and on the member's current name, so they are computed when the group
+//! is served ([`MembershipStore::members_of`]). `User.groups` is never
+//! stored either: it is computed from this table, direct memberships and,
+//! through nested groups, indirect ones ([`MembershipStore::groups_of`]).
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use scim_core::json::key_ci;
+use scim_core::schema::{GROUP_SCHEMA, ResourceSchema};
+use serde_json::{Map, Value};
+
+use super::{Store, TenantId};
+use crate::db::AnyConnection;
+use crate::db::schema::{memberships, resources};
+use crate::error::{Error, Result};
+
+/// Ids per `IN (...)` lookup, well under every backend's parameter limit.
+const LOOKUP_CHUNK: usize = 500;
+
+/// How many unknown member ids an error message names.
+const MAX_NAMED_UNKNOWN: usize = 10;
+
+/// A member of a group as the group's page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The member's SCIM id.
+    pub id: String,
+    /// `User` or `Group`.
+    pub resource_type: String,
+    /// The member's displayName, else its userName.
+    pub display: Option<String>,
+}
+
+/// A group a resource belongs to, directly or through nested groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// The group's SCIM id.
+    pub id: String,
+    /// The group's displayName.
+    pub display: Option<String>,
+    /// Whether the resource is a member of this group itself (`direct`) or
+    /// only of a group nested in it (`indirect`).
+    pub direct: bool,
+}
+
+/// Reads of the membership table.
+pub trait MembershipStore {
+    /// The direct members of the group with internal key `group_pk`, with
+    /// their current display names (in no particular order).
+    fn members_of(&self, tenant: TenantId, group_pk: i64) -> Result<Vec<MemberInfo>>;
+
+    /// Every group the resource with internal key `member_pk` belongs to:
+    /// directly, or through any depth of nested groups (cycles allowed),
+    /// each group once, direct ones first.
+    fn groups_of(&self, tenant: TenantId, member_pk: i64) -> Result<Vec<GroupInfo>>;
+}
+
+/// A resolved member: what the membership row holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Member {
+    pub pk: i64,
+    pub resource_type: String,
+}
+
+/// Whether resources of this type hold members.
+pub(super) fn holds_members(rs: &ResourceSchema) -> bool {
+    rs.core().id.eq_ignore_ascii_case(GROUP_SCHEMA)
+}
+
+/// Checks the `members` of a group document against the tenant's
+/// resources and rewrites them to the stored form `[{value, type}]`: each
+/// member id must exist in the tenant as a User or Group (else
+/// `invalidValue` naming the ids), a `type` the client gave must be the
+/// member's real type, the group cannot contain itself, and duplicates are
+/// dropped. `$ref` and `display` are dropped (computed when served).
+/// Returns the members for the membership table.
+pub(super) fn prepare_members(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    group_id: &str,
+    document: &mut Value,
+) -> Result<Vec<Member>> {
+    let Some(doc) = document.as_object_mut() else {
+        return Ok(Vec::new());
+    };
+    let Some(key) = key_ci(doc, "members") else {
+        return Ok(Vec::new());
+    };
+    let given = match doc.shift_remove(&key) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(one @ Value::Object(_)) => vec![one],
+        Some(_) => return Err(invalid("\"members\" must be an array of objects")),
+    };
+    // (id, type the client claims), first occurrence of each id.
+    let mut wanted: Vec<(String, Option<String>)> = Vec::with_capacity(given.len());
+    let mut seen = HashSet::with_capacity(given.len());
+    for (i, element) in given.iter().enumerate() {
+        let Some(obj) = element.as_object() else {
+            return Err(invalid(format!("members[{i}] must be an object")));
+        };
+        let value = key_ci(obj, "value").and_then(|k| obj.get(&k));
+        let Some(id) = value.and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            return Err(invalid(format!(
+                "members[{i}].value must be the id of a User or Group"
+            )));
+        };
+        if id == group_id {
+            return Err(invalid(format!(
+                "a group cannot be a member of itself (members[{i}].value is the group's own id)"
+            )));
+        }
+        let claimed = key_ci(obj, "type")
+            .and_then(|k| obj.get(&k))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if seen.insert(id.to_owned()) {
+            wanted.push((id.to_owned(), claimed));
+        }
+    }
+    let found = lookup(conn, tenant, wanted.iter().map(|(id, _)| id.as_str()))?;
+    let unknown: Vec<&str> = wanted
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .filter(|id| !found.contains_key(*id))
+        .collect();
+    if !unknown.is_empty() {
+        let named: Vec<String> = unknown
+            .iter()
+            .take(MAX_NAMED_UNKNOWN)
+            .map(|id| format!("'{id}'"))
+            .collect();
+        let more = unknown.len().saturating_sub(MAX_NAMED_UNKNOWN);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return Err(invalid(format!(
+            "members: no User or Group with id {}{tail} exists",
+            named.join(", ")
+        )));
+    }
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut stored = Vec::with_capacity(wanted.len());
+    for (id, claimed) in wanted {
+        let Some(member) = found.get(&id) else {
+            continue;
+        };
+        if let Some(claimed) = claimed
+            && !claimed.eq_ignore_ascii_case(&member.resource_type)
+        {
+            return Err(invalid(format!(
+                "members: '{id}' is a {}, not a {claimed}",
+                member.resource_type
+            )));
+        }
+        let mut element = Map::new();
+        element.insert("value".into(), Value::String(id));
+        element.insert("type".into(), Value::String(member.resource_type.clone()));
+        stored.push(Value::Object(element));
+        out.push(member.clone());
+    }
+    if !stored.is_empty() {
+        doc.insert("members".into(), Value::Array(stored));
+    }
+    Ok(out)
+}
+
+/// The User and Group resources of the tenant with these ids.
+fn lookup<'a>(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Member>> {
+    let ids: Vec<&str> = ids.collect();
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let rows: Vec<(i64, String, String)> = resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::id.eq_any(chunk))
+            .filter(resources::resource_type.eq_any(["User", "Group"]))
+            .select((resources::pk, resources::id, resources::resource_type))
+            .load(conn)?;
+        for (pk, id, resource_type) in rows {
+            found.insert(id, Member { pk, resource_type });
+        }
+    }
+    Ok(found)
+}
+
+fn invalid(detail: impl Into<String>) -> Error {
+    scim_core::Error::invalid_value(detail).into()
+}
+
+/// Makes the membership rows of `group_pk` exactly `members`, touching
+/// only the rows that differ.
+pub(super) fn sync_members(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    group_pk: i64,
+    members: &[Member],
+    is_new: bool,
+) -> Result<()> {
+    let existing: HashSet<i64> = if is_new {
+        HashSet::new()
+    } else {
+        memberships::table
+            .filter(memberships::group_pk.eq(group_pk))
+            .select(memberships::member_pk)
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let wanted: HashSet<i64> = members.iter().map(|m| m.pk).collect();
+    let gone: Vec<i64> = existing.difference(&wanted).copied().collect();
+    for chunk in gone.chunks(LOOKUP_CHUNK) {
+        diesel::delete(
+            memberships::table
+                .filter(memberships::group_pk.eq(group_pk))
+                .filter(memberships::member_pk.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    let new: Vec<_> = members
+        .iter()
+        .filter(|m| !existing.contains(&m.pk))
+        .map(|m| {
+            (
+                memberships::tenant_id.eq(tenant.0),
+                memberships::group_pk.eq(group_pk),
+                memberships::member_pk.eq(m.pk),
+                memberships::member_type.eq(m.resource_type.as_str()),
+            )
+        })
+        .collect();
+    // Multi-row INSERT is not available through the multi-backend
+    // connection, so each backend gets the same statement on its own type.
+    for chunk in new.chunks(LOOKUP_CHUNK) {
+        let insert = diesel::insert_into(memberships::table).values(chunk);
+        let inserted = match conn {
+            AnyConnection::Sqlite(c) => insert.execute(c),
+            AnyConnection::Pg(c) => insert.execute(c),
+        };
+        inserted.map_err(member_gone)?;
+    }
+    Ok(())
+}
+
+/// A member deleted between the check and the insert (PostgreSQL, under
+/// concurrency) is the same client-facing problem as an unknown member.
+fn member_gone(e: DieselError) -> Error {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => invalid(
+            "members: a member was deleted while the group was being written; retry the request",
+        ),
+        other => other.into(),
+    }
+}
+
+/// The groups that hold `member_pk` directly, by key.
+pub(super) fn groups_holding(conn: &mut AnyConnection, member_pk: i64) -> Result<Vec<i64>> {
+    Ok(memberships::table
+        .filter(memberships::member_pk.eq(member_pk))
+        .select(memberships::group_pk)
+        .order(memberships::group_pk.asc())
+        .load(conn)?)
+}
+
+/// `document` without the member `member_id`; `None` when it was not there.
+pub(super) fn without_member(document: &Value, member_id: &str) -> Option<Value> {
+    let mut doc = document.as_object()?.clone();
+    let key = key_ci(&doc, "members")?;
+    let Some(Value::Array(members)) = doc.get_mut(&key) else {
+        return None;
+    };
+    let before = members.len();
+    members.retain(|m| {
+        m.as_object()
+            .and_then(|o| key_ci(o, "value").and_then(|k| o.get(&k)))
+            .and_then(Value::as_str)
+            != Some(member_id)
+    });
+    if members.len() == before {
+        return None;
+    }
+    if members.is_empty() {
+        doc.shift_remove(&key);
+    }
+    Some(Value::Object(doc))
+}
+
+#[derive(QueryableByName)]
+struct GroupRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    display: Option<String>,
+    #[diesel(sql_type = Bool)]
+    direct: bool,
+}
+
+/// Every group above a member, through any depth of nesting. `UNION` (not
+/// `UNION ALL`) keeps each group once, which also ends the recursion on
+/// cycles. `{p}` is the placeholder prefix: `$` on PostgreSQL, `?` on
+/// SQLite (whose `?1` names the first bound value, so it can repeat).
+const GROUPS_OF_SQL: &str = "WITH RECURSIVE above(pk) AS (
+    SELECT group_pk FROM memberships WHERE member_pk = {p}1
+    UNION
+    SELECT m.group_pk FROM memberships m JOIN above a ON m.member_pk = a.pk
+)
+SELECT r.id AS id, r.display AS display,
+       EXISTS (SELECT 1 FROM memberships d
+               WHERE d.group_pk = r.pk AND d.member_pk = {p}1) AS direct
+FROM above a JOIN resources r ON r.pk = a.pk
+WHERE r.tenant_id = {p}2
+ORDER BY direct DESC, r.pk";
+
+impl MembershipStore for Store {
+    fn members_of(&self, tenant: TenantId, group_pk: i64) -> Result<Vec<MemberInfo>> {
+        let rows: Vec<(String, String, Option<String>)> = memberships::table
+            .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))
+            .filter(memberships::group_pk.eq(group_pk))
+            .filter(memberships::tenant_id.eq(tenant.0))
+            .select((resources::id, resources::resource_type, resources::display))
+            .load(&mut *self.conn()?)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, resource_type, display)| MemberInfo {
+                id,
+                resource_type,
+                display,
+            })
+            .collect())
+    }
+
+    fn groups_of(&self, tenant: TenantId, member_pk: i64) -> Result<Vec<GroupInfo>> {
+        let mut conn = self.conn()?;
+        let rows: Vec<GroupRow> = match &mut *conn {
+            AnyConnection::Pg(c) => diesel::sql_query(GROUPS_OF_SQL.replace("{p}", "$"))
+                .bind::<BigInt, _>(member_pk)
+                .bind::<BigInt, _>(tenant.0)
+                .load(c)?,
+            AnyConnection::Sqlite(c) => diesel::sql_query(GROUPS_OF_SQL.replace("{p}", "?"))
+                .bind::<BigInt, _>(member_pk)
+                .bind::<BigInt, _>(tenant.0)
+                .load(c)?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| GroupInfo {
+                id: r.id,
+                display: r.display,
+                direct: r.direct,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn removing_a_member_from_a_document() {
+        let doc = json!({"displayName": "g", "members": [
+            {"value": "a", "type": "User"}, {"value": "b", "type": "Group"}]});
+        assert_eq!(
+            without_member(&doc, "a").unwrap()["members"],
+            json!([{"value": "b", "type": "Group"}])
+        );
+        assert!(without_member(&doc, "c").is_none());
+        let last = without_member(&without_member(&doc, "a").unwrap(), "b").unwrap();
+        assert_eq!(last, json!({"displayName": "g"}));
+    }
+}
