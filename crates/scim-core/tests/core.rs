@@ -4,3 +4,5 @@
 
 #[path = "core/filter_corpus.rs"]
 mod filter_corpus;
+#[path = "core/filter_props.rs"]
+mod filter_props;

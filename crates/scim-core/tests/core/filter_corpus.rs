@@ -91,8 +91,8 @@ impl Corpus {
         let mut cases = Vec::new();
         for path in files {
             let text = std::fs::read_to_string(&path).expect("case file is readable");
-            let file: CaseFile = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let file: CaseFile =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let name = path
                 .file_name()
                 .expect("file name")
@@ -163,7 +163,9 @@ fn corpus_is_well_formed() {
             }
             let declared = doc["meta"]["resourceType"].as_str();
             if declared != Some(schema.resource_type().name.as_str()) {
-                problems.push(format!("resources.json: {id} has meta.resourceType {declared:?}"));
+                problems.push(format!(
+                    "resources.json: {id} has meta.resourceType {declared:?}"
+                ));
             }
         }
     }
