@@ -102,7 +102,10 @@ fn comparison(u: &mut Unstructured<'_>, attr: &AttrRef) -> Result<Filter> {
             AttributeType::Integer => (*u.choose(&OPS)?, Value::from(u.arbitrary::<i64>()?)),
             AttributeType::Decimal => {
                 let f: f64 = u.arbitrary()?;
-                (*u.choose(&OPS)?, Value::from(if f.is_finite() { f } else { 0.5 }))
+                (
+                    *u.choose(&OPS)?,
+                    Value::from(if f.is_finite() { f } else { 0.5 }),
+                )
             }
             AttributeType::String | AttributeType::Reference | AttributeType::Complex => {
                 (*u.choose(&OPS)?, Value::String(u.arbitrary()?))
@@ -118,7 +121,12 @@ fn comparison(u: &mut Unstructured<'_>, attr: &AttrRef) -> Result<Filter> {
 
 /// A filter over `simple` (and `complex`, outside value paths), at most
 /// `depth` levels of and/or/not/value path deep.
-fn build(u: &mut Unstructured<'_>, fx: &Fixture, parent: Option<&AttrRef>, depth: u32) -> Result<Filter> {
+fn build(
+    u: &mut Unstructured<'_>,
+    fx: &Fixture,
+    parent: Option<&AttrRef>,
+    depth: u32,
+) -> Result<Filter> {
     let subs: Vec<AttrRef>;
     let simple: &[AttrRef] = match parent {
         Some(p) => {
@@ -132,7 +140,11 @@ fn build(u: &mut Unstructured<'_>, fx: &Fixture, parent: Option<&AttrRef>, depth
         }
         None => &fx.simple,
     };
-    let choice = if depth == 0 { u.int_in_range(3..=4)? } else { u.int_in_range(0..=5)? };
+    let choice = if depth == 0 {
+        u.int_in_range(3..=4)?
+    } else {
+        u.int_in_range(0..=5)?
+    };
     Ok(match choice {
         0 | 1 => {
             let n = u.int_in_range(2..=3)?;
@@ -140,7 +152,11 @@ fn build(u: &mut Unstructured<'_>, fx: &Fixture, parent: Option<&AttrRef>, depth
             for _ in 0..n {
                 children.push(build(u, fx, parent, depth - 1)?);
             }
-            if choice == 0 { Filter::And(children) } else { Filter::Or(children) }
+            if choice == 0 {
+                Filter::And(children)
+            } else {
+                Filter::Or(children)
+            }
         }
         2 => Filter::Not(Box::new(build(u, fx, parent, depth - 1)?)),
         3 => {
@@ -221,7 +237,11 @@ fuzz_target!(|data: &[u8]| {
     // (the unit tests in typed.rs go to a million levels; here a few
     // thousand keep the fuzzer fast).
     let nots: u16 = u.arbitrary().unwrap_or(0);
-    let nots = if nots % 8 == 1 { usize::from(nots % 4096) } else { 0 };
+    let nots = if nots % 8 == 1 {
+        usize::from(nots % 4096)
+    } else {
+        0
+    };
     for _ in 0..nots {
         filter = Filter::Not(Box::new(filter));
     }
@@ -240,7 +260,11 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => panic!("{printed:?} does not parse: {e}"),
         }
     } else {
-        assert!(parsed.is_err(), "{} bytes beyond the limits parsed", printed.len());
+        assert!(
+            parsed.is_err(),
+            "{} bytes beyond the limits parsed",
+            printed.len()
+        );
     }
     // Dropping `filter` here walks the tree without recursion.
 });
