@@ -68,7 +68,7 @@ fn users(n: usize) -> Vec<Value> {
                     .expect("schemas")
                     .push(json!("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"));
                 user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = json!({
-                    "department": DEPARTMENTS[i % DEPARTMENTS.len()],
+                    "department": DEPARTMENTS[(i / 2) % DEPARTMENTS.len()],
                     "employeeNumber": format!("{i}"),
                     "manager": {"value": format!("{:08x}-0000-4000-8000-000000000000", i / 10)},
                 });
