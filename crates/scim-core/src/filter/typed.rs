@@ -43,8 +43,9 @@ pub enum Filter {
         /// The literal.
         value: Value,
     },
-    /// Some element of the multi-valued complex attribute matches the inner
-    /// filter as a whole.
+    /// Some element of the multi-valued complex attribute (or the value of
+    /// a single-valued one, as in `name[givenName eq "x"]`) matches the
+    /// inner filter as a whole.
     ValuePath {
         /// The complex attribute.
         attr: AttrRef,

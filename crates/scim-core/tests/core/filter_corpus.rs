@@ -17,7 +17,6 @@ use serde_json::Value;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CaseFile {
-    #[allow(dead_code)] // reason: documentation for readers of the file
     description: String,
     cases: Vec<Case>,
 }
@@ -33,7 +32,6 @@ struct Case {
     #[serde(default)]
     error: Option<ExpectedError>,
     #[serde(default)]
-    #[allow(dead_code)] // reason: documentation for readers of the file
     note: Option<String>,
 }
 
@@ -99,6 +97,10 @@ impl Corpus {
                 .to_string_lossy()
                 .into_owned();
             assert!(!file.cases.is_empty(), "{name} has no cases");
+            assert!(
+                !file.description.trim().is_empty(),
+                "{name} has no description"
+            );
             cases.extend(file.cases.into_iter().map(|c| (name.clone(), c)));
         }
         Corpus {
@@ -255,6 +257,9 @@ fn corpus_cases_match_the_evaluator() {
             }
         }
         if !out.is_empty() {
+            if let Some(note) = &case.note {
+                let _ = write!(out, "\n  note     {note}");
+            }
             failures.push(format!(
                 "{file}: {} ({})\n  filter   {}\n  {out}\n",
                 case.name,
