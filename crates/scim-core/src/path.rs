@@ -53,7 +53,15 @@ impl Path {
     /// Parses and resolves a path for a resource type. Every error is
     /// `invalidPath`, with the byte position where known.
     pub fn parse_with(text: &str, rs: &ResourceSchema, limits: &Limits) -> Result<Path> {
-        let text = text.trim();
+        // Positions count from the start of `text`, leading whitespace included.
+        let lead = text.len() - text.trim_start().len();
+        Self::parse_trimmed(text.trim(), rs, limits).map_err(|e| match e.position() {
+            Some(p) => e.at(p + lead),
+            None => e,
+        })
+    }
+
+    fn parse_trimmed(text: &str, rs: &ResourceSchema, limits: &Limits) -> Result<Path> {
         if let Some(schema) = rs.extension(text) {
             return Ok(Path::Extension(schema.clone()));
         }
@@ -171,6 +179,8 @@ mod tests {
             (r#"emails[type eq "x""#, Some(18)),
             ("urn:example:unknown", Some(0)),
             ("", Some(0)),
+            ("  nickname2", Some(2)),
+            ("\temails[type eq \"x\"].nope ", Some(21)),
         ] {
             let e = Path::parse(text, &rs).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidPath, "{text}: {e}");

@@ -43,8 +43,9 @@ pub enum Filter {
         /// The literal.
         value: Value,
     },
-    /// Some element of the multi-valued complex attribute matches the inner
-    /// filter as a whole.
+    /// Some element of the multi-valued complex attribute (or the value of
+    /// a single-valued one, as in `name[givenName eq "x"]`) matches the
+    /// inner filter as a whole.
     ValuePath {
         /// The complex attribute.
         attr: AttrRef,
@@ -330,4 +331,63 @@ fn check_comparison(attr: &AttrRef, op: CompareOp, value: &Value) -> Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::filter::ast::Span;
+    use crate::schema::SchemaRegistry;
+
+    /// Trees built by hand can be far deeper than the parser allows; a test
+    /// thread's 2 MiB stack would overflow long before 200,000 levels if
+    /// anything recursed.
+    #[test]
+    fn deep_trees_print_evaluate_and_drop_without_recursion() {
+        let users = SchemaRegistry::core().resource_schema("User").unwrap();
+        let leaf = Filter::parse("title pr", &users).unwrap();
+        let mut f = leaf.clone();
+        for i in 0..200_000 {
+            f = if i % 2 == 0 {
+                Filter::Not(Box::new(f))
+            } else {
+                Filter::And(vec![f, leaf.clone()])
+            };
+        }
+        assert_eq!(f.depth(), 200_001);
+        assert_eq!(f.attributes().len(), 100_001);
+        // Not then And(_, title pr), repeated: with a title the value cycles
+        // false, false, true, true; without one every And is false.
+        assert!(f.matches(&json!({"title": "Guide"})));
+        assert!(!f.matches(&json!({})));
+        let text = f.to_string();
+        assert!(text.starts_with("not (not (not ("), "{}", &text[..40]);
+        assert!(text.ends_with(") and title pr) and title pr"));
+        let err = Filter::parse(&text, &users).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidFilter);
+        drop(f);
+    }
+
+    #[test]
+    fn deep_syntax_trees_are_refused_and_dropped_without_recursion() {
+        let users = SchemaRegistry::core().resource_schema("User").unwrap();
+        let mut e = Expr {
+            kind: ExprKind::Present(AttrPath {
+                text: "title".into(),
+                span: Span::new(0, 5),
+            }),
+            span: Span::new(0, 5),
+        };
+        for _ in 0..200_000 {
+            e = Expr {
+                kind: ExprKind::Not(Box::new(e)),
+                span: Span::default(),
+            };
+        }
+        let err = Filter::resolve(&e, &users).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidFilter);
+        drop(e);
+    }
 }
