@@ -8,6 +8,14 @@
 //! spells it, extension objects and `schemas` agree, and no multi-valued
 //! attribute has two primary elements; the normalised request, applied
 //! strictly, gives the same outcome as the dialect run.
+//!
+//! Run (cargo-fuzz needs nightly features; on a stable toolchain
+//! `RUSTC_BOOTSTRAP=1` unlocks them, and `-s none` skips the sanitizer,
+//! which adds little to code without `unsafe` and costs most of the speed):
+//!
+//! ```text
+//! cd fuzz && RUSTC_BOOTSTRAP=1 cargo +stable fuzz run -s none patch_apply -- -max_total_time=600
+//! ```
 
 #![no_main]
 

@@ -615,7 +615,7 @@ mod tests {
 
     #[test]
     fn rule_names_are_stable_and_unique() {
-        for rule in DialectRule::ALL {
+        for &rule in DialectRule::ALL {
             assert_eq!(DialectRule::from_name(rule.name()), Some(rule));
             assert_eq!(rule.to_string(), rule.name());
         }

@@ -55,6 +55,11 @@
 //!   the same JSON as before (object member order aside), e.g. re-adding an
 //!   existing member (section 3.5.2.1: "no changes SHOULD be made"), so a
 //!   server can keep the version and modify timestamp.
+//! - **Values as sent.** A readWrite value is stored as the client sent it:
+//!   `"BJensen"` replaces `"bjensen"` even though `userName` is not
+//!   `caseExact`. Schema equality (type, `caseExact`, dateTime instants)
+//!   decides duplicates and whether a readOnly or immutable value is left
+//!   as it was.
 //! - **Complex attributes.** `add` and `replace` both merge the given
 //!   sub-attributes and leave the others (section 3.5.2.3), with or without
 //!   a path; a null sub-attribute is unassigned.
@@ -114,7 +119,7 @@
 //!
 //! [`dialect::normalize`] rewrites known identity-provider shapes (Entra
 //! ID's `"Replace"` and `"False"`, dotted keys, value-list member removal,
-//! Okta's and others' extra members, ...) into strict operations and
+//! the manager as a bare id, extra members, ...) into strict operations and
 //! reports each [`DialectRule`] that fired. Shapes it does not know are
 //! refused, never guessed.
 

@@ -447,7 +447,11 @@ fn settle_primary(
 struct DupIndex<'d> {
     def: &'d Attribute,
     value_sub: Option<&'d Attribute>,
-    by_value: HashMap<u64, Vec<usize>>,
+    /// The last element indexed under each coarse hash of `value`...
+    head: HashMap<u64, usize>,
+    /// ...and, per element, the previous one under the same hash: a
+    /// multimap in two flat arrays.
+    next: Vec<Option<usize>>,
     simple: HashSet<String>,
 }
 
@@ -456,7 +460,8 @@ impl<'d> DupIndex<'d> {
         let mut index = Self {
             def,
             value_sub: def.sub_attribute("value").filter(|_| def.is_complex()),
-            by_value: HashMap::new(),
+            head: HashMap::with_capacity(list.len()),
+            next: Vec::with_capacity(list.len()),
             simple: HashSet::new(),
         };
         for (i, el) in list.iter().enumerate() {
@@ -477,7 +482,10 @@ impl<'d> DupIndex<'d> {
         if !self.def.is_complex() {
             self.simple.insert(value::key(self.def, el));
         } else if let Some(k) = self.value_key(el) {
-            self.by_value.entry(k).or_default().push(i);
+            if self.next.len() <= i {
+                self.next.resize(i + 1, None);
+            }
+            self.next[i] = self.head.insert(k, i);
         }
     }
 
@@ -485,16 +493,21 @@ impl<'d> DupIndex<'d> {
         if !self.def.is_complex() {
             return self.simple.contains(&value::key(self.def, el));
         }
-        match self.value_key(el) {
-            Some(k) => self.by_value.get(&k).is_some_and(|candidates| {
-                candidates.iter().any(|&i| {
-                    list.get(i)
-                        .is_some_and(|e| value::element_contains(self.def, e, el))
-                })
-            }),
-            None => list
+        let Some(k) = self.value_key(el) else {
+            return list
                 .iter()
-                .any(|e| value::element_contains(self.def, e, el)),
+                .any(|e| value::element_contains(self.def, e, el));
+        };
+        let mut candidate = self.head.get(&k).copied();
+        while let Some(i) = candidate {
+            if list
+                .get(i)
+                .is_some_and(|e| value::element_contains(self.def, e, el))
+            {
+                return true;
+            }
+            candidate = self.next.get(i).copied().flatten();
         }
+        false
     }
 }

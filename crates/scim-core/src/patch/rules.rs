@@ -46,7 +46,7 @@ pub enum DialectRule {
 
 impl DialectRule {
     /// Every rule.
-    pub const ALL: [DialectRule; 11] = [
+    pub const ALL: &'static [DialectRule] = &[
         Self::CapitalisedOp,
         Self::StringBoolean,
         Self::DottedKey,
@@ -79,7 +79,7 @@ impl DialectRule {
 
     /// The rule with this name.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.name() == name)
+        Self::ALL.iter().copied().find(|r| r.name() == name)
     }
 }
 

@@ -2,9 +2,6 @@
 //! key spelling, and the schema-aware equality that decides what "the same
 //! value" means (for no-op detection, duplicate elements and mutability).
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
 use chrono::{SecondsFormat, Utc};
@@ -282,22 +279,36 @@ pub(super) fn key(def: &Attribute, v: &Value) -> String {
 /// share it too): a cheap first look, without allocating for strings, when
 /// indexing long lists.
 pub(super) fn coarse_hash(def: &Attribute, v: &Value) -> u64 {
-    let mut h = DefaultHasher::new();
     match (def.ty, v) {
         (AttributeType::String | AttributeType::Reference, Value::String(s)) => {
             if def.case_exact {
-                s.hash(&mut h);
+                fnv1a(FNV_OFFSET, s.as_bytes())
+            } else if s.is_ascii() {
+                s.bytes()
+                    .fold(FNV_OFFSET, |h, b| fnv1a(h, &[b.to_ascii_lowercase()]))
             } else {
                 // `fold` lower-cases a final sigma to 'ς' and other sigmas to
                 // 'σ'; hashing both as 'σ' keeps equal folds equal here.
+                let mut h = FNV_OFFSET;
+                let mut buf = [0u8; 4];
                 for c in s.chars().flat_map(char::to_lowercase) {
-                    (if c == 'ς' { 'σ' } else { c }).hash(&mut h);
+                    let c = if c == 'ς' { 'σ' } else { c };
+                    h = fnv1a(h, c.encode_utf8(&mut buf).as_bytes());
                 }
+                h
             }
         }
-        _ => key(def, v).hash(&mut h),
+        _ => fnv1a(FNV_OFFSET, key(def, v).as_bytes()),
     }
-    h.finish()
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// 64-bit FNV-1a over `bytes`, continuing from `h`.
+fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Whether two values of an attribute are the same value. Unassigned
