@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::model::{Attribute, AttributeType, ResourceType, Schema, SchemaExtension};
 use crate::error::{Error, Result};
@@ -61,7 +61,16 @@ pub struct SchemaRegistry {
 impl SchemaRegistry {
     /// The registry of the embedded RFC 7643 schemas and the User and Group
     /// resource types (User with the enterprise extension).
+    ///
+    /// The embedded files are parsed once per process; each call returns a
+    /// cheap clone (the schemas are shared behind `Arc`s) that the caller may
+    /// extend without affecting other copies.
     pub fn core() -> Self {
+        static CORE: LazyLock<SchemaRegistry> = LazyLock::new(SchemaRegistry::parse_embedded);
+        CORE.clone()
+    }
+
+    fn parse_embedded() -> Self {
         let mut registry = Self {
             schemas: BTreeMap::new(),
             resource_types: Vec::new(),
