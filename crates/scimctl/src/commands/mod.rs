@@ -1,0 +1,57 @@
+//! The commands, one module per group: each takes the [`Context`] and its
+//! parsed options.
+
+pub mod discover;
+pub mod export;
+pub mod groups;
+pub mod import;
+pub mod resource;
+pub mod users;
+
+use std::io::Read as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::Context;
+use crate::cli::Command;
+use crate::error::{Error, Result};
+
+/// Runs one command.
+pub async fn run(ctx: &Context, command: Command) -> Result<()> {
+    match command {
+        Command::Discover => discover::discover(ctx).await,
+        Command::Users(cmd) => users::run(ctx, cmd).await,
+        Command::Groups(cmd) => groups::run(ctx, cmd).await,
+        Command::Import(args) => import::import(ctx, args).await,
+        Command::Export(args) => export::export(ctx, args).await,
+    }
+}
+
+/// Reads a file, or standard input for `-`, as UTF-8 text.
+pub fn read_input(path: &Path) -> Result<String> {
+    let bytes = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        buf
+    } else {
+        std::fs::read(path)
+            .map_err(|e| Error::Input(format!("cannot read {}: {e}", path.display())))?
+    };
+    String::from_utf8(bytes).map_err(|_| Error::Input(format!("{} is not UTF-8 text", shown(path))))
+}
+
+/// Reads a file, or standard input for `-`, as one JSON document.
+pub fn read_json(path: &Path) -> Result<Value> {
+    let text = read_input(path)?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Input(format!("{} is not JSON: {e}", shown(path))))
+}
+
+fn shown(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
