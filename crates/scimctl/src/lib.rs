@@ -80,7 +80,7 @@ where
         // Help and version print to stdout and exit 0; usage errors exit 2.
         Err(e) => e.exit(),
     };
-    env_logger::Builder::from_env(env_logger::Env::new().filter_or("SCIMCTL_LOG", "warn"))
+    env_logger::Builder::from_env(env_logger::Env::new().filter_or("SCIMCTL_LOG", "error"))
         .format_target(false)
         .format_timestamp(None)
         .init();

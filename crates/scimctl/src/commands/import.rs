@@ -170,13 +170,24 @@ pub async fn import(ctx: &Context, args: ImportArgs) -> Result<()> {
 }
 
 /// The lowercased names of every resource of `kind` at the provider.
+/// A provider that cannot list (404, 405, 501) gives none: its 409s then
+/// tell which records to skip.
 async fn existing_names(ctx: &Context, kind: Kind) -> Result<HashSet<String>> {
     let key = name_attribute(kind);
     let mut stream = Box::pin(resource::endpoint(ctx, kind).search(Query::all().attributes([key])));
     let mut names = HashSet::new();
     while let Some(item) = stream.next().await {
-        if let Some(name) = item?.get(key).and_then(Value::as_str) {
-            names.insert(name.to_lowercase());
+        match item {
+            Ok(item) => {
+                if let Some(name) = item.get(key).and_then(Value::as_str) {
+                    names.insert(name.to_lowercase());
+                }
+            }
+            Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => {
+                log::info!("cannot list existing resources ({e}); relying on 409 answers");
+                return Ok(HashSet::new());
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(names)
