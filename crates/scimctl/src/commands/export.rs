@@ -21,6 +21,7 @@ pub async fn export(ctx: &Context, args: ExportArgs) -> Result<()> {
         format,
         columns,
     } = args;
+    super::adopt_capabilities(ctx).await?;
     let query = Query {
         filter,
         ..Query::default()

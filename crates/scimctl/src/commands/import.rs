@@ -90,9 +90,9 @@ pub async fn import(ctx: &Context, args: ImportArgs) -> Result<()> {
         return Err(Error::Input(format!("no records in {}", file.display())));
     }
     let total = parsed.len() as u64;
-    // Discovery first: it says whether Bulk is there, and a bad URL or
-    // token fails here, before any record is sent.
-    let discovery = ctx.client.discover().await?;
+    // The configuration first: it says whether Bulk is there, and a bad
+    // URL or token fails here, before any record is sent.
+    let capabilities = super::adopt_capabilities(ctx).await?;
 
     let key = name_attribute(kind);
     let mut summary = Summary::default();
@@ -130,7 +130,7 @@ pub async fn import(ctx: &Context, args: ImportArgs) -> Result<()> {
 
     let progress = progress_bar(total, ctx.out.is_json());
     progress.inc(total - pending.len() as u64);
-    match discovery.capabilities.bulk {
+    match capabilities.bulk {
         Some(limits) if !no_bulk => {
             let batch = batch_size
                 .unwrap_or(DEFAULT_BATCH)

@@ -11,6 +11,7 @@ pub mod users;
 use std::io::Read as _;
 use std::path::Path;
 
+use scim_client::Capabilities;
 use serde_json::Value;
 
 use crate::Context;
@@ -26,6 +27,25 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Import(args) => import::import(ctx, args).await,
         Command::Export(args) => export::export(ctx, args).await,
     }
+}
+
+/// Reads the provider's ServiceProviderConfig (one request) and adopts
+/// what it announces: filters the provider cannot evaluate are then
+/// applied by the client, pages follow its limits and paging method, sort
+/// and Bulk are used only where announced. A provider without one (404,
+/// 405, 501) keeps the assumed capabilities; other errors (401, cannot
+/// connect) are returned.
+pub async fn adopt_capabilities(ctx: &Context) -> Result<Capabilities> {
+    match ctx.client.service_provider_config().await {
+        Ok(config) => ctx
+            .client
+            .set_capabilities(Capabilities::from_config(&config)),
+        Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => {
+            log::info!("no ServiceProviderConfig ({e}); assuming the usual capabilities");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ctx.client.capabilities())
 }
 
 /// Reads a file, or standard input for `-`, as UTF-8 text.

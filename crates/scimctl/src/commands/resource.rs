@@ -30,10 +30,9 @@ pub async fn list(ctx: &Context, kind: Kind, args: ListArgs) -> Result<()> {
         limit,
         page_size,
     } = args;
-    if sort_by.is_some() {
-        // Sorting is sent only to providers that announce it.
-        ctx.client.discover().await?;
-    }
+    // Sorting is sent only to providers that announce it; filters they
+    // cannot evaluate are applied here.
+    super::adopt_capabilities(ctx).await?;
     let query = Query {
         filter,
         attributes,

@@ -191,23 +191,35 @@ const WATCHDOG: &str = r#""$0" "$@" </dev/null & pid=$!; cat >/dev/null; kill $p
 
 // ---- our scim-server ----------------------------------------------------
 
-/// The `scim-server` binary: `SCIMCTL_TEST_SCIM_SERVER`, else the one built
-/// next to `scimctl` (built now with cargo when it is not there).
+/// The `scim-server` binary: `SCIMCTL_TEST_SCIM_SERVER`, else the one next
+/// to `scimctl`, brought up to date with `cargo build` once per run (a
+/// no-op when `cargo test --workspace` has just built it).
 fn scim_server_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SCIMCTL_TEST_SCIM_SERVER") {
-        return PathBuf::from(p);
-    }
-    let dir = Path::new(SCIMCTL).parent().expect("a directory");
-    let bin = dir.join(format!("scim-server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "scim-server", "--bin", "scim-server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build -p scim-server");
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("SCIMCTL_TEST_SCIM_SERVER") {
+            return PathBuf::from(p);
+        }
+        let dir = Path::new(SCIMCTL).parent().expect("a directory");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "scim-server",
+                "--bin",
+                "scim-server",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if dir.file_name().is_some_and(|d| d == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("run cargo build -p scim-server");
         assert!(status.success(), "cargo build -p scim-server failed");
-    }
-    bin
+        dir.join(format!("scim-server{}", std::env::consts::EXE_SUFFIX))
+    })
+    .clone()
 }
 
 /// A `scim-server` command with a clean `SCIM_` environment.
