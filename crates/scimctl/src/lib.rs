@@ -17,6 +17,25 @@
 //! scimctl export users --format csv > users.csv
 //! ```
 //!
+//! The pieces are usable on their own: the command line parses without a
+//! provider, and import files read into resources without one.
+//!
+//! ```
+//! use scimctl::cli::{Cli, Command, Format, Kind};
+//! use scimctl::records;
+//!
+//! let cli = Cli::try_parse_args(["scimctl", "--json", "import", "users", "people.csv"]).unwrap();
+//! assert!(cli.global.json);
+//! assert!(matches!(cli.command, Command::Import(ref a) if a.kind == Kind::Users));
+//!
+//! let csv = "userName,name.givenName,email,active\nbjensen,Barbara,b@example.com,yes\n";
+//! let records = records::parse(csv, Format::Csv, Kind::Users).unwrap();
+//! let user = records[0].resource.as_ref().unwrap();
+//! assert_eq!(user["name"]["givenName"], "Barbara");
+//! assert_eq!(user["emails"][0]["value"], "b@example.com");
+//! assert_eq!(user["active"], true);
+//! ```
+//!
 //! The binary is thin: [`main_with_args`] parses the command line
 //! ([`cli`]), builds a [`scim_client::ScimClient`] and runs one of the
 //! [`commands`], which print through [`output`].
@@ -118,9 +137,11 @@ pub fn context(global: &cli::GlobalArgs) -> Result<Context> {
     let mut builder = ScimClient::builder(url)
         .timeout(Duration::from_secs(global.timeout.max(1)))
         .user_agent(concat!("scimctl/", env!("CARGO_PKG_VERSION")));
-    if let Some(token) = &global.token {
-        builder = builder.auth(Auth::bearer(token.as_str()));
-    } else if let Some(basic) = &global.basic {
+    // An empty variable in the environment counts as unset.
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    if let Some(token) = given(&global.token) {
+        builder = builder.auth(Auth::bearer(token));
+    } else if let Some(basic) = given(&global.basic) {
         let (user, password) = basic
             .split_once(':')
             .ok_or_else(|| Error::Usage("--basic takes USER:PASSWORD (with a colon)".into()))?;
