@@ -6,11 +6,12 @@
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scim_client::Query;
 use scim_client::discovery::BulkLimits;
+use scim_client::{ClientError, Query};
 use scim_core::messages::{BulkMethod, BulkOperation, BulkOperationResponse, BulkRequest};
 use serde_json::{Value, json};
 
@@ -46,6 +47,11 @@ pub struct Summary {
     pub skipped: u64,
     /// Records that failed, in line order.
     pub failed: Vec<Failure>,
+    /// Records not sent because the import stopped.
+    pub not_sent: u64,
+    /// Why the import stopped early: an error that every further record
+    /// would meet too (401, 403, 404, 405, 501, cannot connect).
+    pub stopped: Option<String>,
 }
 
 /// A record ready to send.
@@ -206,6 +212,15 @@ fn progress_bar(total: u64, json: bool) -> ProgressBar {
     bar
 }
 
+/// Whether an error is about the provider or the credentials rather than
+/// the record, so that every further record would fail the same way.
+fn stops_import(e: &ClientError) -> bool {
+    match e.status() {
+        Some(status) => matches!(status, 401 | 403 | 404 | 405 | 501),
+        None => matches!(e, ClientError::Connect { .. } | ClientError::OAuth { .. }),
+    }
+}
+
 /// Whether a failure means the name is taken and the record is to be
 /// skipped.
 fn is_taken(status: u16, skip_existing: bool) -> bool {
@@ -223,26 +238,40 @@ async fn send_posts(
     progress: &ProgressBar,
 ) {
     let endpoint = resource::endpoint(ctx, kind);
+    // Set on an error every further record would meet: records not yet
+    // sent are then left alone, those in flight finish.
+    let stop = AtomicBool::new(false);
     let mut results = futures::stream::iter(pending)
         .map(|p| {
             let endpoint = endpoint.clone();
+            let stop = &stop;
             async move {
+                if stop.load(Ordering::Relaxed) {
+                    return (p, None);
+                }
                 let result = endpoint.create(&p.resource).await;
-                (p, result)
+                (p, Some(result))
             }
         })
         .buffer_unordered(concurrency);
     while let Some((p, result)) = results.next().await {
         match result {
-            Ok(_) => summary.created += 1,
-            Err(e) if e.status().is_some_and(|s| is_taken(s, skip_existing)) => {
+            None => summary.not_sent += 1,
+            Some(Ok(_)) => summary.created += 1,
+            Some(Err(e)) if e.status().is_some_and(|s| is_taken(s, skip_existing)) => {
                 summary.skipped += 1;
             }
-            Err(e) => summary.failed.push(Failure {
-                line: p.line,
-                name: p.name,
-                reason: e.to_string(),
-            }),
+            Some(Err(e)) => {
+                if stops_import(&e) && summary.stopped.is_none() {
+                    stop.store(true, Ordering::Relaxed);
+                    summary.stopped = Some(e.to_string());
+                }
+                summary.failed.push(Failure {
+                    line: p.line,
+                    name: p.name,
+                    reason: e.to_string(),
+                });
+            }
         }
         progress.inc(1);
     }
@@ -266,6 +295,12 @@ async fn send_bulk(
         Kind::Groups => "/Groups",
     };
     for chunk in batches(pending, batch, limits.max_payload_size) {
+        let n = chunk.len() as u64;
+        if summary.stopped.is_some() {
+            summary.not_sent += n;
+            progress.inc(n);
+            continue;
+        }
         let ops: Vec<BulkOperation> = chunk
             .iter()
             .map(|p| BulkOperation {
@@ -276,14 +311,18 @@ async fn send_bulk(
                 data: Some(p.resource.clone()),
             })
             .collect();
-        let n = ops.len() as u64;
         match ctx.client.bulk(&BulkRequest::new(ops)).await {
             Ok(response) => tally_bulk(chunk, response.operations, skip_existing, summary),
-            Err(e) => summary.failed.extend(chunk.into_iter().map(|p| Failure {
-                line: p.line,
-                name: p.name,
-                reason: e.to_string(),
-            })),
+            Err(e) => {
+                if stops_import(&e) {
+                    summary.stopped = Some(e.to_string());
+                }
+                summary.failed.extend(chunk.into_iter().map(|p| Failure {
+                    line: p.line,
+                    name: p.name,
+                    reason: e.to_string(),
+                }));
+            }
         }
         progress.inc(n);
     }
@@ -376,6 +415,8 @@ fn report(ctx: &Context, kind: Kind, file: &Path, total: u64, s: &Summary) -> Re
             "created": s.created,
             "skipped": s.skipped,
             "failed": failed,
+            "notSent": s.not_sent,
+            "stopped": s.stopped,
             "failures": s.failed.iter().map(|f| json!({
                 "line": f.line,
                 "name": f.name,
@@ -384,7 +425,7 @@ fn report(ctx: &Context, kind: Kind, file: &Path, total: u64, s: &Summary) -> Re
         }))?;
     } else {
         let mut line = format!(
-            "{}: {} {} created, {} skipped (already there), {failed} failed",
+            "{}: {} {} created, {} skipped (already there), {failed} failed{}",
             file.display(),
             s.created,
             match kind {
@@ -392,6 +433,11 @@ fn report(ctx: &Context, kind: Kind, file: &Path, total: u64, s: &Summary) -> Re
                 Kind::Groups => "groups",
             },
             s.skipped,
+            if s.not_sent > 0 {
+                format!(", {} not sent", s.not_sent)
+            } else {
+                String::new()
+            },
         );
         if !s.failed.is_empty() {
             line.push(':');
@@ -406,6 +452,11 @@ fn report(ctx: &Context, kind: Kind, file: &Path, total: u64, s: &Summary) -> Re
             ctx.out
                 .line(&format!("  line {}{name}: {}", f.line, f.reason))?;
         }
+    }
+    if let Some(reason) = &s.stopped {
+        return Err(Error::Failed(format!(
+            "import stopped after {failed} of {total} records failed: {reason}"
+        )));
     }
     if failed > 0 {
         return Err(Error::Failed(format!("{failed} of {total} records failed")));

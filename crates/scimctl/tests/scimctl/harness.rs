@@ -242,13 +242,13 @@ struct Ours {
     _server: Server,
     _dir: tempfile::TempDir,
     target: Target,
+    read_token: String,
 }
 
-fn start_ours() -> Ours {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = dir.path().join("scim.db");
-    let out = scim_server(&db)
-        .args(["token", "create", "--tenant", "t", "--scope", "scim:write"])
+/// `scim-server token create` for tenant `t` with one scope.
+fn create_token(db: &Path, scope: &str) -> String {
+    let out = scim_server(db)
+        .args(["token", "create", "--tenant", "t", "--scope", scope])
         .output()
         .expect("run scim-server token create");
     assert!(
@@ -256,10 +256,17 @@ fn start_ours() -> Ours {
         "token create: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let token = String::from_utf8(out.stdout)
+    String::from_utf8(out.stdout)
         .expect("UTF-8")
         .trim()
-        .to_string();
+        .to_string()
+}
+
+fn start_ours() -> Ours {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("scim.db");
+    let token = create_token(&db, "scim:write");
+    let read_token = create_token(&db, "scim:read");
     // A port can be taken between finding it free and binding it: try a few.
     for _ in 0..3 {
         let port = free_port();
@@ -289,6 +296,7 @@ fn start_ours() -> Ours {
             return Ours {
                 _server: Server { child, stdin },
                 _dir: dir,
+                read_token,
                 target: Target {
                     name: "scim-server",
                     base,
@@ -314,10 +322,23 @@ fn serves_lists(base: &str, token: &str) -> bool {
     run.code == 0
 }
 
+fn ours_server() -> &'static Ours {
+    static OURS: OnceLock<Ours> = OnceLock::new();
+    OURS.get_or_init(start_ours)
+}
+
 /// Our server, shared by the tests (they use distinct names).
 pub fn ours() -> Target {
-    static OURS: OnceLock<Ours> = OnceLock::new();
-    OURS.get_or_init(start_ours).target.clone()
+    ours_server().target.clone()
+}
+
+/// Our server with a token that may only read.
+pub fn ours_read_only() -> Target {
+    let server = ours_server();
+    Target {
+        token: Some(server.read_token.clone()),
+        ..server.target.clone()
+    }
 }
 
 // ---- the PyPI scim2-server ---------------------------------------------

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Target, unique};
+use crate::harness::{Target, ours_read_only, unique};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -47,7 +47,8 @@ both!(import_500_from_csv, |t| {
     let run = t.run(&["import", "users", &file, "--json"]);
     assert_eq!(
         run.json(),
-        json!({"total": 500, "created": 500, "skipped": 0, "failed": 0, "failures": []}),
+        json!({"total": 500, "created": 500, "skipped": 0, "failed": 0, "notSent": 0,
+               "stopped": null, "failures": []}),
         "{}",
         t.name
     );
@@ -215,3 +216,30 @@ both!(export_round_trip, |t| {
         delete_prefix(t, p);
     }
 });
+
+#[test]
+fn import_stops_when_every_record_would_fail() {
+    let t = ours_read_only();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "people.csv", &csv_of(&unique("ro"), 50));
+    for (flags, max_failed) in [(&["--no-bulk", "--concurrency", "4"][..], 4), (&[][..], 50)] {
+        let mut args = vec!["import", "users", file.as_str(), "--json"];
+        args.extend_from_slice(flags);
+        let run = t.run(&args);
+        assert_eq!(run.code, 1, "{run:?}");
+        let s = summary(&run);
+        let failed = s["failed"].as_u64().unwrap();
+        assert!((1..=max_failed).contains(&failed), "{s}");
+        assert_eq!(s["created"], 0);
+        assert_eq!(failed + s["notSent"].as_u64().unwrap(), 50, "{s}");
+        let stopped = s["stopped"].as_str().unwrap();
+        assert!(stopped.contains("403"), "{stopped}");
+        let line = run.stderr.trim();
+        assert!(
+            line.starts_with(&format!(
+                "error: import stopped after {failed} of 50 records failed: POST "
+            )),
+            "{line}"
+        );
+    }
+}
