@@ -205,6 +205,18 @@ both!(group_members, |t| {
             "{lines:?}"
         );
     }
+    if t.lists {
+        let filter = format!("displayName eq \"{renamed}\"");
+        let csv = t.run(&["export", "groups", "--filter", &filter, "--format", "csv"]);
+        assert_eq!(
+            csv.ok(),
+            format!(
+                "id,externalId,displayName,members\n{gid},,{renamed},{}\n",
+                ids[1]
+            )
+        );
+        assert_eq!(csv.stderr.trim(), "exported 1 group");
+    }
     t.run(&["groups", "delete", &gid]).ok();
     for id in &ids {
         t.run(&["users", "delete", id]).ok();
@@ -283,6 +295,28 @@ both!(list_pages_filters_and_limits, |t| {
     names.sort();
     let expected: Vec<String> = (0..7).map(|i| format!("{prefix}{i}")).collect();
     assert_eq!(names, expected);
+
+    let sorted = t
+        .run(&[
+            "users",
+            "list",
+            "--filter",
+            &filter,
+            "--sort-by",
+            "userName",
+            "--descending",
+            "--json",
+        ])
+        .json();
+    let order: Vec<&str> = sorted
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    let mut descending = expected.clone();
+    descending.reverse();
+    assert_eq!(order, descending);
 
     let limited = t
         .run(&[
