@@ -48,17 +48,17 @@ pub async fn list(ctx: &Context, kind: Kind, args: ListArgs) -> Result<()> {
     };
     let mut stream = Box::pin(endpoint(ctx, kind).search(query));
     if ctx.out.is_json() {
-        // Streamed: a large listing is never held in memory.
-        let mut first = true;
-        ctx.out.text("[")?;
+        // Streamed: a large listing is never held in memory. Nothing is
+        // printed before the first page has arrived, so a command that
+        // fails at once leaves standard output empty.
+        let Some(first) = stream.next().await.transpose()? else {
+            return ctx.out.line("[]");
+        };
+        ctx.out.text(&format!("[\n{first}"))?;
         while let Some(item) = stream.next().await {
-            let item = item?;
-            let sep = if first { "" } else { "," };
-            first = false;
-            ctx.out.text(&format!("{sep}\n{item}"))?;
+            ctx.out.text(&format!(",\n{}", item?))?;
         }
-        ctx.out.line(if first { "]" } else { "\n]" })?;
-        return Ok(());
+        return ctx.out.line("\n]");
     }
     let mut rows = Vec::new();
     while let Some(item) = stream.next().await {

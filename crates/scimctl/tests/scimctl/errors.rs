@@ -50,6 +50,9 @@ fn bad_token_is_a_401() {
     std::fs::write(&file, "{\"userName\":\"x\"}\n").unwrap();
     let run = bad.run(&["import", "users", file.to_str().unwrap()]);
     assert!(run.fails(1).contains("401"));
+    let run = bad.run(&["users", "list", "--json"]);
+    assert!(run.fails(1).contains("401"));
+    assert_eq!(run.stdout, "", "a failed listing prints nothing");
     // No token at all.
     let none = Target {
         token: None,
@@ -90,6 +93,10 @@ fn usage_errors_exit_with_2() {
             2,
             "error: no service provider URL: pass --url or set SCIMCTL_URL".into()
         )
+    );
+    assert_eq!(
+        run(&["--url", "not a url", "discover"]),
+        (2, "error: base URL: relative URL without a base".into())
     );
     let url = ["--url", "http://127.0.0.1:9/v2"];
     let with_url = |args: &[&str]| {
