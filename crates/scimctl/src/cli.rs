@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection and output")]
 pub struct GlobalArgs {
-    /// The SCIM base URL, e.g. https://example.com/scim/v2.
+    /// The SCIM base URL, such as `https://example.com/scim/v2`.
     #[arg(long, env = "SCIMCTL_URL", global = true)]
     pub url: Option<String>,
     /// A bearer token.

@@ -56,8 +56,11 @@
 //! One module per group of commands under [`commands`], each taking a
 //! [`Context`] (client and output) and its parsed options from [`cli`].
 //! Commands that talk to another API than SCIM (such as the provisioning
-//! engine's) belong in a module of their own with their own client, added
-//! as one more [`cli::Command`] variant.
+//! engine's `plan`, `reconcile` and `status` on `/api/v1`) belong in a
+//! module of their own (`commands/engine.rs`, or a folder) with their own
+//! client built from the same [`cli::GlobalArgs`], added as one more
+//! [`cli::Command`] variant and one more arm in [`commands::run`]; printing
+//! goes through [`output::Output`] so `--json` means the same everywhere.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -119,10 +122,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let ctx = context(&cli.global)?;
-        commands::run(&ctx, cli.command).await
-    })
+    runtime.block_on(commands::run(&cli.global, cli.command))
 }
 
 /// Builds the client and output from the global options.

@@ -15,17 +15,21 @@ use scim_client::Capabilities;
 use serde_json::Value;
 
 use crate::Context;
-use crate::cli::Command;
+use crate::cli::{Command, GlobalArgs};
 use crate::error::{Error, Result};
 
-/// Runs one command.
-pub async fn run(ctx: &Context, command: Command) -> Result<()> {
+/// Runs one command. Each builds what it talks to from the global
+/// options: the SCIM commands a [`Context`] with a SCIM client; commands
+/// for another API (such as the provisioning engine's `/api/v1`) would
+/// build their own client here, from the same `--url` and credentials.
+pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
+    let scim = || crate::context(global);
     match command {
-        Command::Discover => discover::discover(ctx).await,
-        Command::Users(cmd) => users::run(ctx, cmd).await,
-        Command::Groups(cmd) => groups::run(ctx, cmd).await,
-        Command::Import(args) => import::import(ctx, args).await,
-        Command::Export(args) => export::export(ctx, args).await,
+        Command::Discover => discover::discover(&scim()?).await,
+        Command::Users(cmd) => users::run(&scim()?, cmd).await,
+        Command::Groups(cmd) => groups::run(&scim()?, cmd).await,
+        Command::Import(args) => import::import(&scim()?, args).await,
+        Command::Export(args) => export::export(&scim()?, args).await,
     }
 }
 
