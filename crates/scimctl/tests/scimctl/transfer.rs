@@ -243,3 +243,52 @@ fn import_stops_when_every_record_would_fail() {
         );
     }
 }
+
+both!(import_groups_with_members, |t| {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let u = t
+                .run(&["users", "create", "--user-name", &unique("gm"), "--json"])
+                .json();
+            u["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let prefix = unique("igroup");
+    let text = format!(
+        "displayName,externalId,members\n{prefix}a,ext-a,{} {}\n{prefix}b,,\n",
+        ids[0], ids[1]
+    );
+    let file = write(dir.path(), "groups.csv", &text);
+    let run = t.run(&["import", "groups", &file, "--json"]);
+    assert_eq!(run.json()["created"], 2);
+    if t.lists {
+        let filter = format!("displayName sw \"{prefix}\"");
+        let groups = t
+            .run(&["groups", "list", "--filter", &filter, "--json"])
+            .json();
+        let groups = groups.as_array().unwrap();
+        assert_eq!(groups.len(), 2);
+        let a = groups
+            .iter()
+            .find(|g| g["displayName"] == format!("{prefix}a"))
+            .unwrap();
+        let mut members: Vec<&str> = a["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap())
+            .collect();
+        members.sort();
+        let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(members, expected);
+        assert_eq!(a["externalId"], "ext-a");
+        for g in groups {
+            t.run(&["groups", "delete", g["id"].as_str().unwrap()]).ok();
+        }
+    }
+    for id in &ids {
+        t.run(&["users", "delete", id]).ok();
+    }
+});
