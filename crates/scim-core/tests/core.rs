@@ -21,6 +21,10 @@ macro_rules! rfc_json {
 
 // The crate root is `tests/core.rs`, so the area modules in `tests/core/`
 // need their paths spelled out.
+#[path = "core/filter_corpus.rs"]
+mod filter_corpus;
+#[path = "core/filter_props.rs"]
+mod filter_props;
 #[path = "core/messages.rs"]
 mod messages;
 #[path = "core/projection.rs"]

@@ -4,8 +4,11 @@
 //! `conformance-tests/filters` holds both to them):
 //! - A path that reaches several values (a multi-valued attribute, or a
 //!   sub-attribute of one) matches when any value matches.
-//! - Strings compare after [`fold`] unless the attribute is `caseExact`;
-//!   `gt`/`lt` order strings by code point.
+//! - Strings compare after [`fold`] unless the attribute is `caseExact`
+//!   ([`AttrRef::case_exact`]: binary values always are); `gt`/`lt` order
+//!   strings by code point. There is no Unicode normalisation.
+//! - Numbers compare by value; two whole numbers compare exactly (no
+//!   rounding through floating point).
 //! - dateTimes compare as instants, whatever their offsets.
 //! - `ne` is the negation of `eq`: an absent attribute is `ne` anything.
 //! - `eq null` matches when the attribute has no value; `ne null` when it has one.
@@ -15,7 +18,7 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use super::Filter;
 use super::ast::CompareOp;
@@ -163,6 +166,7 @@ fn is_non_empty_shallow(v: &Value) -> bool {
 
 fn compare_leaf(attr: &AttrRef, op: CompareOp, literal: &Value, values: &[&Value]) -> bool {
     let target = attr.target();
+    let case_exact = attr.case_exact();
     if literal.is_null() {
         let present = values.iter().any(|v| is_non_empty(v));
         return match op {
@@ -174,19 +178,27 @@ fn compare_leaf(attr: &AttrRef, op: CompareOp, literal: &Value, values: &[&Value
     match op {
         CompareOp::Ne => !values
             .iter()
-            .any(|v| compare(target, CompareOp::Eq, literal, v)),
-        _ => values.iter().any(|v| compare(target, op, literal, v)),
+            .any(|v| compare(target, case_exact, CompareOp::Eq, literal, v)),
+        _ => values
+            .iter()
+            .any(|v| compare(target, case_exact, op, literal, v)),
     }
 }
 
 /// Compares one resource value with a literal under `op` (not `ne`).
-fn compare(target: &Attribute, op: CompareOp, literal: &Value, actual: &Value) -> bool {
+fn compare(
+    target: &Attribute,
+    case_exact: bool,
+    op: CompareOp,
+    literal: &Value,
+    actual: &Value,
+) -> bool {
     match target.ty {
         AttributeType::String | AttributeType::Reference | AttributeType::Binary => {
             let (Some(a), Some(b)) = (actual.as_str(), literal.as_str()) else {
                 return false;
             };
-            if target.case_exact {
+            if case_exact {
                 compare_str(op, a, b)
             } else {
                 compare_str(op, &fold(a), &fold(b))
@@ -197,10 +209,10 @@ fn compare(target: &Attribute, op: CompareOp, literal: &Value, actual: &Value) -
             _ => false,
         },
         AttributeType::Integer | AttributeType::Decimal => {
-            let (Some(a), Some(b)) = (actual.as_f64(), literal.as_f64()) else {
+            let (Some(a), Some(b)) = (actual.as_number(), literal.as_number()) else {
                 return false;
             };
-            a.partial_cmp(&b).is_some_and(|o| ordering_matches(op, o))
+            compare_numbers(a, b).is_some_and(|o| ordering_matches(op, o))
         }
         AttributeType::DateTime => {
             let (Some(a), Some(b)) = (
@@ -212,6 +224,19 @@ fn compare(target: &Attribute, op: CompareOp, literal: &Value, actual: &Value) -
             ordering_matches(op, a.cmp(&b))
         }
         AttributeType::Complex => false,
+    }
+}
+
+/// Orders two JSON numbers by value. Whole numbers (i64 or u64) compare
+/// exactly: through f64, 9007199254740993 would equal 9007199254740992.
+fn compare_numbers(a: &Number, b: &Number) -> Option<Ordering> {
+    match (a.as_i64(), b.as_i64(), a.as_u64(), b.as_u64()) {
+        (Some(x), Some(y), _, _) => Some(x.cmp(&y)),
+        (_, _, Some(x), Some(y)) => Some(x.cmp(&y)),
+        // One is a u64 above i64::MAX, the other a negative i64.
+        (Some(_), None, _, Some(_)) => Some(Ordering::Less),
+        (None, Some(_), Some(_), _) => Some(Ordering::Greater),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
     }
 }
 
@@ -233,5 +258,104 @@ fn ordering_matches(op: CompareOp, o: Ordering) -> bool {
         CompareOp::Lt => o == Ordering::Less,
         CompareOp::Le => o != Ordering::Greater,
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::SchemaRegistry;
+
+    const NUMBERS: &str = "urn:example:params:scim:schemas:extension:numbers:2.0:User";
+
+    /// The core schemas have no integer or decimal attribute: add an
+    /// extension that has both.
+    fn users_with_numbers() -> std::sync::Arc<crate::schema::ResourceSchema> {
+        let mut r = SchemaRegistry::core();
+        let id = r
+            .add_schema_json(&format!(
+                r#"{{"id":"{NUMBERS}","attributes":[
+                    {{"name":"badge","type":"integer"}},
+                    {{"name":"height","type":"decimal"}}]}}"#
+            ))
+            .unwrap();
+        r.add_extension("User", &id, false).unwrap();
+        r.resource_schema("User").unwrap()
+    }
+
+    fn matching(filter: &str, docs: &[Value]) -> Vec<usize> {
+        let rs = users_with_numbers();
+        let f = Filter::parse(filter, &rs).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        (0..docs.len()).filter(|&i| f.matches(&docs[i])).collect()
+    }
+
+    #[test]
+    fn whole_numbers_compare_exactly() {
+        let docs = [
+            json!({ NUMBERS: {"badge": 9_007_199_254_740_992_i64} }),
+            json!({ NUMBERS: {"badge": 9_007_199_254_740_993_i64} }),
+            json!({ NUMBERS: {"badge": -5} }),
+            json!({ NUMBERS: {"badge": u64::MAX} }),
+            json!({}),
+        ];
+        // Through f64 the first two are the same number.
+        assert_eq!(matching("badge eq 9007199254740993", &docs), [1]);
+        assert_eq!(matching("badge gt 9007199254740992", &docs), [1, 3]);
+        assert_eq!(matching("badge lt 0", &docs), [2]);
+        assert_eq!(matching("badge ge -5", &docs), [0, 1, 2, 3]);
+        assert_eq!(matching("badge le -6", &docs), Vec::<usize>::new());
+        assert_eq!(matching("badge eq 18446744073709551615", &docs), [3]);
+        assert_eq!(matching("badge gt -1", &docs), [0, 1, 3]);
+        // `ne` is the negation of `eq`: the resource without a badge matches.
+        assert_eq!(matching("badge ne -5", &docs), [0, 1, 3, 4]);
+    }
+
+    #[test]
+    fn decimals_compare_by_value() {
+        let docs = [
+            json!({ NUMBERS: {"height": 1.5} }),
+            json!({ NUMBERS: {"height": 2} }),
+            json!({ NUMBERS: {"height": -0.25} }),
+        ];
+        assert_eq!(matching("height gt 1.25", &docs), [0, 1]);
+        assert_eq!(matching("height eq 2.0", &docs), [1]);
+        assert_eq!(matching("height eq 2", &docs), [1]);
+        assert_eq!(matching("height le -2.5e-1", &docs), [2]);
+        assert_eq!(matching("height lt 1E1", &docs), [0, 1, 2]);
+    }
+
+    #[test]
+    fn numbers_refuse_strings_and_substring_operators() {
+        let rs = users_with_numbers();
+        for bad in [
+            r#"badge eq "5""#,
+            "badge eq 1.5",
+            "badge co 5",
+            "height sw 1",
+            "badge eq true",
+        ] {
+            let err = Filter::parse(bad, &rs).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidFilter, "{bad}");
+            assert_eq!(err.position(), Some(0), "{bad}");
+        }
+    }
+
+    #[test]
+    fn binary_values_are_case_exact() {
+        // RFC 7643 2.3.6; the RFC's own schema marks x509Certificates.value
+        // caseExact false, which must not make "AQID" equal "aqid".
+        let rs = users_with_numbers();
+        let docs = [
+            json!({"x509Certificates": [{"value": "AQID"}]}),
+            json!({"x509Certificates": [{"value": "aqid"}]}),
+        ];
+        let f = Filter::parse(r#"x509Certificates.value eq "AQID""#, &rs).unwrap();
+        assert!(f.matches(&docs[0]));
+        assert!(!f.matches(&docs[1]));
+        let f = Filter::parse(r#"x509Certificates[value sw "aq"]"#, &rs).unwrap();
+        assert!(!f.matches(&docs[0]));
+        assert!(f.matches(&docs[1]));
     }
 }

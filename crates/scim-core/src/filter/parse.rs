@@ -97,11 +97,13 @@ fn is_path_byte(b: u8) -> bool {
 impl<'a> Parser<'a> {
     fn new(text: &'a str, limits: &'a Limits) -> Result<Self> {
         if text.len() > limits.max_length {
+            // The position is the first byte past the limit.
             return Err(Error::invalid_filter(format!(
                 "filter is {} bytes long; the limit is {}",
                 text.len(),
                 limits.max_length
-            )));
+            ))
+            .at(limits.max_length));
         }
         Ok(Self {
             text,

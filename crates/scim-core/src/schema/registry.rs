@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::model::{Attribute, ResourceType, Schema, SchemaExtension};
+use super::model::{Attribute, AttributeType, ResourceType, Schema, SchemaExtension};
 use crate::error::{Error, Result};
 
 /// URN of the core User schema.
@@ -465,9 +465,13 @@ impl AttrRef {
         })
     }
 
-    /// Whether the values are compared case-sensitively.
+    /// Whether the values are compared case-sensitively: the target's
+    /// `caseExact` characteristic, except that binary values are always case
+    /// exact (RFC 7643 section 2.3.6: "A binary is case exact"; base64 text
+    /// that differs only in case encodes different bytes).
     pub fn case_exact(&self) -> bool {
-        self.target().case_exact
+        let target = self.target();
+        target.case_exact || target.ty == AttributeType::Binary
     }
 
     /// Whether the value found at this path can be a list: the attribute
