@@ -7,12 +7,17 @@
 //! Every write runs in one transaction that takes SQLite's write lock up
 //! front (see [`crate::db::write_transaction`]).
 
+pub mod filter_sql;
+mod import;
 pub mod index;
+pub mod query;
 mod resources;
 mod tenants;
 mod tokens;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -24,7 +29,12 @@ use crate::db::{self, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection}
 use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
+pub use import::ImportStore;
 pub use index::{IndexRow, IndexValue, fold, index_rows};
+pub use query::{
+    Cond, FoundResource, KeyValue, PageRequest, QueryPage, QueryStore, ResourceQuery, SortKey,
+    Target,
+};
 
 /// The id of a tenant. Every resource, token and change belongs to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -331,7 +341,16 @@ pub trait HealthCheck {
 
 /// Every storage capability.
 pub trait Storage:
-    TenantStore + TokenStore + ResourceStore + ChangeLogStore + HealthCheck + Send + Sync + 'static
+    TenantStore
+    + TokenStore
+    + ResourceStore
+    + ChangeLogStore
+    + QueryStore
+    + ImportStore
+    + HealthCheck
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -340,6 +359,8 @@ impl<T> Storage for T where
         + TokenStore
         + ResourceStore
         + ChangeLogStore
+        + QueryStore
+        + ImportStore
         + HealthCheck
         + Send
         + Sync
@@ -352,6 +373,8 @@ impl<T> Storage for T where
 pub struct Store {
     pool: Pool,
     backend: Backend,
+    /// Server secrets read from the database (see [`QueryStore::server_secret`]).
+    secrets: Arc<Mutex<HashMap<String, Vec<u8>>>>,
 }
 
 impl fmt::Debug for Store {
@@ -396,6 +419,7 @@ impl Store {
         let store = Self {
             pool,
             backend: url.backend(),
+            secrets: Arc::default(),
         };
         if url.is_memory() {
             db::migrations::run_pending(&mut *store.conn()?)?;
@@ -411,6 +435,16 @@ impl Store {
     /// A pooled connection.
     pub fn conn(&self) -> Result<PooledConnection> {
         Ok(self.pool.get()?)
+    }
+
+    fn cached_secret(&self, name: &str) -> Option<Vec<u8>> {
+        self.secrets.lock().ok()?.get(name).cloned()
+    }
+
+    fn cache_secret(&self, name: &str, value: &[u8]) {
+        if let Ok(mut cache) = self.secrets.lock() {
+            cache.insert(name.to_owned(), value.to_vec());
+        }
     }
 }
 

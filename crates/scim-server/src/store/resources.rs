@@ -117,14 +117,14 @@ struct ChangeRow {
 
 /// The columns derived from a document: what uniqueness and point lookups
 /// read without parsing JSON.
-struct Derived {
-    user_name_folded: Option<String>,
-    display_name_folded: Option<String>,
-    external_id: Option<String>,
+pub(super) struct Derived {
+    pub(super) user_name_folded: Option<String>,
+    pub(super) display_name_folded: Option<String>,
+    pub(super) external_id: Option<String>,
 }
 
 impl Derived {
-    fn of(doc: &Value, rs: &ResourceSchema) -> Self {
+    pub(super) fn of(doc: &Value, rs: &ResourceSchema) -> Self {
         let obj = doc.as_object();
         let string = |name: &str| {
             obj.and_then(|o| get_ci(o, name))
@@ -152,7 +152,7 @@ impl Derived {
 /// The canonical stored document: `schemas`, `id`, `externalId` first, the
 /// client's attributes in their order, and the server's `meta` last (its
 /// `location` is added when the resource is served).
-fn canonical_document(
+pub(super) fn canonical_document(
     doc: Value,
     rs: &ResourceSchema,
     id: &str,
@@ -188,7 +188,7 @@ fn canonical_document(
 }
 
 /// A random (version 4) UUID.
-fn new_id() -> Result<String> {
+pub(super) fn new_id() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b)
         .map_err(|e| Error::internal(format!("no randomness available: {e}")))?;
@@ -207,7 +207,7 @@ fn new_id() -> Result<String> {
 
 /// Turns a unique-constraint violation on a uniqueness column into the
 /// SCIM `uniqueness` error; other errors pass through.
-fn uniqueness_error(e: DieselError, doc: &Value) -> Error {
+pub(super) fn uniqueness_error(e: DieselError, doc: &Value) -> Error {
     if let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
         let what = format!(
             "{} {}",
@@ -235,7 +235,7 @@ fn uniqueness_error(e: DieselError, doc: &Value) -> Error {
     e.into()
 }
 
-fn write_index_rows(
+pub(super) fn write_index_rows(
     conn: &mut AnyConnection,
     tenant: TenantId,
     resource_type: &str,

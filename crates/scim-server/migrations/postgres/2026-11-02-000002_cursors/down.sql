@@ -1,0 +1,2 @@
+DROP INDEX attr_index_long;
+DROP TABLE server_secrets;
