@@ -12,6 +12,8 @@ mod auth;
 mod cli;
 #[path = "server/discovery.rs"]
 mod discovery;
+#[path = "server/filter_corpus.rs"]
+mod filter_corpus;
 #[path = "server/ops.rs"]
 mod ops;
 #[path = "server/store.rs"]

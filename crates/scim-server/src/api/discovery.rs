@@ -40,16 +40,16 @@ pub struct Capabilities {
     pub index: bool,
 }
 
-/// What this build implements: discovery only, so far. Each flag turns on
-/// with the handlers that implement it.
+/// What this build implements. Each flag turns on with the handlers that
+/// implement it.
 pub const CAPABILITIES: Capabilities = Capabilities {
     patch: false,
     bulk: false,
-    filter: false,
-    sort: false,
+    filter: true,
+    sort: true,
     etag: false,
-    cursor: false,
-    index: false,
+    cursor: true,
+    index: true,
 };
 
 fn refuse_filter(req: &HttpRequest) -> Result<()> {

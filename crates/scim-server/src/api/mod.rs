@@ -2,9 +2,11 @@
 //! request/response plumbing, and the one error-to-response conversion.
 
 pub mod auth;
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod list;
 pub mod metrics;
 pub mod middleware;
 pub mod request;

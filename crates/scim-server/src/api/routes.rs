@@ -9,6 +9,11 @@
 //! | GET | `/scim/v2/ResourceTypes/{id}` | [`discovery::get_resource_type`] |
 //! | GET | `/scim/v2/Schemas` | [`discovery::list_schemas`] |
 //! | GET | `/scim/v2/Schemas/{id}` | [`discovery::get_schema`] |
+//! | GET | `/scim/v2/Users` | [`list::list_users`] |
+//! | GET | `/scim/v2/Groups` | [`list::list_groups`] |
+//! | POST | `/scim/v2/Users/.search` | [`list::search_users`] |
+//! | POST | `/scim/v2/Groups/.search` | [`list::search_groups`] |
+//! | POST | `/scim/v2/.search` | [`list::search_all`] |
 //!
 //! Other methods on these paths answer 405 with an `Allow` header; any
 //! other path answers 404. Both as SCIM errors.
@@ -20,7 +25,7 @@ use actix_web::{
 };
 use scim_core::ErrorKind;
 
-use super::{SCIM_PREFIX, discovery, health, metrics, request};
+use super::{SCIM_PREFIX, discovery, health, list, metrics, request};
 use crate::error::Error;
 
 /// Registers every route, the extractor configurations and the 404
@@ -44,7 +49,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     discovery::get_resource_type,
                 ))
                 .service(get_only("/Schemas", discovery::list_schemas))
-                .service(get_only("/Schemas/{id}", discovery::get_schema)),
+                .service(get_only("/Schemas/{id}", discovery::get_schema))
+                // Queries (api/list.rs). The `.search` paths must come
+                // before any `/Users/{id}` route, which would match them;
+                // POST /Users and /Groups (create) belong on the same
+                // resources as the GETs below.
+                .service(post_only("/.search", list::search_all))
+                .service(post_only("/Users/.search", list::search_users))
+                .service(post_only("/Groups/.search", list::search_groups))
+                .service(get_only("/Users", list::list_users))
+                .service(get_only("/Groups", list::list_groups)),
         )
         .default_service(web::to(not_found));
 }
@@ -59,6 +73,18 @@ where
     web::resource(path)
         .route(web::get().to(handler))
         .default_service(not_allowed("GET"))
+}
+
+/// A resource answering POST with `handler` and 405 to anything else.
+fn post_only<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(not_allowed("POST"))
 }
 
 /// The 405 route for a resource that allows the methods in `allow`.

@@ -762,6 +762,27 @@ fn element_driver(inner: &Node) -> Option<Driver<'_>> {
     }
 }
 
+/// Joins terms with `sep` as a balanced tree of parentheses: a flat chain
+/// of 500 terms would nest 500 deep in SQLite's parser, which refuses
+/// expressions deeper than 1000.
+fn balanced(parts: &[Frag], sep: &'static str, out: &mut Frag) {
+    out.sql("(");
+    if parts.len() <= 4 {
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                out.sql(sep);
+            }
+            out.frag(p);
+        }
+    } else {
+        let (left, right) = parts.split_at(parts.len() / 2);
+        balanced(left, sep, out);
+        out.sql(sep);
+        balanced(right, sep, out);
+    }
+    out.sql(")");
+}
+
 /// Writes [`Node`]s as SQL conditions on `resources r`.
 #[derive(Debug)]
 pub struct Renderer {
@@ -797,25 +818,28 @@ impl Renderer {
                 } else {
                     None
                 };
-                out.sql("(");
-                for (i, n) in c.iter().enumerate() {
-                    if i > 0 {
-                        out.sql(" AND ");
-                    }
-                    self.resource(n, driver == Some(i), out);
-                }
-                out.sql(")");
+                let parts: Vec<Frag> = c
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let mut f = Frag::new();
+                        self.resource(n, driver == Some(i), &mut f);
+                        f
+                    })
+                    .collect();
+                balanced(&parts, " AND ", out);
             }
             Node::Or(c) => {
                 let drive_all = drive && c.iter().all(|n| score(n).is_some());
-                out.sql("(");
-                for (i, n) in c.iter().enumerate() {
-                    if i > 0 {
-                        out.sql(" OR ");
-                    }
-                    self.resource(n, drive_all, out);
-                }
-                out.sql(")");
+                let parts: Vec<Frag> = c
+                    .iter()
+                    .map(|n| {
+                        let mut f = Frag::new();
+                        self.resource(n, drive_all, &mut f);
+                        f
+                    })
+                    .collect();
+                balanced(&parts, " OR ", out);
             }
             Node::Not(c) => {
                 out.sql("NOT (");
@@ -896,14 +920,15 @@ impl Renderer {
                 } else {
                     " OR "
                 };
-                out.sql("(");
-                for (i, n) in c.iter().enumerate() {
-                    if i > 0 {
-                        out.sql(sep);
-                    }
-                    self.element(n, el, out);
-                }
-                out.sql(")");
+                let parts: Vec<Frag> = c
+                    .iter()
+                    .map(|n| {
+                        let mut f = Frag::new();
+                        self.element(n, el, &mut f);
+                        f
+                    })
+                    .collect();
+                balanced(&parts, sep, out);
             }
             Node::Not(c) => {
                 out.sql("NOT (");

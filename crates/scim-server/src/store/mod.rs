@@ -29,7 +29,7 @@ use crate::db::{self, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection}
 use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
-pub use import::ImportStore;
+pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use query::{
     Cond, FoundResource, KeyValue, PageRequest, QueryPage, QueryStore, ResourceQuery, SortKey,
