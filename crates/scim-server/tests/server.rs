@@ -16,5 +16,7 @@ mod discovery;
 mod filter_corpus;
 #[path = "server/ops.rs"]
 mod ops;
+#[path = "server/queries.rs"]
+mod queries;
 #[path = "server/store.rs"]
 mod store;
