@@ -921,9 +921,9 @@ impl Store {
     }
 }
 
-impl QueryStore for Store {
-    fn query_resources(&self, query: &ResourceQuery, page: &PageRequest) -> Result<QueryPage> {
-        let mut conn = self.conn()?;
+impl Store {
+    /// `r.tenant_id = ? AND <the targets' conditions>`.
+    fn compile_filter(&self, conn: &mut AnyConnection, query: &ResourceQuery) -> Result<Frag> {
         let tenant = query.tenant;
         let mut filter = Frag::new();
         filter.sql("r.tenant_id = ").int(tenant.0).sql(" AND ");
@@ -936,7 +936,7 @@ impl QueryStore for Store {
             filter.sql("1 = 0");
         }
         for (i, t) in query.targets.iter().enumerate() {
-            let node = self.target_condition(&mut conn, tenant, t)?;
+            let node = self.target_condition(conn, tenant, t)?;
             if i > 0 {
                 filter.sql(" OR ");
             }
@@ -950,6 +950,27 @@ impl QueryStore for Store {
         if multi {
             filter.sql(")");
         }
+        Ok(filter)
+    }
+
+    /// The statement listing the first 100 matching resources in key
+    /// order, for `EXPLAIN` in tests and diagnostics.
+    pub fn query_statement(&self, query: &ResourceQuery) -> Result<Statement> {
+        let mut conn = self.conn()?;
+        let filter = self.compile_filter(&mut conn, query)?;
+        let mut f = Frag::new();
+        f.sql("SELECT r.pk FROM resources r WHERE ")
+            .frag(&filter)
+            .sql(" ORDER BY r.pk LIMIT 100");
+        Ok(f.finish(self.backend))
+    }
+}
+
+impl QueryStore for Store {
+    fn query_resources(&self, query: &ResourceQuery, page: &PageRequest) -> Result<QueryPage> {
+        let mut conn = self.conn()?;
+        let tenant = query.tenant;
+        let filter = self.compile_filter(&mut conn, query)?;
         let sort = if query.sorted {
             sort_plan(&query.targets)
         } else {

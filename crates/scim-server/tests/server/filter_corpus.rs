@@ -231,3 +231,115 @@ store_test!(corpus_answers_survive_sorting_and_cursor_walks, |store| {
     assert!(checked > 60, "{checked}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 });
+
+/// The plan of a statement from the compiler, with its values bound. On
+/// PostgreSQL sequential and bitmap scans are disabled, as in
+/// `store::hot_queries_use_indexes`: the tables are tiny, and what is
+/// checked is that the statement can use the indexes.
+fn plan(store: &Store, st: &scim_server::store::filter_sql::Statement) -> String {
+    use diesel::RunQueryDsl;
+    use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+    use diesel::sql_types::{BigInt, Bool, Double, Text};
+    use scim_server::db::AnyConnection;
+    use scim_server::store::filter_sql::Bind;
+
+    #[derive(diesel::QueryableByName)]
+    struct SqlitePlan {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct PgPlan {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    macro_rules! bound {
+        ($q:expr) => {{
+            let mut q = $q;
+            for b in &st.binds {
+                q = match b.clone() {
+                    Bind::Int(v) => q.bind::<BigInt, _>(v),
+                    Bind::Text(v) => q.bind::<Text, _>(v),
+                    Bind::Float(v) => q.bind::<Double, _>(v),
+                    Bind::Bool(v) => q.bind::<Bool, _>(v),
+                };
+            }
+            q
+        }};
+    }
+    let mut conn = store.conn().unwrap();
+    match &mut *conn {
+        AnyConnection::Sqlite(c) => {
+            let q: BoxedSqlQuery<'_, diesel::sqlite::Sqlite, SqlQuery> =
+                diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", st.sql)).into_boxed();
+            bound!(q)
+                .load::<SqlitePlan>(c)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.detail)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        AnyConnection::Pg(c) => {
+            for s in ["ANALYZE", "SET enable_seqscan = off", "SET enable_bitmapscan = off"] {
+                diesel::sql_query(s).execute(c).unwrap();
+            }
+            let q: BoxedSqlQuery<'_, diesel::pg::Pg, SqlQuery> =
+                diesel::sql_query(format!("EXPLAIN {}", st.sql)).into_boxed();
+            let plan = bound!(q)
+                .load::<PgPlan>(c)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.line)
+                .collect::<Vec<_>>()
+                .join("\n");
+            for s in ["RESET enable_seqscan", "RESET enable_bitmapscan"] {
+                diesel::sql_query(s).execute(c).unwrap();
+            }
+            plan
+        }
+    }
+}
+
+store_test!(compiled_filters_use_the_indexes, |store| {
+    let tenant = load_dataset(&store, "corpus");
+    // Other tenants' rows make the statistics realistic.
+    for i in 0..3 {
+        load_dataset(&store, &format!("noise{i}"));
+    }
+    let users = SchemaRegistry::core().resource_schema("User").unwrap();
+    let cases: [(&str, &[&str]); 6] = [
+        (r#"userName eq "bjensen""#, &["attr_index_text"]),
+        (r#"emails.value eq "bjensen@example.com""#, &["attr_index_text"]),
+        (r#"userName sw "b""#, &["attr_index_text"]),
+        (r#"meta.lastModified gt "2011-05-13T04:42:34Z""#, &["attr_index_time"]),
+        (
+            r#"emails[type eq "work" and value co "example"]"#,
+            &["attr_index_text", "attr_index_element"],
+        ),
+        (
+            r#"userName eq "bjensen" and active eq true"#,
+            &["attr_index_text", "attr_index_element"],
+        ),
+    ];
+    for (filter, indexes) in cases {
+        let search = SearchRequest {
+            filter: Some(filter.to_owned()),
+            ..SearchRequest::default()
+        };
+        let q = compile_query(tenant, &[users.clone()], &search, BASE, &Limits::default()).unwrap();
+        let st = store.query_statement(&q).unwrap();
+        let plan = plan(&store, &st);
+        for index in indexes {
+            assert!(plan.contains(index), "{filter}: expected {index} in\n{plan}\n{}", st.sql);
+        }
+        if std::env::var("SHOW_PLANS").is_ok() {
+            eprintln!("{filter}:\n{plan}\n");
+        }
+        // The resources are reached by key, never scanned.
+        assert!(
+            !plan.contains("SCAN r\n") && !plan.ends_with("SCAN r") && !plan.contains("Seq Scan"),
+            "{filter}:\n{plan}"
+        );
+    }
+});
