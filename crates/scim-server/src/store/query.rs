@@ -412,6 +412,9 @@ struct Exec<'c> {
     conn: &'c mut AnyConnection,
     backend: Backend,
     tenant: i64,
+    /// When no target has a filter: the resource types (their totals are
+    /// kept in `resource_counts`); empty otherwise.
+    unfiltered: Vec<String>,
     /// `r.tenant_id = ? AND (...)`.
     filter: Frag,
     sort: Option<SortPlan>,
@@ -450,6 +453,19 @@ impl Exec<'_> {
     }
 
     fn count(&mut self) -> Result<u64> {
+        if !self.unfiltered.is_empty() {
+            // Every resource of the types: the counts the triggers keep.
+            let mut f = Frag::new();
+            f.sql("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM resource_counts WHERE tenant_id = ")
+                .int(self.tenant)
+                .sql(" AND resource_type IN (");
+            for (i, t) in self.unfiltered.iter().enumerate() {
+                f.sql(if i == 0 { "" } else { ", " }).text(t.as_str());
+            }
+            f.sql(")");
+            let rows: Vec<CountRow> = self.load(&f)?;
+            return Ok(rows.first().map_or(0, |r| u64::try_from(r.n).unwrap_or(0)));
+        }
         let mut f = Frag::new();
         f.sql("SELECT COUNT(*) AS n FROM resources r WHERE ")
             .frag(&self.filter);
@@ -983,10 +999,20 @@ impl QueryStore for Store {
             SortOrder::Descending if query.sorted => Dir::Desc,
             _ => Dir::Asc,
         };
+        let unfiltered = if query.targets.iter().all(|t| matches!(t.cond, Cond::Const(true))) {
+            query
+                .targets
+                .iter()
+                .map(|t| t.rs.resource_type().id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut exec = Exec {
             conn: &mut conn,
             backend: self.backend,
             tenant: tenant.0,
+            unfiltered,
             filter,
             sort,
             display,
