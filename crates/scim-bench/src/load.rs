@@ -122,8 +122,12 @@ async fn measure(plan: &Plan, shared: &Arc<Shared>, kind: &Kind) -> Stats {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..plan.concurrency {
-        let (shared, counter, errors, kind) =
-            (shared.clone(), counter.clone(), errors.clone(), kind.clone());
+        let (shared, counter, errors, kind) = (
+            shared.clone(),
+            counter.clone(),
+            errors.clone(),
+            kind.clone(),
+        );
         let (duration, max) = (plan.duration, plan.max_requests);
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x2545_F491));
@@ -180,7 +184,10 @@ async fn measure(plan: &Plan, shared: &Arc<Shared>, kind: &Kind) -> Stats {
 async fn missing(shared: &Arc<Shared>, kind: &Kind) -> Option<StatusCode> {
     let mut rng = Rng(7);
     match shared.request(kind, &mut rng, "").send().await {
-        Ok(r) if r.status() == StatusCode::NOT_FOUND || r.status() == StatusCode::METHOD_NOT_ALLOWED => {
+        Ok(r)
+            if r.status() == StatusCode::NOT_FOUND
+                || r.status() == StatusCode::METHOD_NOT_ALLOWED =>
+        {
             Some(r.status())
         }
         _ => None,

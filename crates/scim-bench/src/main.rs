@@ -27,7 +27,10 @@ use clap::Parser;
 
 /// Command line.
 #[derive(Debug, Parser)]
-#[command(name = "scim-bench", about = "Load benchmark of scim-server over loopback")]
+#[command(
+    name = "scim-bench",
+    about = "Load benchmark of scim-server over loopback"
+)]
 pub struct Args {
     /// Users to seed.
     #[arg(long, default_value_t = 10_000)]
@@ -69,8 +72,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: &Args) -> Result<(), String> {
     let db = target::Database::create(args.postgres.as_deref())?;
-    println!("# scim-bench: {} users, backend {}, {} in flight, {} s per figure",
-        args.users, db.backend(), args.concurrency, args.seconds);
+    println!(
+        "# scim-bench: {} users, backend {}, {} in flight, {} s per figure",
+        args.users,
+        db.backend(),
+        args.concurrency,
+        args.seconds
+    );
     let seeded = seed::seed(&db.url, args.users, args.batch)?;
     println!(
         "seed              {:>10} users in {:.1} s ({:.0} users/s)",

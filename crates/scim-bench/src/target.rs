@@ -45,7 +45,9 @@ impl Database {
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .map_err(|e| e.to_string())?;
-                let (base, _) = admin.rsplit_once('/').ok_or("the PostgreSQL URL names no database")?;
+                let (base, _) = admin
+                    .rsplit_once('/')
+                    .ok_or("the PostgreSQL URL names no database")?;
                 Ok(Self {
                     url: format!("{base}/{name}"),
                     _dir: dir,
@@ -103,7 +105,14 @@ impl Server {
                 .with_file_name("scim-server"),
         };
         let out = Command::new(&binary)
-            .args(["token", "create", "--tenant", "bench", "--scope", "scim:write"])
+            .args([
+                "token",
+                "create",
+                "--tenant",
+                "bench",
+                "--scope",
+                "scim:write",
+            ])
             .env("SCIM_DATABASE_URL", database_url)
             .output()
             .map_err(|e| format!("{}: {e}", binary.display()))?;

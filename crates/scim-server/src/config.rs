@@ -187,11 +187,21 @@ pub struct Settings {
     pub filter_max_length: usize,
 
     /// Deepest accepted filter nesting (parentheses, not, value paths).
-    #[arg(long, env = "SCIM_FILTER_MAX_DEPTH", default_value_t = 32, global = true)]
+    #[arg(
+        long,
+        env = "SCIM_FILTER_MAX_DEPTH",
+        default_value_t = 32,
+        global = true
+    )]
     pub filter_max_depth: usize,
 
     /// Most comparison and presence terms in one filter.
-    #[arg(long, env = "SCIM_FILTER_MAX_TERMS", default_value_t = 500, global = true)]
+    #[arg(
+        long,
+        env = "SCIM_FILTER_MAX_TERMS",
+        default_value_t = 500,
+        global = true
+    )]
     pub filter_max_terms: usize,
 }
 

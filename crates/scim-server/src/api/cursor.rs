@@ -147,9 +147,7 @@ pub fn decode(
     if age < 0 || u64::try_from(age).unwrap_or(u64::MAX) > timeout_secs {
         return Err(scim_core::Error::new(
             ErrorKind::ExpiredCursor,
-            format!(
-                "the cursor has expired: request the next page within {timeout_secs} seconds"
-            ),
+            format!("the cursor has expired: request the next page within {timeout_secs} seconds"),
         )
         .into());
     }

@@ -341,9 +341,7 @@ async fn run(
                     count: requested,
                 }
             } else {
-                let CursorState {
-                    direction, key, ..
-                } = cursor::decode(
+                let CursorState { direction, key, .. } = cursor::decode(
                     &secret,
                     given,
                     tenant,
@@ -379,11 +377,7 @@ async fn run(
                 .iter()
                 .position(|rs| rs.resource_type().id == r.resource_type)
                 .unwrap_or(0);
-            let location = format!(
-                "{}{}",
-                location_prefix(&state.base_url, &types[i]),
-                r.id
-            );
+            let location = format!("{}{}", location_prefix(&state.base_url, &types[i]), r.id);
             projections[i].apply(&served_document(r.document.clone(), location))
         })
         .collect();
@@ -419,7 +413,7 @@ async fn run(
             ListResponse::cursor_page(resources, Some(found.total), next, previous)
         }
     };
-    let json = serde_json::to_value(&body)
-        .map_err(|e| Error::internal(format!("list response: {e}")))?;
+    let json =
+        serde_json::to_value(&body).map_err(|e| Error::internal(format!("list response: {e}")))?;
     Ok(scim_json(StatusCode::OK, &json))
 }

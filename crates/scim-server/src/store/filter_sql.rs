@@ -292,7 +292,9 @@ fn maybe_cut() -> Frag {
     let mut f = Frag::new();
     f.sql("(octet_length(")
         .alias()
-        .sql(format!(".text_folded) >= {MAYBE_CUT_BYTES} OR octet_length("))
+        .sql(format!(
+            ".text_folded) >= {MAYBE_CUT_BYTES} OR octet_length("
+        ))
         .alias()
         .sql(format!(".text_exact) >= {MAYBE_CUT_BYTES})"));
     f
@@ -484,21 +486,21 @@ impl Compiler<'_> {
                     return Node::Const(false);
                 };
                 let whole = value.as_i64().is_some() || value.as_u64().is_some();
-                self.ordered(a, col, op, Bind::Float(f), whole && f.abs() >= TWO_POW_53, bound)
+                self.ordered(
+                    a,
+                    col,
+                    op,
+                    Bind::Float(f),
+                    whole && f.abs() >= TWO_POW_53,
+                    bound,
+                )
             }
             Column::Time => {
                 let Some(t) = value.as_str().and_then(parse_datetime) else {
                     return Node::Const(false);
                 };
                 let finer = t.timestamp_subsec_nanos() % 1000 != 0;
-                self.ordered(
-                    a,
-                    col,
-                    op,
-                    Bind::Int(t.timestamp_micros()),
-                    finer,
-                    bound,
-                )
+                self.ordered(a, col, op, Bind::Int(t.timestamp_micros()), finer, bound)
             }
         }
     }
@@ -655,12 +657,7 @@ impl Compiler<'_> {
                 let n = i64::try_from(x.chars().count()).unwrap_or(i64::MAX);
                 match self.backend {
                     Backend::Sqlite => f.sql("substr(").frag(&loc).sql(", ").int(-n),
-                    Backend::Postgres => f
-                        .sql("right(")
-                        .frag(&loc)
-                        .sql(", ")
-                        .int(n)
-                        .sql("::int"),
+                    Backend::Postgres => f.sql("right(").frag(&loc).sql(", ").int(n).sql("::int"),
                 };
                 f.sql(") = ").text(x);
             }
@@ -978,9 +975,15 @@ mod tests {
 
     #[test]
     fn values_are_bound_never_pasted() {
-        let s = compile(r#"userName eq "x'); DROP TABLE resources;--""#, Backend::Sqlite);
+        let s = compile(
+            r#"userName eq "x'); DROP TABLE resources;--""#,
+            Backend::Sqlite,
+        );
         assert!(!s.sql.contains("DROP"), "{}", s.sql);
-        assert!(s.binds.contains(&Bind::Text("x'); drop table resources;--".into())));
+        assert!(
+            s.binds
+                .contains(&Bind::Text("x'); drop table resources;--".into()))
+        );
         assert_eq!(
             s.sql,
             "r.pk IN (SELECT x1.resource_pk FROM attr_index x1 WHERE x1.tenant_id = ? \
@@ -996,7 +999,10 @@ mod tests {
         // userName drives (IN), active is probed (EXISTS).
         assert!(s.sql.starts_with("(EXISTS"), "{}", s.sql);
         assert!(s.sql.contains("AND r.pk IN"), "{}", s.sql);
-        let s = compile(r#"emails[type eq "work" and value sw "b"]"#, Backend::Sqlite);
+        let s = compile(
+            r#"emails[type eq "work" and value sw "b"]"#,
+            Backend::Sqlite,
+        );
         assert!(s.sql.contains("x1.text_folded >= ?"), "{}", s.sql);
         assert!(s.sql.contains("x2.ordinal = x1.ordinal"), "{}", s.sql);
     }
@@ -1010,7 +1016,11 @@ mod tests {
         assert_eq!(s.sql, "(r.id = ?)");
         assert_eq!(s.binds, [Bind::Text("abc".into())]);
         assert_eq!(
-            compile(r#"meta.location eq "https://elsewhere/abc""#, Backend::Sqlite).sql,
+            compile(
+                r#"meta.location eq "https://elsewhere/abc""#,
+                Backend::Sqlite
+            )
+            .sql,
             "1 = 0"
         );
     }

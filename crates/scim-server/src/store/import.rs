@@ -121,8 +121,7 @@ impl ImportStore for Store {
                         resources::version.eq(p.version),
                         resources::document.eq(&p.text),
                         resources::user_name_folded.eq(p.derived.user_name_folded.as_deref()),
-                        resources::display_name_folded
-                            .eq(p.derived.display_name_folded.as_deref()),
+                        resources::display_name_folded.eq(p.derived.display_name_folded.as_deref()),
                         resources::external_id.eq(p.derived.external_id.as_deref()),
                         resources::created.eq(to_db_time(p.created)),
                         resources::last_modified.eq(to_db_time(p.last_modified)),

@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::filter_sql::{
-    Bind, Bound, Column, Compiler, Frag, Node, Renderer, Statement, attr_key,
-    maybe_cut_predicate, paths_sensitive_to_cuts,
+    Bind, Bound, Column, Compiler, Frag, Node, Renderer, Statement, attr_key, maybe_cut_predicate,
+    paths_sensitive_to_cuts,
 };
 use super::{Store, TenantId};
 use crate::db::{AnyConnection, Backend};
@@ -93,16 +93,8 @@ impl Cond {
     fn build(&self, c: &mut Compiler<'_>, bound: Bound) -> Result<Node> {
         Ok(match self {
             Cond::Const(b) => Node::Const(*b),
-            Cond::And(v) => Node::And(
-                v.iter()
-                    .map(|x| x.build(c, bound))
-                    .collect::<Result<_>>()?,
-            ),
-            Cond::Or(v) => Node::Or(
-                v.iter()
-                    .map(|x| x.build(c, bound))
-                    .collect::<Result<_>>()?,
-            ),
+            Cond::And(v) => Node::And(v.iter().map(|x| x.build(c, bound)).collect::<Result<_>>()?),
+            Cond::Or(v) => Node::Or(v.iter().map(|x| x.build(c, bound)).collect::<Result<_>>()?),
             Cond::Not(x) => Node::Not(Box::new(x.build(
                 c,
                 match bound {
@@ -325,24 +317,31 @@ where
     T: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static,
 {
     match conn {
-        AnyConnection::Sqlite(c) => {
-            bind_all(diesel::sql_query(st.sql.as_str()).into_boxed::<Sqlite>(), &st.binds).load(c)
-        }
-        AnyConnection::Pg(c) => {
-            bind_all(diesel::sql_query(st.sql.as_str()).into_boxed::<Pg>(), &st.binds).load(c)
-        }
+        AnyConnection::Sqlite(c) => bind_all(
+            diesel::sql_query(st.sql.as_str()).into_boxed::<Sqlite>(),
+            &st.binds,
+        )
+        .load(c),
+        AnyConnection::Pg(c) => bind_all(
+            diesel::sql_query(st.sql.as_str()).into_boxed::<Pg>(),
+            &st.binds,
+        )
+        .load(c),
     }
 }
 
 fn execute(conn: &mut AnyConnection, st: &Statement) -> QueryResult<usize> {
     match conn {
-        AnyConnection::Sqlite(c) => {
-            bind_all(diesel::sql_query(st.sql.as_str()).into_boxed::<Sqlite>(), &st.binds)
-                .execute(c)
-        }
-        AnyConnection::Pg(c) => {
-            bind_all(diesel::sql_query(st.sql.as_str()).into_boxed::<Pg>(), &st.binds).execute(c)
-        }
+        AnyConnection::Sqlite(c) => bind_all(
+            diesel::sql_query(st.sql.as_str()).into_boxed::<Sqlite>(),
+            &st.binds,
+        )
+        .execute(c),
+        AnyConnection::Pg(c) => bind_all(
+            diesel::sql_query(st.sql.as_str()).into_boxed::<Pg>(),
+            &st.binds,
+        )
+        .execute(c),
     }
 }
 
@@ -770,9 +769,7 @@ impl Exec<'_> {
         let after = rows.len() as u64 > count;
         rows.truncate(count as usize);
         let before = match (key, rows.first()) {
-            (Some(_), Some(first)) => !self
-                .walk(display.rev(), Some(&first.key), 0, 1)?
-                .is_empty(),
+            (Some(_), Some(first)) => !self.walk(display.rev(), Some(&first.key), 0, 1)?.is_empty(),
             _ => false,
         };
         Ok((rows, after, before))
@@ -999,7 +996,11 @@ impl QueryStore for Store {
             SortOrder::Descending if query.sorted => Dir::Desc,
             _ => Dir::Asc,
         };
-        let unfiltered = if query.targets.iter().all(|t| matches!(t.cond, Cond::Const(true))) {
+        let unfiltered = if query
+            .targets
+            .iter()
+            .all(|t| matches!(t.cond, Cond::Const(true)))
+        {
             query
                 .targets
                 .iter()

@@ -15,7 +15,10 @@ use scim_server::store::{
 };
 use serde_json::Value;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conformance-tests/filters");
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../conformance-tests/filters"
+);
 /// The base URL the dataset's `meta.location` values use.
 const BASE: &str = "https://example.com/v2";
 
@@ -93,11 +96,9 @@ fn run(
 }
 
 fn expected_ids(case: &Value) -> Option<BTreeSet<String>> {
-    case["expect"].as_array().map(|ids| {
-        ids.iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect()
-    })
+    case["expect"]
+        .as_array()
+        .map(|ids| ids.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
 }
 
 store_test!(corpus_answers_like_the_evaluator, |store| {
@@ -118,7 +119,13 @@ store_test!(corpus_answers_like_the_evaluator, |store| {
             filter: Some(filter.to_owned()),
             ..SearchRequest::default()
         };
-        let got = run(&store, tenant, case["resourceType"].as_str().unwrap(), &search, &all);
+        let got = run(
+            &store,
+            tenant,
+            case["resourceType"].as_str().unwrap(),
+            &search,
+            &all,
+        );
         match (expected_ids(case), got) {
             (Some(want), Ok((total, ids, _))) => {
                 let got: BTreeSet<String> = ids.iter().cloned().collect();
@@ -128,9 +135,9 @@ store_test!(corpus_answers_like_the_evaluator, |store| {
                     ));
                 }
             }
-            (Some(want), Err(e)) => {
-                failures.push(format!("{file} {name}: {filter}\n  expected {want:?}\n  got error {e:?}"))
-            }
+            (Some(want), Err(e)) => failures.push(format!(
+                "{file} {name}: {filter}\n  expected {want:?}\n  got error {e:?}"
+            )),
             (None, got) => {
                 let want = (
                     case["error"]["scimType"].as_str().unwrap().to_owned(),
@@ -175,7 +182,10 @@ store_test!(corpus_answers_survive_sorting_and_cursor_walks, |store| {
             continue;
         };
         let type_name = case["resourceType"].as_str().unwrap();
-        for (sort_by, order) in [sorts[(n / 5) % sorts.len()], sorts[(n / 5 + 2) % sorts.len()]] {
+        for (sort_by, order) in [
+            sorts[(n / 5) % sorts.len()],
+            sorts[(n / 5 + 2) % sorts.len()],
+        ] {
             let search = SearchRequest {
                 filter: Some(case["filter"].as_str().unwrap().to_owned()),
                 sort_by: Some(sort_by.to_owned()),
@@ -281,7 +291,11 @@ fn plan(store: &Store, st: &scim_server::store::filter_sql::Statement) -> String
                 .join("\n")
         }
         AnyConnection::Pg(c) => {
-            for s in ["ANALYZE", "SET enable_seqscan = off", "SET enable_bitmapscan = off"] {
+            for s in [
+                "ANALYZE",
+                "SET enable_seqscan = off",
+                "SET enable_bitmapscan = off",
+            ] {
                 diesel::sql_query(s).execute(c).unwrap();
             }
             let q: BoxedSqlQuery<'_, diesel::pg::Pg, SqlQuery> =
@@ -310,9 +324,15 @@ store_test!(compiled_filters_use_the_indexes, |store| {
     let users = SchemaRegistry::core().resource_schema("User").unwrap();
     let cases: [(&str, &[&str]); 6] = [
         (r#"userName eq "bjensen""#, &["attr_index_text"]),
-        (r#"emails.value eq "bjensen@example.com""#, &["attr_index_text"]),
+        (
+            r#"emails.value eq "bjensen@example.com""#,
+            &["attr_index_text"],
+        ),
         (r#"userName sw "b""#, &["attr_index_text"]),
-        (r#"meta.lastModified gt "2011-05-13T04:42:34Z""#, &["attr_index_time"]),
+        (
+            r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
+            &["attr_index_time"],
+        ),
         (
             r#"emails[type eq "work" and value co "example"]"#,
             &["attr_index_text", "attr_index_element"],
@@ -331,7 +351,11 @@ store_test!(compiled_filters_use_the_indexes, |store| {
         let st = store.query_statement(&q).unwrap();
         let plan = plan(&store, &st);
         for index in indexes {
-            assert!(plan.contains(index), "{filter}: expected {index} in\n{plan}\n{}", st.sql);
+            assert!(
+                plan.contains(index),
+                "{filter}: expected {index} in\n{plan}\n{}",
+                st.sql
+            );
         }
         if std::env::var("SHOW_PLANS").is_ok() {
             eprintln!("{filter}:\n{plan}\n");

@@ -93,17 +93,37 @@ backend_test!(index_paging_counts_and_clamps, |ctx| async move {
     assert_eq!(first["userName"], "user1");
     assert_eq!(
         first["meta"]["location"],
-        format!("{}/Users/{}", ctx.scim_base(), first["id"].as_str().unwrap())
+        format!(
+            "{}/Users/{}",
+            ctx.scim_base(),
+            first["id"].as_str().unwrap()
+        )
     );
 
-    let (_, body) = list(&ctx, &token, "/scim/v2/Users", &[("startIndex", "3"), ("count", "2")]).await;
+    let (_, body) = list(
+        &ctx,
+        &token,
+        "/scim/v2/Users",
+        &[("startIndex", "3"), ("count", "2")],
+    )
+    .await;
     assert_eq!(names(&body, "userName"), ["user3", "user4"]);
     assert_eq!(
-        (&body["totalResults"], &body["itemsPerPage"], &body["startIndex"]),
+        (
+            &body["totalResults"],
+            &body["itemsPerPage"],
+            &body["startIndex"]
+        ),
         (&json!(7), &json!(2), &json!(3))
     );
     // startIndex below 1 is 1; a negative count is 0; too large is clamped.
-    let (_, body) = list(&ctx, &token, "/scim/v2/Users", &[("startIndex", "-4"), ("count", "1")]).await;
+    let (_, body) = list(
+        &ctx,
+        &token,
+        "/scim/v2/Users",
+        &[("startIndex", "-4"), ("count", "1")],
+    )
+    .await;
     assert_eq!(names(&body, "userName"), ["user1"]);
     assert_eq!(body["startIndex"], json!(1));
     let (status, body) = list(&ctx, &token, "/scim/v2/Users", &[("count", "-1")]).await;
@@ -134,54 +154,80 @@ backend_test!(index_paging_counts_and_clamps, |ctx| async move {
     assert_eq!(names(&body, "displayName"), ["Ops"]);
 });
 
-backend_test!(filters_match_sql_metacharacters_literally, |ctx| async move {
-    let token = ctx.token("acme", &[Scope::Read]);
-    for name in [
-        "o'brien",
-        "100%",
-        "100 percent",
-        "a_b",
-        "axb",
-        "back\\slash",
-        "x;--",
-        "x",
-        "Robert'); DROP TABLE resources;--",
-    ] {
-        user(&ctx, "acme", json!({"userName": name, "title": name}));
+backend_test!(
+    filters_match_sql_metacharacters_literally,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Read]);
+        for name in [
+            "o'brien",
+            "100%",
+            "100 percent",
+            "a_b",
+            "axb",
+            "back\\slash",
+            "x;--",
+            "x",
+            "Robert'); DROP TABLE resources;--",
+        ] {
+            user(&ctx, "acme", json!({"userName": name, "title": name}));
+        }
+        let cases = [
+            (r#"userName eq "o'brien""#, vec!["o'brien"]),
+            (r#"userName co "%""#, vec!["100%"]),
+            (r#"userName sw "100%""#, vec!["100%"]),
+            (r#"userName co "_""#, vec!["a_b"]),
+            (r#"userName eq "a_b""#, vec!["a_b"]),
+            (r#"userName ew "\\slash""#, vec!["back\\slash"]),
+            (
+                r#"userName co ";--""#,
+                vec!["x;--", "Robert'); DROP TABLE resources;--"],
+            ),
+            (
+                r#"title co "'); drop table""#,
+                vec!["Robert'); DROP TABLE resources;--"],
+            ),
+            (r#"userName sw "x""#, vec!["x;--", "x"]),
+        ];
+        for (filter, want) in cases {
+            let (status, body) = list(&ctx, &token, "/scim/v2/Users", &[("filter", filter)]).await;
+            assert_eq!(status, StatusCode::OK, "{filter}: {body}");
+            let mut got = names(&body, "userName");
+            got.sort();
+            let mut want: Vec<String> = want.into_iter().map(String::from).collect();
+            want.sort();
+            assert_eq!(got, want, "{filter}");
+        }
+        // The table is still there.
+        let (_, body) = list(&ctx, &token, "/scim/v2/Users", &[("count", "0")]).await;
+        assert_eq!(body["totalResults"], json!(9));
+        // A bad filter says where.
+        let (status, body) = list(
+            &ctx,
+            &token,
+            "/scim/v2/Users",
+            &[("filter", "userName eq \"x\" and nope pr")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error_type(&body), "invalidFilter");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("(at position 20)"),
+            "{body}"
+        );
+        let (status, body) = list(
+            &ctx,
+            &token,
+            "/scim/v2/Users",
+            &[("filter", "password eq \"x\"")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error_type(&body), "invalidFilter");
     }
-    let cases = [
-        (r#"userName eq "o'brien""#, vec!["o'brien"]),
-        (r#"userName co "%""#, vec!["100%"]),
-        (r#"userName sw "100%""#, vec!["100%"]),
-        (r#"userName co "_""#, vec!["a_b"]),
-        (r#"userName eq "a_b""#, vec!["a_b"]),
-        (r#"userName ew "\\slash""#, vec!["back\\slash"]),
-        (r#"userName co ";--""#, vec!["x;--", "Robert'); DROP TABLE resources;--"]),
-        (r#"title co "'); drop table""#, vec!["Robert'); DROP TABLE resources;--"]),
-        (r#"userName sw "x""#, vec!["x;--", "x"]),
-    ];
-    for (filter, want) in cases {
-        let (status, body) = list(&ctx, &token, "/scim/v2/Users", &[("filter", filter)]).await;
-        assert_eq!(status, StatusCode::OK, "{filter}: {body}");
-        let mut got = names(&body, "userName");
-        got.sort();
-        let mut want: Vec<String> = want.into_iter().map(String::from).collect();
-        want.sort();
-        assert_eq!(got, want, "{filter}");
-    }
-    // The table is still there.
-    let (_, body) = list(&ctx, &token, "/scim/v2/Users", &[("count", "0")]).await;
-    assert_eq!(body["totalResults"], json!(9));
-    // A bad filter says where.
-    let (status, body) =
-        list(&ctx, &token, "/scim/v2/Users", &[("filter", "userName eq \"x\" and nope pr")]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error_type(&body), "invalidFilter");
-    assert!(body["detail"].as_str().unwrap().ends_with("(at position 20)"), "{body}");
-    let (status, body) = list(&ctx, &token, "/scim/v2/Users", &[("filter", "password eq \"x\"")]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error_type(&body), "invalidFilter");
-});
+);
 
 backend_test!(sorting_by_any_attribute, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Read]);
@@ -289,7 +335,11 @@ async fn walk(
 backend_test!(cursors_walk_both_ways, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Read]);
     for i in 0..9 {
-        user(&ctx, "acme", json!({"userName": format!("u{i}"), "title": format!("t{}", i % 3)}));
+        user(
+            &ctx,
+            "acme",
+            json!({"userName": format!("u{i}"), "title": format!("t{}", i % 3)}),
+        );
     }
     let all: Vec<String> = (0..9).map(|i| format!("u{i}")).collect();
     assert_eq!(walk(&ctx, &token, &[("count", "2")], |_| {}).await, all);
@@ -298,7 +348,11 @@ backend_test!(cursors_walk_both_ways, |ctx| async move {
         walk(
             &ctx,
             &token,
-            &[("count", "4"), ("sortBy", "title"), ("sortOrder", "descending")],
+            &[
+                ("count", "4"),
+                ("sortBy", "title"),
+                ("sortOrder", "descending")
+            ],
             |_| {}
         )
         .await,
@@ -314,7 +368,11 @@ backend_test!(cursors_walk_both_ways, |ctx| async move {
                 ctx,
                 &token,
                 "/scim/v2/Users",
-                &[("count", "3"), ("filter", "userName sw \"u\""), ("cursor", &cursor)],
+                &[
+                    ("count", "3"),
+                    ("filter", "userName sw \"u\""),
+                    ("cursor", &cursor),
+                ],
             )
             .await;
             assert_eq!(status, StatusCode::OK, "{body}");
@@ -344,7 +402,11 @@ backend_test!(cursor_walks_survive_deletes, |ctx| async move {
         let prefix = format!("p{pass}-");
         let created: Vec<StoredResource> = (0..12)
             .map(|i| {
-                user(&ctx, "acme", json!({"userName": format!("{prefix}u{i:02}"), "title": format!("{}", 12 - i)}))
+                user(
+                    &ctx,
+                    "acme",
+                    json!({"userName": format!("{prefix}u{i:02}"), "title": format!("{}", 12 - i)}),
+                )
             })
             .collect();
         let filter = format!("userName sw \"{prefix}\"");
@@ -373,7 +435,10 @@ backend_test!(cursor_walks_survive_deletes, |ctx| async move {
         for r in &created {
             let name = r.document["userName"].as_str().unwrap().to_owned();
             if !deleted.contains(&name) {
-                assert!(seen.contains(&name), "{name} skipped (sort {sort:?}): {seen:?}");
+                assert!(
+                    seen.contains(&name),
+                    "{name} skipped (sort {sort:?}): {seen:?}"
+                );
             }
         }
         assert!(seen.len() >= 8, "{seen:?}");
@@ -387,7 +452,13 @@ backend_test!(cursor_errors, |ctx| async move {
         user(&ctx, "acme", json!({"userName": format!("u{i}")}));
         user(&ctx, "other", json!({"userName": format!("u{i}")}));
     }
-    let (_, first) = list(&ctx, &token, "/scim/v2/Users", &[("cursor", ""), ("count", "2")]).await;
+    let (_, first) = list(
+        &ctx,
+        &token,
+        "/scim/v2/Users",
+        &[("cursor", ""), ("count", "2")],
+    )
+    .await;
     let next = first["nextCursor"].as_str().unwrap().to_owned();
     let check = |params: Vec<(&'static str, String)>, who: String, want: &'static str| {
         let ctx = &ctx;
@@ -401,21 +472,56 @@ backend_test!(cursor_errors, |ctx| async move {
     let mut tampered = next.clone().into_bytes();
     tampered[3] = if tampered[3] == b'x' { b'y' } else { b'x' };
     let tampered = String::from_utf8(tampered).unwrap();
-    check(vec![("cursor", tampered), ("count", "2".into())], token.clone(), "invalidCursor").await;
-    check(vec![("cursor", "garbage".into()), ("count", "2".into())], token.clone(), "invalidCursor").await;
-    // Another tenant's token, another query: invalid too.
-    check(vec![("cursor", next.clone()), ("count", "2".into())], other.clone(), "invalidCursor").await;
     check(
-        vec![("cursor", next.clone()), ("count", "2".into()), ("filter", "userName pr".into())],
+        vec![("cursor", tampered), ("count", "2".into())],
+        token.clone(),
+        "invalidCursor",
+    )
+    .await;
+    check(
+        vec![("cursor", "garbage".into()), ("count", "2".into())],
+        token.clone(),
+        "invalidCursor",
+    )
+    .await;
+    // Another tenant's token, another query: invalid too.
+    check(
+        vec![("cursor", next.clone()), ("count", "2".into())],
+        other.clone(),
+        "invalidCursor",
+    )
+    .await;
+    check(
+        vec![
+            ("cursor", next.clone()),
+            ("count", "2".into()),
+            ("filter", "userName pr".into()),
+        ],
         token.clone(),
         "invalidCursor",
     )
     .await;
     // Another page size, or one over the maximum.
-    check(vec![("cursor", next.clone()), ("count", "3".into())], token.clone(), "invalidCount").await;
-    check(vec![("cursor", String::new()), ("count", "5000".into())], token.clone(), "invalidCount").await;
+    check(
+        vec![("cursor", next.clone()), ("count", "3".into())],
+        token.clone(),
+        "invalidCount",
+    )
+    .await;
+    check(
+        vec![("cursor", String::new()), ("count", "5000".into())],
+        token.clone(),
+        "invalidCount",
+    )
+    .await;
     // The cursor still works with the right query.
-    let (status, body) = list(&ctx, &token, "/scim/v2/Users", &[("cursor", &next), ("count", "2")]).await;
+    let (status, body) = list(
+        &ctx,
+        &token,
+        "/scim/v2/Users",
+        &[("cursor", &next), ("count", "2")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(names(&body, "userName"), ["u2", "u3"]);
 });
@@ -429,29 +535,54 @@ async fn cursors_expire() {
     for i in 0..3 {
         user(&ctx, "acme", json!({"userName": format!("u{i}")}));
     }
-    let (_, first) = list(&ctx, &token, "/scim/v2/Users", &[("cursor", ""), ("count", "1")]).await;
+    let (_, first) = list(
+        &ctx,
+        &token,
+        "/scim/v2/Users",
+        &[("cursor", ""), ("count", "1")],
+    )
+    .await;
     let next = first["nextCursor"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, body) = list(&ctx, &token, "/scim/v2/Users", &[("cursor", &next), ("count", "1")]).await;
+    let (status, body) = list(
+        &ctx,
+        &token,
+        "/scim/v2/Users",
+        &[("cursor", &next), ("count", "1")],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_type(&body), "expiredCursor");
 }
 
 backend_test!(post_search_and_projection, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Read]);
-    user(&ctx, "acme", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    user(
+        &ctx,
+        "acme",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": "bjensen", "displayName": "Babs",
-        "emails": [{"value": "b@example.com", "type": "work"}], "title": "Guide"}));
-    user(&ctx, "acme", json!({"userName": "jsmith", "displayName": "Jim"}));
+        "emails": [{"value": "b@example.com", "type": "work"}], "title": "Guide"}),
+    );
+    user(
+        &ctx,
+        "acme",
+        json!({"userName": "jsmith", "displayName": "Jim"}),
+    );
     group(&ctx, "acme", json!({"displayName": "Babs fans"}));
 
-    let (status, body) = search(&ctx, &token, "/scim/v2/Users/.search", json!({
-        "schemas": [SEARCH],
-        "filter": "displayName sw \"b\"",
-        "attributes": ["userName", "emails.value"],
-        "startIndex": 1,
-        "count": 10
-    }))
+    let (status, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/Users/.search",
+        json!({
+            "schemas": [SEARCH],
+            "filter": "displayName sw \"b\"",
+            "attributes": ["userName", "emails.value"],
+            "startIndex": 1,
+            "count": 10
+        }),
+    )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let r = &body["Resources"][0];
@@ -461,51 +592,92 @@ backend_test!(post_search_and_projection, |ctx| async move {
     assert_eq!(keys, ["emails", "id", "schemas", "userName"]);
     assert_eq!(r["emails"], json!([{"value": "b@example.com"}]));
 
-    let (_, body) = search(&ctx, &token, "/scim/v2/Users/.search", json!({
-        "schemas": [SEARCH], "excludedAttributes": "emails,title"
-    }))
+    let (_, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/Users/.search",
+        json!({
+            "schemas": [SEARCH], "excludedAttributes": "emails,title"
+        }),
+    )
     .await;
     assert!(body["Resources"][0].get("emails").is_none());
     assert!(body["Resources"][0].get("title").is_none());
     assert_eq!(body["Resources"][0]["displayName"], "Babs");
 
     // The schema URN is required.
-    let (status, body) = search(&ctx, &token, "/scim/v2/Groups/.search", json!({"filter": "displayName pr"})).await;
+    let (status, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/Groups/.search",
+        json!({"filter": "displayName pr"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_type(&body), "invalidSyntax");
 
     // The root: Users and Groups together; each type matches what it has.
-    let (status, body) = search(&ctx, &token, "/scim/v2/.search", json!({
-        "schemas": [SEARCH], "filter": "displayName co \"babs\" or userName eq \"jsmith\"",
-        "sortBy": "displayName"
-    }))
+    let (status, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/.search",
+        json!({
+            "schemas": [SEARCH], "filter": "displayName co \"babs\" or userName eq \"jsmith\"",
+            "sortBy": "displayName"
+        }),
+    )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(names(&body, "displayName"), ["Babs", "Babs fans", "Jim"]);
     assert_eq!(body["Resources"][1]["meta"]["resourceType"], "Group");
-    assert!(body["Resources"][1]["meta"]["location"].as_str().unwrap().contains("/Groups/"));
+    assert!(
+        body["Resources"][1]["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .contains("/Groups/")
+    );
     // An attribute no type has is an error; one only Users have is fine.
-    let (status, body) = search(&ctx, &token, "/scim/v2/.search", json!({
-        "schemas": [SEARCH], "filter": "nope eq 1"
-    }))
+    let (status, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/.search",
+        json!({
+            "schemas": [SEARCH], "filter": "nope eq 1"
+        }),
+    )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_type(&body), "invalidFilter");
-    let (_, body) = search(&ctx, &token, "/scim/v2/.search", json!({
-        "schemas": [SEARCH], "filter": "userName ne \"jsmith\"", "sortBy": "userName"
-    }))
+    let (_, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/.search",
+        json!({
+            "schemas": [SEARCH], "filter": "userName ne \"jsmith\"", "sortBy": "userName"
+        }),
+    )
     .await;
     // The group has no userName, so `ne` holds for it; it sorts last.
     assert_eq!(names(&body, "displayName"), ["Babs", "Babs fans"]);
     // Cursors over the root.
-    let (_, body) = search(&ctx, &token, "/scim/v2/.search", json!({
-        "schemas": [SEARCH], "cursor": "", "count": 2
-    }))
+    let (_, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/.search",
+        json!({
+            "schemas": [SEARCH], "cursor": "", "count": 2
+        }),
+    )
     .await;
     let next = body["nextCursor"].as_str().unwrap();
-    let (_, body) = search(&ctx, &token, "/scim/v2/.search", json!({
-        "schemas": [SEARCH], "cursor": next, "count": 2
-    }))
+    let (_, body) = search(
+        &ctx,
+        &token,
+        "/scim/v2/.search",
+        json!({
+            "schemas": [SEARCH], "cursor": next, "count": 2
+        }),
+    )
     .await;
     assert_eq!(names(&body, "displayName"), ["Babs fans"]);
     // GET on a search path is 405.
@@ -532,12 +704,22 @@ backend_test!(long_values_are_rechecked, |ctx| async move {
         ("not (title co \"zz!\")".to_owned(), vec!["long", "short"]),
     ];
     for (filter, want) in cases {
-        let (status, body) = search(&ctx, &token, "/scim/v2/Users/.search", json!({
-            "schemas": [SEARCH], "filter": filter, "sortBy": "userName"
-        }))
+        let (status, body) = search(
+            &ctx,
+            &token,
+            "/scim/v2/Users/.search",
+            json!({
+                "schemas": [SEARCH], "filter": filter, "sortBy": "userName"
+            }),
+        )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(names(&body, "userName"), want, "{}", &filter[..filter.len().min(40)]);
+        assert_eq!(
+            names(&body, "userName"),
+            want,
+            "{}",
+            &filter[..filter.len().min(40)]
+        );
         assert_eq!(body["totalResults"], json!(want.len()));
     }
 });
