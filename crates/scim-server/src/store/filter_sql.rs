@@ -85,6 +85,15 @@ pub struct Frag {
     parts: Vec<Part>,
 }
 
+/// A piece of a [`Frag`].
+#[derive(Debug, Clone, Copy)]
+pub enum Piece<'a> {
+    /// SQL text.
+    Sql(&'a str),
+    /// A value, written as a placeholder.
+    Bind(&'a Bind),
+}
+
 /// SQL text with placeholders for one backend, and the values to bind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
@@ -142,6 +151,24 @@ impl Frag {
             });
         }
         self
+    }
+
+    /// The pieces in order: text, or a value to bind (for running the
+    /// fragment through diesel's AST).
+    pub fn pieces(&self) -> impl Iterator<Item = Piece<'_>> {
+        self.parts.iter().map(|p| match p {
+            Part::Sql(s) => Piece::Sql(s),
+            Part::Bind(b) => Piece::Bind(b),
+            Part::Alias => Piece::Sql("r"),
+        })
+    }
+
+    /// The number of bound values.
+    pub fn bind_count(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| matches!(p, Part::Bind(_)))
+            .count()
     }
 
     /// The statement for `backend`.

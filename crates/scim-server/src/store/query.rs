@@ -27,9 +27,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use diesel::pg::Pg;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Bool, Double, HasSqlType, Nullable, Text};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text, Untyped};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 use scim_core::ErrorKind;
@@ -40,11 +39,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::filter_sql::{
-    Bind, Bound, Column, Compiler, Frag, Node, Renderer, Statement, attr_key, maybe_cut_predicate,
+    Bind, Bound, Column, Compiler, Frag, Node, Piece, Renderer, Statement, attr_key, maybe_cut_predicate,
     paths_sensitive_to_cuts,
 };
 use super::{Store, TenantId};
-use crate::db::{AnyConnection, Backend};
+use crate::db::AnyConnection;
 use crate::error::{Error, Result};
 
 /// Most rows whose answer the index cannot decide (values cut at the
@@ -78,6 +77,27 @@ impl Cond {
             Cond::Or(c) => c.iter().any(|c| c.matches(doc)),
             Cond::Not(c) => !c.matches(doc),
             Cond::Filter(f) => f.matches(doc),
+        }
+    }
+
+    /// The number of comparison and presence terms.
+    fn leaves(&self) -> usize {
+        match self {
+            Cond::Const(_) => 0,
+            Cond::And(c) | Cond::Or(c) => c.iter().map(Cond::leaves).sum(),
+            Cond::Not(c) => c.leaves(),
+            Cond::Filter(f) => {
+                let mut n = 0;
+                let mut stack = vec![f];
+                while let Some(f) = stack.pop() {
+                    match f {
+                        Filter::And(c) | Filter::Or(c) => stack.extend(c.iter()),
+                        Filter::Not(c) | Filter::ValuePath { filter: c, .. } => stack.push(c),
+                        Filter::Present(_) | Filter::Compare { .. } => n += 1,
+                    }
+                }
+                n
+            }
         }
     }
 
@@ -284,64 +304,69 @@ struct SecretRow {
     value: String,
 }
 
-fn bind_all<'f, DB>(
-    mut q: BoxedSqlQuery<'f, DB, SqlQuery>,
-    binds: &[Bind],
-) -> BoxedSqlQuery<'f, DB, SqlQuery>
-where
-    DB: diesel::backend::Backend
-        + HasSqlType<BigInt>
-        + HasSqlType<Text>
-        + HasSqlType<Double>
-        + HasSqlType<Bool>,
-    i64: ToSql<BigInt, DB>,
-    String: ToSql<Text, DB>,
-    f64: ToSql<Double, DB>,
-    bool: ToSql<Bool, DB>,
-{
-    for b in binds {
-        q = match b.clone() {
-            Bind::Int(v) => q.bind::<BigInt, _>(v),
-            Bind::Text(v) => q.bind::<Text, _>(v),
-            Bind::Float(v) => q.bind::<Double, _>(v),
-            Bind::Bool(v) => q.bind::<Bool, _>(v),
-        };
-    }
-    q
+/// A fragment run as a query. Diesel caches the prepared statement by its
+/// text when `cache` is set (planning a statement costs more than running
+/// it); only statements of a bounded set of shapes may be cached, since the
+/// cache has no size limit.
+struct RawQuery<'a> {
+    frag: &'a Frag,
+    cache: bool,
 }
 
-/// Runs a statement on the connection's own backend (the multi-backend
-/// connection cannot take raw SQL with backend-specific placeholders).
-pub(crate) fn load<T>(conn: &mut AnyConnection, st: &Statement) -> QueryResult<Vec<T>>
+impl QueryId for RawQuery<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for RawQuery<'_> {
+    type SqlType = Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for RawQuery<'_> {}
+
+macro_rules! raw_query_fragment {
+    ($db:ty) => {
+        impl QueryFragment<$db> for RawQuery<'_> {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, $db>) -> QueryResult<()> {
+                if !self.cache {
+                    out.unsafe_to_cache_prepared();
+                }
+                for piece in self.frag.pieces() {
+                    match piece {
+                        Piece::Sql(sql) => out.push_sql(sql),
+                        Piece::Bind(Bind::Int(v)) => out.push_bind_param::<BigInt, i64>(v)?,
+                        Piece::Bind(Bind::Text(v)) => out.push_bind_param::<Text, String>(v)?,
+                        Piece::Bind(Bind::Float(v)) => out.push_bind_param::<Double, f64>(v)?,
+                        Piece::Bind(Bind::Bool(v)) => out.push_bind_param::<Bool, bool>(v)?,
+                    }
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+raw_query_fragment!(Sqlite);
+raw_query_fragment!(Pg);
+
+/// Runs a fragment on the connection's own backend (the multi-backend
+/// connection cannot take raw SQL), caching its statement when `cache`.
+pub(crate) fn load<T>(conn: &mut AnyConnection, frag: &Frag, cache: bool) -> QueryResult<Vec<T>>
 where
     T: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static,
 {
+    let q = RawQuery { frag, cache };
     match conn {
-        AnyConnection::Sqlite(c) => bind_all(
-            diesel::sql_query(st.sql.as_str()).into_boxed::<Sqlite>(),
-            &st.binds,
-        )
-        .load(c),
-        AnyConnection::Pg(c) => bind_all(
-            diesel::sql_query(st.sql.as_str()).into_boxed::<Pg>(),
-            &st.binds,
-        )
-        .load(c),
+        AnyConnection::Sqlite(c) => q.load(c),
+        AnyConnection::Pg(c) => q.load(c),
     }
 }
 
-fn execute(conn: &mut AnyConnection, st: &Statement) -> QueryResult<usize> {
+fn execute(conn: &mut AnyConnection, frag: &Frag) -> QueryResult<usize> {
+    let q = RawQuery { frag, cache: false };
     match conn {
-        AnyConnection::Sqlite(c) => bind_all(
-            diesel::sql_query(st.sql.as_str()).into_boxed::<Sqlite>(),
-            &st.binds,
-        )
-        .execute(c),
-        AnyConnection::Pg(c) => bind_all(
-            diesel::sql_query(st.sql.as_str()).into_boxed::<Pg>(),
-            &st.binds,
-        )
-        .execute(c),
+        AnyConnection::Sqlite(c) => q.execute(c),
+        AnyConnection::Pg(c) => q.execute(c),
     }
 }
 
@@ -409,7 +434,8 @@ impl SortPlan {
 /// A compiled query, ready to read pages.
 struct Exec<'c> {
     conn: &'c mut AnyConnection,
-    backend: Backend,
+    /// Whether the statements may be cached (a simple, common shape).
+    cache: bool,
     tenant: i64,
     /// When no target has a filter: the resource types (their totals are
     /// kept in `resource_counts`); empty otherwise.
@@ -447,8 +473,7 @@ impl Exec<'_> {
     where
         T: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static,
     {
-        let st = f.finish(self.backend);
-        Ok(load(self.conn, &st)?)
+        Ok(load(self.conn, f, self.cache)?)
     }
 
     fn count(&mut self) -> Result<u64> {
@@ -615,7 +640,7 @@ impl Exec<'_> {
                 q.int(r.pk);
             }
             q.sql(")");
-            let found: Vec<DocRow> = self.load(&q)?;
+            let found: Vec<DocRow> = load(self.conn, &q, false)?;
             docs.extend(found.into_iter().map(|d| (d.pk, d.document)));
         }
         rows.into_iter()
@@ -824,7 +849,6 @@ impl Store {
     /// The paths among `paths` with index rows that may hold cut text.
     fn cut_paths(
         conn: &mut AnyConnection,
-        backend: Backend,
         tenant: TenantId,
         rtype: &str,
         paths: &BTreeSet<String>,
@@ -845,7 +869,7 @@ impl Store {
             f.text(p.as_str());
         }
         f.sql(") AND ").sql(maybe_cut_predicate());
-        let rows: Vec<PathRow> = load(conn, &f.finish(backend))?;
+        let rows: Vec<PathRow> = load(conn, &f, paths.len() == 1)?;
         Ok(rows.into_iter().map(|r| r.attr).collect())
     }
 
@@ -860,7 +884,7 @@ impl Store {
         let rtype = t.rs.resource_type().id.as_str();
         let mut sensitive = BTreeSet::new();
         t.cond.sensitive_paths(&mut sensitive);
-        let cut = Self::cut_paths(conn, self.backend, tenant, rtype, &sensitive)?;
+        let cut = Self::cut_paths(conn, tenant, rtype, &sensitive)?;
         let mut c = Compiler {
             backend: self.backend,
             rtype,
@@ -886,7 +910,7 @@ impl Store {
         render.resource(&sure, false, &mut f);
         f.sql(" LIMIT ")
             .int(i64::try_from(RECHECK_LIMIT + 1).unwrap_or(i64::MAX));
-        let doubtful: Vec<DocRow> = load(conn, &f.finish(self.backend))?;
+        let doubtful: Vec<DocRow> = load(conn, &f, false)?;
         if doubtful.len() > RECHECK_LIMIT {
             return Err(scim_core::Error::new(
                 ErrorKind::TooMany,
@@ -1009,9 +1033,12 @@ impl QueryStore for Store {
         } else {
             Vec::new()
         };
+        let cache = query.targets.len() == 1
+            && query.targets.iter().all(|t| t.cond.leaves() <= 2)
+            && filter.bind_count() <= 12;
         let mut exec = Exec {
             conn: &mut conn,
-            backend: self.backend,
+            cache,
             tenant: tenant.0,
             unfiltered,
             filter,
@@ -1036,7 +1063,7 @@ impl QueryStore for Store {
             let mut f = Frag::new();
             f.sql("SELECT value FROM server_secrets WHERE name = ")
                 .text(name);
-            let rows: Vec<SecretRow> = load(conn, &f.finish(self.backend))?;
+            let rows: Vec<SecretRow> = load(conn, &f, true)?;
             Ok(rows.into_iter().next().map(|r| r.value))
         };
         let hex = match read(&mut conn)? {
@@ -1052,7 +1079,7 @@ impl QueryStore for Store {
                     .sql(", ")
                     .text(value)
                     .sql(", CURRENT_TIMESTAMP) ON CONFLICT (name) DO NOTHING");
-                execute(&mut conn, &f.finish(self.backend))?;
+                execute(&mut conn, &f)?;
                 // Another replica may have won the race: read what is stored.
                 read(&mut conn)?
                     .ok_or_else(|| Error::internal("the server secret was not stored"))?
