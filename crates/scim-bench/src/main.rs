@@ -57,6 +57,13 @@ pub struct Args {
     /// Keep the database (print where it is) instead of deleting it.
     #[arg(long)]
     keep: bool,
+    /// Use this existing database (a SQLite path or postgres:// URL) and
+    /// keep it; with --no-seed, measure the users already there.
+    #[arg(long)]
+    database: Option<String>,
+    /// Do not seed (with --database: the users of an earlier --keep run).
+    #[arg(long)]
+    no_seed: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,7 +78,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let db = target::Database::create(args.postgres.as_deref())?;
+    let db = match &args.database {
+        Some(url) => target::Database::existing(url)?,
+        None => target::Database::create(args.postgres.as_deref())?,
+    };
     println!(
         "# scim-bench: {} users, backend {}, {} in flight, {} s per figure",
         args.users,
@@ -79,7 +89,11 @@ fn run(args: &Args) -> Result<(), String> {
         args.concurrency,
         args.seconds
     );
-    let seeded = seed::seed(&db.url, args.users, args.batch)?;
+    let seeded = if args.no_seed {
+        seed::existing(&db.url, args.users)?
+    } else {
+        seed::seed(&db.url, args.users, args.batch)?
+    };
     println!(
         "seed              {:>10} users in {:.1} s ({:.0} users/s)",
         args.users,
@@ -101,7 +115,7 @@ fn run(args: &Args) -> Result<(), String> {
     let result = runtime.block_on(load::run_all(&plan, &server, &ceiling, &seeded));
     drop(server);
     drop(ceiling);
-    if args.keep {
+    if args.keep || args.database.is_some() {
         println!("# database kept: {}", db.url);
         std::mem::forget(db);
     }

@@ -16,6 +16,7 @@ pub struct Database {
     pub url: String,
     _dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
+    kind: &'static str,
 }
 
 fn random_suffix() -> String {
@@ -37,6 +38,7 @@ impl Database {
                 url: dir.path().join("bench.db").to_string_lossy().into_owned(),
                 _dir: dir,
                 postgres: None,
+                kind: "sqlite",
             }),
             Some(admin) => {
                 use diesel::{Connection, RunQueryDsl};
@@ -52,18 +54,29 @@ impl Database {
                     url: format!("{base}/{name}"),
                     _dir: dir,
                     postgres: Some((admin.to_owned(), name)),
+                    kind: "postgres",
                 })
             }
         }
     }
 
+    /// An existing database, left in place.
+    pub fn existing(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            url: url.to_owned(),
+            _dir: tempfile::tempdir().map_err(|e| e.to_string())?,
+            postgres: None,
+            kind: if url.starts_with("postgres") {
+                "postgres"
+            } else {
+                "sqlite"
+            },
+        })
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
-        if self.postgres.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        }
+        self.kind
     }
 }
 

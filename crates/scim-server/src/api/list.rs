@@ -66,10 +66,8 @@ pub fn conditions(
     }
     let expr = parse_syntax(text, limits)?;
     // A path no type knows is an error (reported as the first type does).
-    if let Some(unknown) = first_unknown_everywhere(&expr, types) {
-        if let Some(rs) = types.first() {
-            Filter::resolve(unknown, rs)?;
-        }
+    if let (Some(unknown), Some(rs)) = (first_unknown_everywhere(&expr, types), types.first()) {
+        Filter::resolve(unknown, rs)?;
     }
     types.iter().map(|rs| leafwise(&expr, rs)).collect()
 }
@@ -164,13 +162,13 @@ pub fn compile_query(
             None => None,
         });
     }
-    if let Some(s) = sort_by {
-        if sorts.iter().all(Option::is_none) {
-            return Err(scim_core::Error::invalid_value(format!(
-                "sortBy '{s}' is not an attribute of the resources queried"
-            ))
-            .into());
-        }
+    if let Some(s) = sort_by
+        && sorts.iter().all(Option::is_none)
+    {
+        return Err(scim_core::Error::invalid_value(format!(
+            "sortBy '{s}' is not an attribute of the resources queried"
+        ))
+        .into());
     }
     let targets = types
         .iter()

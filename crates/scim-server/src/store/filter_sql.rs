@@ -190,7 +190,7 @@ impl Frag {
                 }
                 // Only row conditions carry aliases, and they are always
                 // placed with `frag_as`.
-                Part::Alias => sql.push_str("r"),
+                Part::Alias => sql.push('r'),
             }
         }
         Statement { sql, binds }

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::filter_sql::{
-    Bind, Bound, Column, Compiler, Frag, Node, Piece, Renderer, Statement, attr_key, maybe_cut_predicate,
-    paths_sensitive_to_cuts,
+    Bind, Bound, Column, Compiler, Frag, Node, Piece, Renderer, Statement, attr_key,
+    maybe_cut_predicate, paths_sensitive_to_cuts,
 };
 use super::{Store, TenantId};
 use crate::db::AnyConnection;
@@ -624,11 +624,14 @@ impl Exec<'_> {
                 }
             }
         }
-        f.sql(" LIMIT ")
-            .int(i64::try_from(limit).unwrap_or(i64::MAX))
-            .sql(" OFFSET ")
-            .int(i64::try_from(offset).unwrap_or(i64::MAX));
-        let rows: Vec<PageRow> = self.load(&f)?;
+        // LIMIT and OFFSET are numbers written into the text, not bound:
+        // SQLite's planner reads bound LIMIT values, and a statement whose
+        // plan read a bound value is prepared again every time it is bound.
+        // Statements with an OFFSET are then not cached (too many texts).
+        let limit = limit.min(i64::MAX as u64);
+        let offset_text = offset.min(i64::MAX as u64);
+        f.sql(format!(" LIMIT {limit} OFFSET {offset_text}"));
+        let rows: Vec<PageRow> = load(self.conn, &f, self.cache && offset == 0)?;
         let mut docs = HashMap::new();
         if two_step && !rows.is_empty() {
             let mut q = Frag::new();
@@ -811,8 +814,11 @@ fn sort_plan(targets: &[Target]) -> Option<SortPlan> {
         .filter_map(|t| t.sort.as_ref().map(|a| (t, a)))
         .filter(|(_, a)| Column::of(a) == Some(column))
         .collect();
-    if let [(t, a)] = sorted.as_slice() {
-        if targets.len() == 1 && !a.is_multi_valued() {
+    if let [(t, a)] = sorted.as_slice()
+        && targets.len() == 1
+        && !a.is_multi_valued()
+    {
+        {
             return Some(SortPlan::Join {
                 column,
                 rtype: t.rs.resource_type().id.clone(),
@@ -832,8 +838,11 @@ fn sort_plan(targets: &[Target]) -> Option<SortPlan> {
             .text(attr_key(a))
             .sql(format!(" AND s.{c} IS NOT NULL ORDER BY "));
         // The primary element's value first, else the first value.
-        if a.has_sub() && a.attribute().multi_valued {
-            if let Some(primary) = a.parent().sub("primary") {
+        if a.has_sub()
+            && a.attribute().multi_valued
+            && let Some(primary) = a.parent().sub("primary")
+        {
+            {
                 key.sql("CASE WHEN EXISTS (SELECT 1 FROM attr_index p WHERE p.resource_pk = r.pk AND p.attr = ")
                     .text(attr_key(&primary))
                     .sql(" AND p.ordinal = s.ordinal AND p.boolean = TRUE) THEN 0 ELSE 1 END, ");
@@ -930,13 +939,10 @@ impl Store {
                     row.pk
                 ))
             })?;
-            if let (Some(meta), Some(id)) = (
-                doc.get("meta").cloned(),
-                doc.get("id").and_then(Value::as_str).map(str::to_owned),
-            ) {
-                if meta.is_object() {
-                    doc["meta"]["location"] = Value::String(format!("{}{id}", t.location_prefix));
-                }
+            if let Some(id) = doc.get("id").and_then(Value::as_str).map(str::to_owned)
+                && doc.get("meta").is_some_and(Value::is_object)
+            {
+                doc["meta"]["location"] = Value::String(format!("{}{id}", t.location_prefix));
             }
             if t.cond.matches(&doc) {
                 confirmed.sql(if n == 0 { "" } else { ", " }).int(row.pk);

@@ -68,6 +68,9 @@ pub fn cases() -> Vec<(String, Value)> {
     out
 }
 
+/// A page's total, ids and keys.
+type Answer = (u64, Vec<String>, Vec<SortKey>);
+
 /// The ids matching a search, or the error's (scimType, position).
 fn run(
     store: &Store,
@@ -75,7 +78,7 @@ fn run(
     type_name: &str,
     search: &SearchRequest,
     page: &PageRequest,
-) -> Result<(u64, Vec<String>, Vec<SortKey>), (String, Option<usize>)> {
+) -> Result<Answer, (String, Option<usize>)> {
     let rs = SchemaRegistry::core().resource_schema(type_name).unwrap();
     let result = compile_query(tenant, &[rs], search, BASE, &Limits::default())
         .and_then(|q| store.query_resources(&q, page));
@@ -347,7 +350,14 @@ store_test!(compiled_filters_use_the_indexes, |store| {
             filter: Some(filter.to_owned()),
             ..SearchRequest::default()
         };
-        let q = compile_query(tenant, &[users.clone()], &search, BASE, &Limits::default()).unwrap();
+        let q = compile_query(
+            tenant,
+            std::slice::from_ref(&users),
+            &search,
+            BASE,
+            &Limits::default(),
+        )
+        .unwrap();
         let st = store.query_statement(&q).unwrap();
         let plan = plan(&store, &st);
         for index in indexes {
