@@ -195,6 +195,33 @@ pub struct Settings {
         global = true
     )]
     pub patch_max_operations: usize,
+
+    /// Longest accepted filter, in bytes.
+    #[arg(
+        long,
+        env = "SCIM_FILTER_MAX_LENGTH",
+        default_value_t = 16 * 1024,
+        global = true
+    )]
+    pub filter_max_length: usize,
+
+    /// Deepest accepted filter nesting (parentheses, not, value paths).
+    #[arg(
+        long,
+        env = "SCIM_FILTER_MAX_DEPTH",
+        default_value_t = 32,
+        global = true
+    )]
+    pub filter_max_depth: usize,
+
+    /// Most comparison and presence terms in one filter.
+    #[arg(
+        long,
+        env = "SCIM_FILTER_MAX_TERMS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub filter_max_terms: usize,
 }
 
 impl Settings {

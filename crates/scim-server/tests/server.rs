@@ -18,6 +18,8 @@ mod discovery;
 mod entra;
 #[path = "server/etag.rs"]
 mod etag;
+#[path = "server/filter_corpus.rs"]
+mod filter_corpus;
 #[path = "server/groups.rs"]
 mod groups;
 #[path = "server/hostile.rs"]
@@ -28,6 +30,8 @@ mod me;
 mod okta;
 #[path = "server/ops.rs"]
 mod ops;
+#[path = "server/queries.rs"]
+mod queries;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]

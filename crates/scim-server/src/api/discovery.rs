@@ -48,12 +48,12 @@ pub struct Capabilities {
 pub const CAPABILITIES: Capabilities = Capabilities {
     patch: true,
     bulk: true,
-    filter: false,
-    sort: false,
+    filter: true,
+    sort: true,
     etag: true,
     change_password: true,
-    cursor: false,
-    index: false,
+    cursor: true,
+    index: true,
 };
 
 fn refuse_filter(req: &HttpRequest) -> Result<()> {

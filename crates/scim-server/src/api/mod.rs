@@ -3,11 +3,13 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod etag;
 pub mod groups;
 pub mod health;
+pub mod list;
 pub mod me;
 pub mod metrics;
 pub mod middleware;

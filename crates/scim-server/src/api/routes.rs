@@ -9,10 +9,13 @@
 //! | GET | `/scim/v2/ResourceTypes/{id}` | [`discovery::get_resource_type`] |
 //! | GET | `/scim/v2/Schemas` | [`discovery::list_schemas`] |
 //! | GET | `/scim/v2/Schemas/{id}` | [`discovery::get_schema`] |
-//! | POST | `/scim/v2/Users` | [`users::create_user`] |
+//! | GET, POST | `/scim/v2/Users` | [`list::list_users`], [`users::create_user`] |
+//! | POST | `/scim/v2/Users/.search` | [`list::search_users`] |
 //! | GET, PUT, PATCH, DELETE | `/scim/v2/Users/{id}` | [`users`]`::{get,replace,patch,delete}_user` |
-//! | POST | `/scim/v2/Groups` | [`groups::create_group`] |
+//! | GET, POST | `/scim/v2/Groups` | [`list::list_groups`], [`groups::create_group`] |
+//! | POST | `/scim/v2/Groups/.search` | [`list::search_groups`] |
 //! | GET, PUT, PATCH, DELETE | `/scim/v2/Groups/{id}` | [`groups`]`::{get,replace,patch,delete}_group` |
+//! | POST | `/scim/v2/.search` | [`list::search_all`] |
 //! | GET, PUT, PATCH, DELETE | `/scim/v2/Me` | [`me`]`::{get,replace,patch,delete}_me` |
 //! | POST | `/scim/v2/Bulk` | [`bulk::post_bulk`] |
 //!
@@ -26,7 +29,7 @@ use actix_web::{
 };
 use scim_core::ErrorKind;
 
-use super::{SCIM_PREFIX, bulk, discovery, groups, health, me, metrics, request, users};
+use super::{SCIM_PREFIX, bulk, discovery, groups, health, list, me, metrics, request, users};
 use crate::error::Error;
 
 /// Registers every route, the extractor configurations and the 404
@@ -51,13 +54,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 ))
                 .service(get_only("/Schemas", discovery::list_schemas))
                 .service(get_only("/Schemas/{id}", discovery::get_schema))
-                // Resources by id, creation, /Me and /Bulk (the write side).
-                // `GET /Users` and `GET /Groups` (lists) belong on the
-                // collection resources below, next to POST.
+                // Queries (api/list.rs). The `.search` paths must come
+                // before the `/Users/{id}` and `/Groups/{id}` resources,
+                // which would match them.
+                .service(post_only("/.search", list::search_all))
+                .service(post_only("/Users/.search", list::search_users))
+                .service(post_only("/Groups/.search", list::search_groups))
+                // Collections: list (GET) and create (POST) on one resource.
                 .service(
                     web::resource("/Users")
+                        .route(web::get().to(list::list_users))
                         .route(web::post().to(users::create_user))
-                        .default_service(not_allowed("POST")),
+                        .default_service(not_allowed(COLLECTION)),
                 )
                 .service(
                     web::resource("/Users/{id}")
@@ -69,8 +77,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 )
                 .service(
                     web::resource("/Groups")
+                        .route(web::get().to(list::list_groups))
                         .route(web::post().to(groups::create_group))
-                        .default_service(not_allowed("POST")),
+                        .default_service(not_allowed(COLLECTION)),
                 )
                 .service(
                     web::resource("/Groups/{id}")
@@ -97,6 +106,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .default_service(web::to(not_found));
 }
 
+/// The methods of a collection (list and create).
+const COLLECTION: &str = "GET, POST";
+
 /// The methods of a single resource.
 const BY_ID: &str = "GET, PUT, PATCH, DELETE";
 
@@ -110,6 +122,18 @@ where
     web::resource(path)
         .route(web::get().to(handler))
         .default_service(not_allowed("GET"))
+}
+
+/// A resource answering POST with `handler` and 405 to anything else.
+fn post_only<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(not_allowed("POST"))
 }
 
 /// The 405 route for a resource that allows the methods in `allow`.

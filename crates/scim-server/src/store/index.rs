@@ -11,12 +11,20 @@
 //! terms of a value filter (`emails[type eq "work" and value co "x"]`) can be
 //! required to hold on the same element. Single values have ordinal 0.
 //!
-//! Not indexed: attributes returned `never` (such as `password`), binary
-//! values, values whose JSON type does not match the schema (validation
-//! rejects those before they are stored), and members the schema does not
-//! define. Text is cut at [`MAX_INDEXED_TEXT_BYTES`]; see that constant.
+//! Complex attributes also get one *element row* per value (per element of
+//! a multi-valued one), at the attribute's own path (`emails`, `name`) with
+//! the element's ordinal and, as its boolean, whether the element is
+//! non-empty in the sense of `pr` (some member is not null, `""`, `[]` or
+//! `{}`). `emails pr` reads the `true` rows; a value filter
+//! `emails[value eq null]` iterates every element, empty ones included.
+//!
+//! Binary values are indexed as case-exact text (RFC 7643 section 2.3.6).
+//!
+//! Not indexed: attributes returned `never` (such as `password`), values
+//! whose JSON type does not match the schema (validation rejects those
+//! before they are stored), and members the schema does not define. Text is
+//! cut at [`MAX_INDEXED_TEXT_BYTES`]; see that constant.
 
-use chrono::DateTime;
 use scim_core::json::get_ci;
 use scim_core::schema::{Attribute, AttributeType, ResourceSchema, Returned, Schema};
 use serde_json::{Map, Value};
@@ -57,11 +65,17 @@ pub enum IndexValue {
     Bool(bool),
 }
 
-/// The case folding used for every case-insensitive comparison: Unicode
-/// lowercase. Filter operands must be folded with this same function.
+/// The case folding used for every case-insensitive comparison:
+/// [`scim_core::filter::fold`] (Unicode lowercase), the function the
+/// in-memory evaluator uses. Filter operands are folded with it too.
 pub fn fold(s: &str) -> String {
-    s.to_lowercase()
+    scim_core::filter::fold(s)
 }
+
+/// The shortest stored text that may have been cut: a value cut at
+/// [`MAX_INDEXED_TEXT_BYTES`] on a character boundary keeps at least this
+/// many bytes. Stored text shorter than this is the whole value.
+pub const MAYBE_CUT_BYTES: usize = MAX_INDEXED_TEXT_BYTES - 3;
 
 /// `s` cut to at most [`MAX_INDEXED_TEXT_BYTES`] at a character boundary.
 pub fn truncate_for_index(s: &str) -> &str {
@@ -120,6 +134,9 @@ fn walk_schema(obj: &Map<String, Value>, schema: &Schema, prefix: &str, out: &mu
             continue;
         };
         let path = format!("{prefix}{}", attr.name.to_ascii_lowercase());
+        if attr.is_complex() {
+            push_element_rows(value, attr, &path, out);
+        }
         for (ordinal, element) in elements(value, attr) {
             if attr.is_complex() {
                 let Some(element) = element.as_object() else {
@@ -146,6 +163,48 @@ fn walk_schema(obj: &Map<String, Value>, schema: &Schema, prefix: &str, out: &mu
     }
 }
 
+/// The element rows of a complex attribute: one per element (nulls in an
+/// array included, as a value filter visits them), its boolean telling
+/// whether the element is non-empty.
+fn push_element_rows(value: &Value, attr: &Attribute, path: &str, out: &mut Vec<IndexRow>) {
+    let items: Vec<(i32, &Value)> = match value {
+        Value::Null => Vec::new(),
+        Value::Array(items) if attr.multi_valued => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i32::try_from(i).unwrap_or(i32::MAX), v))
+            .collect(),
+        Value::Array(_) => Vec::new(),
+        other => vec![(0, other)],
+    };
+    for (ordinal, item) in items {
+        out.push(IndexRow {
+            attr: path.to_owned(),
+            ordinal,
+            value: IndexValue::Bool(is_non_empty(item)),
+        });
+    }
+}
+
+/// Whether a value counts as present for `pr`: the rule of the in-memory
+/// evaluator (not null, not `""`, not `[]`, not `{}`, not an object whose
+/// members are all empty).
+pub fn is_non_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => a.iter().any(is_non_empty),
+        Value::Object(o) => o.values().any(|m| match m {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            Value::Bool(_) | Value::Number(_) => true,
+        }),
+        Value::Bool(_) | Value::Number(_) => true,
+    }
+}
+
 /// The values of an attribute with their ordinals: each array element for a
 /// multi-valued attribute, else the one value at ordinal 0. Nulls are skipped.
 fn elements<'a>(value: &'a Value, attr: &Attribute) -> Vec<(i32, &'a Value)> {
@@ -164,13 +223,16 @@ fn elements<'a>(value: &'a Value, attr: &Attribute) -> Vec<(i32, &'a Value)> {
 
 fn push_leaf(value: &Value, attr: &Attribute, path: &str, ordinal: i32, out: &mut Vec<IndexRow>) {
     let typed = match attr.ty {
-        AttributeType::String | AttributeType::Reference => value.as_str().map(|s| {
-            let s = truncate_for_index(s);
-            IndexValue::Text {
+        // The whole value is folded before the cut, so the stored folded
+        // text is always a prefix of the folded value (folding can change
+        // the length, and a final sigma folds by context).
+        AttributeType::String | AttributeType::Reference | AttributeType::Binary => {
+            value.as_str().map(|s| IndexValue::Text {
                 folded: truncate_for_index(&fold(s)).to_owned(),
-                exact: attr.case_exact.then(|| s.to_owned()),
-            }
-        }),
+                exact: (attr.case_exact || attr.ty == AttributeType::Binary)
+                    .then(|| truncate_for_index(s).to_owned()),
+            })
+        }
         AttributeType::Boolean => value.as_bool().map(IndexValue::Bool),
         AttributeType::Integer | AttributeType::Decimal => value
             .as_f64()
@@ -178,9 +240,9 @@ fn push_leaf(value: &Value, attr: &Attribute, path: &str, ordinal: i32, out: &mu
             .map(IndexValue::Number),
         AttributeType::DateTime => value
             .as_str()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .and_then(scim_core::filter::parse_datetime)
             .map(|t| IndexValue::Time(t.timestamp_micros())),
-        AttributeType::Binary | AttributeType::Complex => None,
+        AttributeType::Complex => None,
     };
     if let Some(value) = typed {
         out.push(IndexRow {
@@ -297,9 +359,25 @@ mod tests {
             rows_for(&rows, &format!("{ENTERPRISE}:manager.displayname")),
             vec![(0, text("john smith", None))]
         );
-        // Never indexed: password (returned never), binary, unknown members.
+        // Binary values are case-exact text.
+        let cert = "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAw";
+        assert_eq!(
+            rows_for(&rows, "x509certificates.value"),
+            vec![(0, text(&cert.to_lowercase(), Some(cert)))]
+        );
+        // Element rows of complex attributes: every element, with whether
+        // it is non-empty; the null element at 1 included.
+        assert_eq!(
+            rows_for(&rows, "emails"),
+            vec![
+                (0, IndexValue::Bool(true)),
+                (1, IndexValue::Bool(false)),
+                (2, IndexValue::Bool(true))
+            ]
+        );
+        assert_eq!(rows_for(&rows, "name"), vec![(0, IndexValue::Bool(true))]);
+        // Never indexed: password (returned never), unknown members.
         assert!(rows_for(&rows, "password").is_empty());
-        assert!(rows_for(&rows, "x509certificates.value").is_empty());
         assert!(rows.iter().all(|r| !r.attr.contains("notinschema")));
         // Every path is lowercase.
         assert!(rows.iter().all(|r| r.attr == r.attr.to_lowercase()));

@@ -8,14 +8,18 @@
 //! Every write runs in one transaction that takes SQLite's write lock up
 //! front (see [`crate::db::write_transaction`]).
 
+pub mod filter_sql;
+mod import;
 pub mod index;
 mod memberships;
+pub mod query;
 mod resources;
 mod tenants;
 mod tokens;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -27,8 +31,14 @@ use crate::db::{self, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection}
 use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
+pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
+
+pub use query::{
+    Cond, FoundResource, KeyValue, PageRequest, QueryPage, QueryStore, ResourceQuery, SortKey,
+    Target,
+};
 
 /// The id of a tenant. Every resource, token and change belongs to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -374,6 +384,8 @@ pub trait Storage:
     + ResourceStore
     + MembershipStore
     + ChangeLogStore
+    + QueryStore
+    + ImportStore
     + HealthCheck
     + Send
     + Sync
@@ -387,6 +399,8 @@ impl<T> Storage for T where
         + ResourceStore
         + MembershipStore
         + ChangeLogStore
+        + QueryStore
+        + ImportStore
         + HealthCheck
         + Send
         + Sync
@@ -401,6 +415,8 @@ pub struct Store {
     backend: Backend,
     /// The schemas of the resources written (see [`Store::with_registry`]).
     registry: Arc<SchemaRegistry>,
+    /// Server secrets read from the database (see [`QueryStore::server_secret`]).
+    secrets: Arc<Mutex<HashMap<String, Vec<u8>>>>,
 }
 
 impl fmt::Debug for Store {
@@ -446,6 +462,7 @@ impl Store {
             pool,
             backend: url.backend(),
             registry: Arc::new(SchemaRegistry::core()),
+            secrets: Arc::default(),
         };
         if url.is_memory() {
             db::migrations::run_pending(&mut *store.conn()?)?;
@@ -471,6 +488,16 @@ impl Store {
     /// A pooled connection.
     pub fn conn(&self) -> Result<PooledConnection> {
         Ok(self.pool.get()?)
+    }
+
+    fn cached_secret(&self, name: &str) -> Option<Vec<u8>> {
+        self.secrets.lock().ok()?.get(name).cloned()
+    }
+
+    fn cache_secret(&self, name: &str, value: &[u8]) {
+        if let Ok(mut cache) = self.secrets.lock() {
+            cache.insert(name.to_owned(), value.to_vec());
+        }
     }
 }
 

@@ -122,17 +122,17 @@ struct ChangeRow {
 
 /// The columns derived from a document: what uniqueness and point lookups
 /// read without parsing JSON.
-struct Derived {
-    user_name_folded: Option<String>,
-    display_name_folded: Option<String>,
-    external_id: Option<String>,
+pub(super) struct Derived {
+    pub(super) user_name_folded: Option<String>,
+    pub(super) display_name_folded: Option<String>,
+    pub(super) external_id: Option<String>,
     /// What the resource is called as a member or group: displayName, else
     /// userName.
-    display: Option<String>,
+    pub(super) display: Option<String>,
 }
 
 impl Derived {
-    fn of(doc: &Value, rs: &ResourceSchema) -> Self {
+    pub(super) fn of(doc: &Value, rs: &ResourceSchema) -> Self {
         let obj = doc.as_object();
         let string = |name: &str| {
             obj.and_then(|o| get_ci(o, name))
@@ -161,7 +161,7 @@ impl Derived {
 /// The canonical stored document: `schemas`, `id`, `externalId` first, the
 /// client's attributes in their order, and the server's `meta` last (its
 /// `location` is added when the resource is served).
-fn canonical_document(
+pub(super) fn canonical_document(
     doc: Value,
     rs: &ResourceSchema,
     id: &str,
@@ -197,7 +197,7 @@ fn canonical_document(
 }
 
 /// A random (version 4) UUID.
-fn new_id() -> Result<String> {
+pub(super) fn new_id() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b)
         .map_err(|e| Error::internal(format!("no randomness available: {e}")))?;
@@ -216,7 +216,7 @@ fn new_id() -> Result<String> {
 
 /// Turns a unique-constraint violation on a uniqueness column into the
 /// SCIM `uniqueness` error; other errors pass through.
-fn uniqueness_error(e: DieselError, doc: &Value) -> Error {
+pub(super) fn uniqueness_error(e: DieselError, doc: &Value) -> Error {
     if let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
         let what = format!(
             "{} {}",
@@ -244,7 +244,7 @@ fn uniqueness_error(e: DieselError, doc: &Value) -> Error {
     e.into()
 }
 
-fn write_index_rows(
+pub(super) fn write_index_rows(
     conn: &mut AnyConnection,
     tenant: TenantId,
     resource_type: &str,

@@ -232,7 +232,7 @@ fn migrate_creates_and_is_idempotent() {
     let out = run(url, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("applied 2 migration(s)"),
+        text(&out.stderr).contains("applied 3 migration(s)"),
         "{}",
         text(&out.stderr)
     );

@@ -28,9 +28,9 @@ backend_test!(service_provider_config_is_honest, |ctx| async move {
             "documentationUri": "https://www.rfc-editor.org/rfc/rfc7644",
             "patch": {"supported": true},
             "bulk": {"supported": true, "maxOperations": 1000, "maxPayloadSize": 1_048_576},
-            "filter": {"supported": false, "maxResults": 1000},
+            "filter": {"supported": true, "maxResults": 1000},
             "changePassword": {"supported": true},
-            "sort": {"supported": false},
+            "sort": {"supported": true},
             "etag": {"supported": true},
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
@@ -40,8 +40,9 @@ backend_test!(service_provider_config_is_honest, |ctx| async move {
                 "primary": true
             }],
             "pagination": {
-                "cursor": false,
-                "index": false,
+                "cursor": true,
+                "index": true,
+                "defaultPaginationMethod": "index",
                 "defaultPageSize": 100,
                 "maxPageSize": 1000,
                 "cursorTimeout": 3600
