@@ -119,7 +119,8 @@
 //!
 //! [`dialect::normalize`] rewrites known identity-provider shapes (Entra
 //! ID's `"Replace"` and `"False"`, dotted keys, value-list member removal,
-//! the manager as a bare id, extra members, ...) into strict operations and
+//! the manager as a bare id, extra members, a `schemas` member inside an
+//! extension object, ...) into strict operations and
 //! reports each [`DialectRule`] that fired. Shapes it does not know are
 //! refused, never guessed.
 
