@@ -56,7 +56,7 @@
 //! | a required attribute missing, null or `""` | `invalidValue` |
 //! | a required extension missing | `invalidValue` |
 //! | `null`, `[]`, `{}` | dropped: unassigned (RFC 7643 section 2.5) |
-//! | a `readOnly` attribute or sub-attribute (`id`, `meta`, `groups`, `members.display`) | ignored (removed), per RFC 7644 section 3.3 |
+//! | a `readOnly` attribute or sub-attribute (`id`, `meta`, `groups`, `manager.displayName`) | ignored (removed), per RFC 7644 section 3.3 |
 //! | a value outside `canonicalValues` | accepted, unless [`ValidationOptions::strict_canonical_values`] |
 //! | replace: an `immutable` attribute that has a value, changed | `mutability` |
 //! | replace: an `immutable` attribute that has a value, omitted | the existing value is kept |
@@ -88,9 +88,10 @@
 //!   attribute, even when its schema does not list it (RFC 7643 section 2.4
 //!   defines it for all multi-valued attributes; the section 8.2 example
 //!   uses it on `addresses`).
-//! - On replace, readOnly sub-attributes of multi-valued elements (such as
-//!   `members.display`) are carried over from the existing element with the
-//!   same `value`. Immutable sub-attributes are enforced inside singular
+//! - On replace, readOnly sub-attributes of multi-valued elements are
+//!   carried over from the existing element with the same `value`
+//!   (`members.display` is readWrite in this project's Group schema, so it
+//!   is taken as sent). Immutable sub-attributes are enforced inside singular
 //!   complex attributes only: elements of a multi-valued attribute may be
 //!   added and removed (RFC 7643 section 4.2), which a PUT expresses as a new list.
 

@@ -362,16 +362,32 @@ impl Normalizer<'_> {
         members: &Map<String, Value>,
         root: &mut Map<String, Value>,
     ) -> Result<()> {
-        if members.is_empty() {
-            return insert_at(root, &[urn.to_string()], Value::Object(Map::new()), urn);
-        }
+        let mut placed = false;
         for (key, v) in members {
             match self.rs.resolve(&format!("{urn}:{key}")) {
                 Ok(attr) if attr.schema_urn() == urn => self.place(root, &attr, key, v)?,
+                _ if key.eq_ignore_ascii_case("schemas") && self.own_schemas(v) => {
+                    self.fire(DialectRule::ExtensionSchemasMember);
+                    continue;
+                }
                 _ => insert_at(root, &[urn.to_string(), key.clone()], v.clone(), key)?,
             }
+            placed = true;
+        }
+        if !placed {
+            // `{}` (or only a dropped `schemas`): the empty object, as sent.
+            return insert_at(root, &[urn.to_string()], Value::Object(Map::new()), urn);
         }
         Ok(())
+    }
+
+    /// Whether `v` is an array of schema URNs of the resource type (core
+    /// or extension, any case): a `schemas` member the engine can ignore.
+    fn own_schemas(&self, v: &Value) -> bool {
+        v.as_array().is_some_and(|urns| {
+            urns.iter()
+                .all(|u| u.as_str().is_some_and(|u| self.rs.has_schema(u)))
+        })
     }
 
     /// Puts the value of `attr` (named `key` by the client) at its place
@@ -676,6 +692,33 @@ mod tests {
         assert_eq!(n.origins, [0, 1, 1]);
         let e = n.map_error(PatchError::at(2, Error::no_target("x")));
         assert_eq!(e.operation(), Some(1));
+    }
+
+    #[test]
+    fn extension_schemas_member_is_dropped_when_it_names_own_schemas() {
+        let ext = ENTERPRISE_USER_SCHEMA;
+        let b = body(json!([
+            {"op": "add", "path": ext, "value": {"schemas": [ext], "department": "Ops"}},
+            {"op": "replace", "value": {ext: {"Schemas": [], "division": "D"}}},
+            {"op": "add", "path": ext, "value": {"schemas": [ext]}}
+        ]));
+        let n = normalize(&b, &users()).unwrap();
+        assert_eq!(
+            n.body()["Operations"],
+            json!([
+                {"op": "add", "path": ext, "value": {"department": "Ops"}},
+                {"op": "replace", "value": {ext: {"division": "D"}}},
+                {"op": "add", "path": ext, "value": {}}
+            ])
+        );
+        assert_eq!(n.rules, [DialectRule::ExtensionSchemasMember]);
+        // A foreign URN or a non-array is kept, for the engine to refuse.
+        for schemas in [json!(["urn:example:other"]), json!(ext), json!([1])] {
+            let b = body(json!([{"op": "add", "path": ext, "value": {"schemas": schemas}}]));
+            let n = normalize(&b, &users()).unwrap();
+            assert!(n.rules.is_empty(), "{schemas}");
+            assert_eq!(n.body()["Operations"][0]["value"]["schemas"], schemas);
+        }
     }
 
     #[test]

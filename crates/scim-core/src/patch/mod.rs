@@ -25,8 +25,11 @@
 //! ];
 //! let patched = patch::apply(&group, &ops, &groups).unwrap();
 //! assert!(patched.changed);
-//! // No duplicate; `display` is readOnly here and is left out.
-//! assert_eq!(patched.resource["members"], json!([{"value": "2819c223"}, {"value": "902c246b"}]));
+//! // No duplicate; `display` is readWrite here and kept as sent.
+//! assert_eq!(
+//!     patched.resource["members"],
+//!     json!([{"value": "2819c223"}, {"value": "902c246b", "display": "Ann"}])
+//! );
 //!
 //! // What Microsoft Entra ID sends, through the dialect layer.
 //! let body = json!({
@@ -93,8 +96,9 @@
 //!   a required attribute is `mutability` (section 3.5.2.2). `schemas` is
 //!   kept by the engine and read-only to clients: a `schemas` member is
 //!   accepted only when it equals what the operation leaves. readOnly
-//!   sub-attributes inside a value object (`display` of Group members,
-//!   `displayName` of the enterprise manager) and `$ref` of multi-valued
+//!   sub-attributes inside a value object (`displayName` of the enterprise
+//!   manager; `display` of Group members is readWrite in this project's
+//!   schema and kept as sent) and `$ref` of multi-valued
 //!   elements (derived from `value` by the service provider) are left out
 //!   silently, as RFC 7644 sections 3.3 and 3.5.1 ignore readOnly values in
 //!   request bodies; named by a path, a readOnly sub-attribute is an error.
@@ -119,7 +123,8 @@
 //!
 //! [`dialect::normalize`] rewrites known identity-provider shapes (Entra
 //! ID's `"Replace"` and `"False"`, dotted keys, value-list member removal,
-//! the manager as a bare id, extra members, ...) into strict operations and
+//! the manager as a bare id, extra members, a `schemas` member inside an
+//! extension object, ...) into strict operations and
 //! reports each [`DialectRule`] that fired. Shapes it does not know are
 //! refused, never guessed.
 

@@ -42,6 +42,15 @@ pub enum DialectRule {
     /// A one-element array for a single-valued attribute read as its
     /// element (Entra ID's manager: `"value": [{"value": id}]`).
     SingleValueArray,
+    /// A `schemas` member inside an extension object (the value of a
+    /// whole-extension path, or an extension URN's object in a path-less
+    /// value) that lists only URNs of the resource type's schemas, dropped:
+    /// `schemas` is a resource-level attribute the engine keeps itself, not
+    /// an attribute of the extension (RFC 7643 section 3.3). SCIM client
+    /// libraries that serialise an extension model whole send it
+    /// (scim2-models). Any other `schemas` member is left for the engine to
+    /// refuse.
+    ExtensionSchemasMember,
 }
 
 impl DialectRule {
@@ -58,6 +67,7 @@ impl DialectRule {
         Self::PascalCaseName,
         Self::ExtraMember,
         Self::SingleValueArray,
+        Self::ExtensionSchemasMember,
     ];
 
     /// The stable name, e.g. `capitalised-op`.
@@ -74,6 +84,7 @@ impl DialectRule {
             Self::PascalCaseName => "pascal-case-name",
             Self::ExtraMember => "extra-member",
             Self::SingleValueArray => "single-value-array",
+            Self::ExtensionSchemasMember => "extension-schemas-member",
         }
     }
 

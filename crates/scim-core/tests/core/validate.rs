@@ -309,9 +309,10 @@ fn read_only_values_are_ignored() {
         "displayName": "Tour Guides",
         "members": [{"value": "u1", "display": "Babs", "type": "User"}]
     });
+    // `members.display` is readWrite in this project: kept as sent.
     assert_eq!(
         validate_for_create(&group, &groups()).unwrap()["members"],
-        json!([{"value": "u1", "type": "User"}])
+        json!([{"value": "u1", "display": "Babs", "type": "User"}])
     );
 }
 
@@ -368,7 +369,8 @@ fn the_rfc_examples_validate() {
         out["members"][0],
         json!({
             "value": "2819c223-7f76-453a-919d-413861904646",
-            "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"
+            "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646",
+            "display": "Babs Jensen"
         })
     );
 }
@@ -412,12 +414,15 @@ fn replace_keeps_read_only_values_from_the_existing_resource() {
 
 #[test]
 fn replace_carries_read_only_sub_attributes_over() {
+    // `members.display` is readWrite in this project: the client's wins,
+    // and an element without one gets none from the existing element.
     let existing = rfc_json!("rfc7643-8.4-group.json");
     let body = json!({
         "schemas": [GROUP_SCHEMA],
         "displayName": "Tour Guides",
         "members": [
-            {"value": "902c246b-6245-4190-8e05-00816be7344a", "display": "spoofed"},
+            {"value": "902c246b-6245-4190-8e05-00816be7344a", "display": "Mandy P."},
+            {"value": "2819c223-7f76-453a-919d-413861904646"},
             {"value": "new-member"}
         ]
     });
@@ -425,7 +430,8 @@ fn replace_carries_read_only_sub_attributes_over() {
     assert_eq!(
         out["members"],
         json!([
-            {"value": "902c246b-6245-4190-8e05-00816be7344a", "display": "Mandy Pepperidge"},
+            {"value": "902c246b-6245-4190-8e05-00816be7344a", "display": "Mandy P."},
+            {"value": "2819c223-7f76-453a-919d-413861904646"},
             {"value": "new-member"}
         ])
     );

@@ -3,11 +3,14 @@
 //! and the client's projection (`attributes` / `excludedAttributes`, with
 //! `password` never returned).
 //!
-//! `$ref`, `display` and `groups` are computed here rather than stored:
-//! the base URL may change, members get renamed, and nested memberships
-//! change without the user being written. Each is computed only when the
-//! projection returns it, so `excludedAttributes=members` never reads a
-//! large group's member names.
+//! `$ref`, `groups` and (for members stored without one) `display` are
+//! computed here rather than stored: the base URL may change, members get
+//! renamed, and nested memberships change without the user being written.
+//! `members.display` is readWrite: a display the client gave is stored and
+//! served as given (clients such as scim2-tester expect their value back),
+//! and only a member without one gets the member's current name. Each is
+//! computed only when the projection returns it, so
+//! `excludedAttributes=members` never reads a large group's member names.
 
 use std::collections::HashMap;
 
@@ -117,7 +120,7 @@ pub fn render(
         )));
     };
     if needs.members {
-        let displays = if needs.member_display {
+        let displays = if needs.member_display && has_member_without_display(&doc) {
             state
                 .storage
                 .members_of(stored.tenant_id, stored.pk)?
@@ -163,7 +166,21 @@ pub fn render(
     Ok(projection.apply(&Value::Object(doc)))
 }
 
-/// Each stored member `{value, type}` as `{value, $ref, display, type}`.
+/// Whether a stored member has no `display` of its own (so the members'
+/// names must be read).
+fn has_member_without_display(doc: &Map<String, Value>) -> bool {
+    let Some(Value::Array(members)) = key_ci(doc, "members").and_then(|k| doc.get(&k)) else {
+        return false;
+    };
+    members.iter().any(|m| {
+        m.as_object()
+            .is_none_or(|m| !m.get("display").is_some_and(Value::is_string))
+    })
+}
+
+/// Each stored member `{value, display?, type}` as `{value, $ref, display,
+/// type}`: the stored display when there is one, else the member's current
+/// name from `displays`.
 fn decorate_members(
     state: &AppState,
     doc: &mut Map<String, Value>,
@@ -193,7 +210,11 @@ fn decorate_members(
         let url = reference(state, &kind, &id);
         out.insert("value".into(), Value::String(id));
         out.insert("$ref".into(), Value::String(url));
-        if let Some(display) = info.and_then(|i| i.display.clone()) {
+        let display = match m.get("display") {
+            Some(Value::String(stored)) => Some(stored.clone()),
+            _ => info.and_then(|i| i.display.clone()),
+        };
+        if let Some(display) = display {
             out.insert("display".into(), Value::String(display));
         }
         out.insert("type".into(), Value::String(kind));

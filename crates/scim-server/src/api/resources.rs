@@ -99,7 +99,7 @@ fn log_rules<'a>(route: &str, rules: impl Iterator<Item = &'a str>) {
 }
 
 /// Validates a create body and stores it (RFC 7644 section 3.3): readOnly
-/// values (`id`, `meta`, `groups`, `members.display`) are ignored, the
+/// values (`id`, `meta`, `groups`) are ignored, the
 /// password is hashed, Group members are checked by the store.
 pub fn create(
     state: &AppState,

@@ -2,10 +2,12 @@
 //! `members`, kept in the same transaction as the group's document, and the
 //! reads that render `members[].display` and `User.groups`.
 //!
-//! A group document stores each member as `{"value": id, "type": "User" |
-//! "Group"}`. `$ref` and `display` are not stored: they depend on the base
-//! URL and on the member's current name, so they are computed when the group
-//! is served ([`MembershipStore::members_of`]). `User.groups` is never
+//! A group document stores each member as `{"value": id, "display"?: name,
+//! "type": "User" | "Group"}`. `$ref` is not stored: it depends on the base
+//! URL, so it is computed when the group is served. `display` is readWrite:
+//! a display the client gave is stored and served as given; a member stored
+//! without one is served with the member's current name
+//! ([`MembershipStore::members_of`]). `User.groups` is never
 //! stored either: it is computed from this table, direct memberships and,
 //! through nested groups, indirect ones ([`MembershipStore::groups_of`]).
 
@@ -36,7 +38,8 @@ pub struct MemberInfo {
     pub id: String,
     /// `User` or `Group`.
     pub resource_type: String,
-    /// The member's displayName, else its userName.
+    /// The member's displayName, else its userName (served when the group
+    /// stores no `display` for the member).
     pub display: Option<String>,
 }
 
@@ -81,8 +84,10 @@ pub(super) fn holds_members(rs: &ResourceSchema) -> bool {
 /// member id must exist in the tenant as a User or Group (else
 /// `invalidValue` naming the ids), a `type` the client gave must be the
 /// member's real type, the group cannot contain itself, and duplicates are
-/// dropped. `$ref` and `display` are dropped (computed when served).
-/// Returns the members for the membership table.
+/// dropped (a `display` given on a later duplicate replaces the kept
+/// element's). `$ref` is dropped (computed when served); a non-empty string
+/// `display` is kept as the client gave it. Returns the members for the
+/// membership table.
 pub(super) fn prepare_members(
     conn: &mut AnyConnection,
     tenant: TenantId,
@@ -101,9 +106,9 @@ pub(super) fn prepare_members(
         Some(one @ Value::Object(_)) => vec![one],
         Some(_) => return Err(invalid("\"members\" must be an array of objects")),
     };
-    // (id, type the client claims), first occurrence of each id.
-    let mut wanted: Vec<(String, Option<String>)> = Vec::with_capacity(given.len());
-    let mut seen = HashSet::with_capacity(given.len());
+    // (id, type the client claims, display), first occurrence of each id.
+    let mut wanted: Vec<(String, Option<String>, Option<String>)> = Vec::with_capacity(given.len());
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(given.len());
     for (i, element) in given.iter().enumerate() {
         let Some(obj) = element.as_object() else {
             return Err(invalid(format!("members[{i}] must be an object")));
@@ -123,14 +128,27 @@ pub(super) fn prepare_members(
             .and_then(|k| obj.get(&k))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if seen.insert(id.to_owned()) {
-            wanted.push((id.to_owned(), claimed));
+        let display = key_ci(obj, "display")
+            .and_then(|k| obj.get(&k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        match seen.get(id) {
+            Some(&at) => {
+                if display.is_some() {
+                    wanted[at].2 = display;
+                }
+            }
+            None => {
+                seen.insert(id.to_owned(), wanted.len());
+                wanted.push((id.to_owned(), claimed, display));
+            }
         }
     }
-    let found = lookup(conn, tenant, wanted.iter().map(|(id, _)| id.as_str()))?;
+    let found = lookup(conn, tenant, wanted.iter().map(|(id, _, _)| id.as_str()))?;
     let unknown: Vec<&str> = wanted
         .iter()
-        .map(|(id, _)| id.as_str())
+        .map(|(id, _, _)| id.as_str())
         .filter(|id| !found.contains_key(*id))
         .collect();
     if !unknown.is_empty() {
@@ -152,7 +170,7 @@ pub(super) fn prepare_members(
     }
     let mut out = Vec::with_capacity(wanted.len());
     let mut stored = Vec::with_capacity(wanted.len());
-    for (id, claimed) in wanted {
+    for (id, claimed, display) in wanted {
         let Some(member) = found.get(&id) else {
             continue;
         };
@@ -166,6 +184,9 @@ pub(super) fn prepare_members(
         }
         let mut element = Map::new();
         element.insert("value".into(), Value::String(id));
+        if let Some(display) = display {
+            element.insert("display".into(), Value::String(display));
+        }
         element.insert("type".into(), Value::String(member.resource_type.clone()));
         stored.push(Value::Object(element));
         out.push(member.clone());

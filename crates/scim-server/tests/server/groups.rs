@@ -46,17 +46,17 @@ backend_test!(
         let bob = user(&ctx, &token, "bob", None).await;
         let inner = group(&ctx, &token, "Inner", &[]).await;
         let created = ctx
-        .create(
-            "/scim/v2/Groups",
-            &token,
-            json!({"schemas": [GROUP], "displayName": "Tour Guides", "members": [
-                {"value": alice, "display": "ignored: readOnly", "$ref": "https://evil.example/x"},
-                {"value": bob, "type": "User"},
-                {"value": inner},
-                {"value": alice}
-            ]}),
-        )
-        .await;
+            .create(
+                "/scim/v2/Groups",
+                &token,
+                json!({"schemas": [GROUP], "displayName": "Tour Guides", "members": [
+                    {"value": alice, "display": "Team lead", "$ref": "https://evil.example/x"},
+                    {"value": bob, "type": "User"},
+                    {"value": inner},
+                    {"value": alice}
+                ]}),
+            )
+            .await;
         let ids = [
             (created.id(), "<guides>"),
             (alice.clone(), "<alice>"),
@@ -69,7 +69,7 @@ backend_test!(
             "id": "<guides>",
             "displayName": "Tour Guides",
             "members": [
-                {"value": "<alice>", "$ref": "<base>/Users/<alice>", "display": "Alice A", "type": "User"},
+                {"value": "<alice>", "$ref": "<base>/Users/<alice>", "display": "Team lead", "type": "User"},
                 {"value": "<bob>", "$ref": "<base>/Users/<bob>", "display": "bob", "type": "User"},
                 {"value": "<inner>", "$ref": "<base>/Groups/<inner>", "display": "Inner", "type": "Group"}
             ],
@@ -80,20 +80,43 @@ backend_test!(
         let path = format!("/scim/v2/Groups/{}", created.id());
         assert_eq!(get(&ctx, &token, &path).await, created.body);
 
-        // Renaming a member shows at once: display is computed when served.
+        // Renaming a member shows at once where the group stores no display
+        // for it (computed when served); a display the client gave stays.
         let patch = json!({"schemas": [PATCH_OP],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Alice B"}]});
-        ctx.send(
-            Method::PATCH,
-            &format!("/scim/v2/Users/{alice}"),
-            &token,
-            Some(&patch),
-        )
-        .await
-        .expect(200);
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Bob B"}]});
+        for who in [&alice, &bob] {
+            ctx.send(
+                Method::PATCH,
+                &format!("/scim/v2/Users/{who}"),
+                &token,
+                Some(&patch),
+            )
+            .await
+            .expect(200);
+        }
         let got = get(&ctx, &token, &path).await;
-        assert_eq!(got["members"][0]["display"], "Alice B");
+        assert_eq!(got["members"][0]["display"], "Team lead");
+        assert_eq!(got["members"][1]["display"], "Bob B");
         assert_eq!(got["meta"]["version"], "W/\"1\"");
+
+        // A PATCH can set a member's display, and re-adding the member with
+        // a display replaces it.
+        let patch = json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": format!("members[value eq \"{bob}\"].display"), "value": "Bobby"},
+            {"op": "add", "path": "members", "value": [{"value": alice, "display": "Lead"}]}
+        ]});
+        let res = ctx
+            .send(Method::PATCH, &path, &token, Some(&patch))
+            .await
+            .expect(200);
+        let displays: Vec<&str> = res.body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["display"].as_str().unwrap())
+            .collect();
+        assert_eq!(displays, ["Lead", "Bobby", "Inner"]);
+        assert_eq!(get(&ctx, &token, &path).await, res.body);
 
         // Large groups: excluding members reads no member names.
         let slim = get(&ctx, &token, &format!("{path}?excludedAttributes=members")).await;

@@ -145,7 +145,8 @@ backend_test!(okta_group_members_and_rename, |ctx| async move {
         .await
         .expect(200);
     assert_eq!(res.body["members"][0]["value"], second.as_str());
-    assert_eq!(res.body["members"][0]["display"], "Test User");
+    // Okta's display is kept as sent (members.display is readWrite).
+    assert_eq!(res.body["members"][0]["display"], "second@okta.local");
     assert_eq!(res.body["members"].as_array().unwrap().len(), 1);
     // Rename: a path-less replace echoing the id.
     let res = ctx
@@ -175,4 +176,6 @@ backend_test!(okta_group_members_and_rename, |ctx| async move {
         .await
         .expect(200);
     assert_eq!(res.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(res.body["members"][0]["display"], "x");
+    assert_eq!(res.body["members"][1]["display"], "y");
 });

@@ -619,7 +619,8 @@ store_test!(groups_keep_membership_rows_in_step, |store| {
         .unwrap();
     assert_eq!(
         g.document["members"],
-        json!([{"value": a.id, "type": "User"}, {"value": b.id, "type": "User"}])
+        // A display the client gave is stored (members.display is readWrite).
+        json!([{"value": a.id, "type": "User"}, {"value": b.id, "display": "x", "type": "User"}])
     );
     let mut ids: Vec<String> = store
         .members_of(w.tenant_id, g.pk)
@@ -652,7 +653,7 @@ store_test!(groups_keep_membership_rows_in_step, |store| {
     assert_eq!(g.version, 2);
     assert_eq!(
         g.document["members"],
-        json!([{"value": b.id, "type": "User"}])
+        json!([{"value": b.id, "display": "x", "type": "User"}])
     );
     assert_index_matches(&store, &g, &groups);
     let groups_of_b = store.groups_of(w.tenant_id, b.pk).unwrap();
