@@ -319,13 +319,16 @@ fn load(
     resource_type: &str,
     id: &str,
 ) -> Result<Option<StoredResource>> {
+    // (tenant_id, id) is unique: no LIMIT, which SQLite would read as a
+    // bound value and re-prepare the cached statement for at every call.
     resources::table
         .filter(resources::tenant_id.eq(tenant.0))
         .filter(resources::id.eq(id))
         .filter(resources::resource_type.eq(resource_type))
         .select(ResourceRow::as_select())
-        .first(conn)
-        .optional()?
+        .load(conn)?
+        .into_iter()
+        .next()
         .map(ResourceRow::into_stored)
         .transpose()
 }

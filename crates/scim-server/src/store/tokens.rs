@@ -110,11 +110,14 @@ impl TokenStore for Store {
         }
         let hash = hash_secret(secret);
         let mut conn = self.conn()?;
+        // `hash` is unique: no LIMIT, which SQLite would read as a bound
+        // value and re-prepare the cached statement for at every request.
         let Some(row) = tokens::table
             .filter(tokens::hash.eq(&hash))
             .select(TokenRow::as_select())
-            .first(&mut conn)
-            .optional()?
+            .load(&mut conn)?
+            .into_iter()
+            .next()
         else {
             return Ok(None);
         };

@@ -231,8 +231,12 @@ fn migrate_creates_and_is_idempotent() {
     let url = path.to_str().unwrap();
     let out = run(url, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Every migration of the SQLite folder, whatever their number.
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
     assert!(
-        text(&out.stderr).contains("applied 3 migration(s)"),
+        text(&out.stderr).contains(&format!("applied {migrations} migration(s)")),
         "{}",
         text(&out.stderr)
     );
