@@ -6,6 +6,8 @@
 #[macro_use]
 mod harness;
 
+#[path = "server/applications.rs"]
+mod applications;
 #[path = "server/auth.rs"]
 mod auth;
 #[path = "server/bulk.rs"]

@@ -1,6 +1,6 @@
 //! Storage, split by capability: [`TenantStore`], [`TokenStore`],
-//! [`ResourceStore`], [`MembershipStore`] and [`ChangeLogStore`], combined
-//! by [`Storage`].
+//! [`ResourceStore`], [`MembershipStore`], [`ChangeLogStore`],
+//! [`ApplicationStore`] and [`ProvisioningStore`], combined by [`Storage`].
 //! API and lifecycle code depend on these traits; [`Store`] implements them
 //! with diesel over SQLite or PostgreSQL.
 //!
@@ -8,8 +8,10 @@
 //! Every write runs in one transaction that takes SQLite's write lock up
 //! front (see [`crate::db::write_transaction`]).
 
+mod applications;
 pub mod index;
 mod memberships;
+pub mod provisioning;
 mod resources;
 mod tenants;
 mod tokens;
@@ -27,8 +29,12 @@ use crate::db::{self, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection}
 use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
+pub use applications::{
+    Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
+};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
+pub use provisioning::{PairCounts, PairState, PairStatus, ProvisioningStore};
 
 /// The id of a tenant. Every resource, token and change belongs to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -374,6 +380,8 @@ pub trait Storage:
     + ResourceStore
     + MembershipStore
     + ChangeLogStore
+    + ApplicationStore
+    + ProvisioningStore
     + HealthCheck
     + Send
     + Sync
@@ -387,6 +395,8 @@ impl<T> Storage for T where
         + ResourceStore
         + MembershipStore
         + ChangeLogStore
+        + ApplicationStore
+        + ProvisioningStore
         + HealthCheck
         + Send
         + Sync

@@ -213,7 +213,7 @@ fn token_create_needs_a_known_scope() {
     let db = TestDb::new(Backend::Sqlite).unwrap();
     let out = run(
         &db.url,
-        &["token", "create", "--tenant", "a", "--scope", "admin"],
+        &["token", "create", "--tenant", "a", "--scope", "superuser"],
     );
     assert!(!out.status.success());
     assert!(
@@ -225,6 +225,18 @@ fn token_create_needs_a_known_scope() {
 }
 
 #[test]
+fn token_create_with_the_admin_scope() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let out = run(
+        &db.url,
+        &["token", "create", "--tenant", "a", "--scope", "admin"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(looks_like_secret(text(&out.stdout).trim()));
+    assert!(text(&out.stderr).contains("admin"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn migrate_creates_and_is_idempotent() {
     let db = TestDb::new(Backend::Sqlite).unwrap();
     let path = db.dir().join("nested/dir/scim.db");
@@ -232,7 +244,7 @@ fn migrate_creates_and_is_idempotent() {
     let out = run(url, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("applied 2 migration(s)"),
+        text(&out.stderr).contains("applied 3 migration(s)"),
         "{}",
         text(&out.stderr)
     );

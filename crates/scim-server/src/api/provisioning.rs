@@ -1,0 +1,90 @@
+//! `/api/v1/applications/{id}/provisioning`: where the (application,
+//! resource) pairs of an application stand. Needs the `admin` scope.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::SecondsFormat;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::applications::{api_json, not_found};
+use super::auth::Auth;
+use super::{AppState, blocking};
+use crate::error::Result;
+use crate::store::{PairState, PairStatus};
+use crate::tokens::Scope;
+
+/// The most pairs one status request lists.
+const MAX_PAIRS: i64 = 1000;
+
+/// Query of the status endpoint.
+#[derive(Debug, Deserialize)]
+pub struct StatusQuery {
+    /// Only pairs with this status.
+    pub status: Option<String>,
+}
+
+/// One pair as the API shows it (never the snapshot sent).
+pub fn render_pair(p: &PairState) -> Value {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    };
+    json!({
+        "resourceType": p.resource_type,
+        "resourceId": p.resource_id,
+        "remoteId": p.remote_id,
+        "status": p.status.as_str(),
+        "due": p.due,
+        "attempts": p.attempts,
+        "nextAttemptAt": time(p.next_attempt_at),
+        "lastError": p.last_error,
+        "updated": time(Some(p.updated)),
+    })
+}
+
+/// `GET /api/v1/applications/{id}/provisioning[?status=]`: counts by status
+/// and the pairs (at most 1000).
+pub async fn get_provisioning_status(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    query: web::Query<StatusQuery>,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Admin)?;
+    let tenant = auth.principal.tenant_id;
+    let id = id.into_inner();
+    let status = match query.into_inner().status {
+        Some(s) => Some(
+            PairStatus::ALL
+                .into_iter()
+                .find(|p| p.as_str() == s)
+                .ok_or_else(|| scim_core::Error::invalid_value(format!("unknown status '{s}'")))?,
+        ),
+        None => None,
+    };
+    let storage = state.storage.clone();
+    let (counts, pairs) = blocking(move || {
+        if storage.get_application(tenant, id)?.is_none() {
+            return Err(not_found(id));
+        }
+        Ok((
+            storage.pair_counts(tenant, id)?,
+            storage.pairs(tenant, id, status, MAX_PAIRS)?,
+        ))
+    })
+    .await?;
+    let by_status: Map<String, Value> = counts
+        .by_status
+        .iter()
+        .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
+        .collect();
+    Ok(api_json(
+        StatusCode::OK,
+        &json!({
+            "applicationId": id,
+            "counts": by_status,
+            "due": counts.due,
+            "pairs": pairs.iter().map(render_pair).collect::<Vec<_>>(),
+        }),
+    ))
+}
