@@ -30,6 +30,8 @@ mod me;
 mod okta;
 #[path = "server/ops.rs"]
 mod ops;
+#[path = "server/provisioning.rs"]
+mod provisioning;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]

@@ -88,3 +88,61 @@ pub async fn get_provisioning_status(
         }),
     ))
 }
+
+/// Query of the log endpoint.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// Only requests to this application.
+    pub application: Option<i64>,
+    /// Only requests about this user (SCIM id here).
+    pub user: Option<String>,
+    /// At most this many entries (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/provisioning/log?application=&user=&limit=`: the requests
+/// sent downstream and their answers, newest first.
+pub async fn get_provisioning_log(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Admin)?;
+    let tenant = auth.principal.tenant_id;
+    let LogQuery {
+        application,
+        user,
+        limit,
+    } = query.into_inner();
+    let limit = limit.unwrap_or(100).clamp(1, MAX_PAIRS);
+    let storage = state.storage.clone();
+    let entries =
+        blocking(move || storage.read_log(tenant, application, user.as_deref(), limit)).await?;
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let parse = |s: &Option<String>| {
+                s.as_deref().map(|s| {
+                    serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.into()))
+                })
+            };
+            json!({
+                "id": e.id,
+                "applicationId": e.application_id,
+                "resourceId": e.resource_id,
+                "method": e.method,
+                "url": e.url,
+                "request": parse(&e.request_body),
+                "status": e.status,
+                "response": parse(&e.response_body),
+                "error": e.error,
+                "at": e.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "durationMs": e.duration_ms,
+            })
+        })
+        .collect();
+    Ok(api_json(
+        StatusCode::OK,
+        &json!({"totalResults": items.len(), "items": items}),
+    ))
+}

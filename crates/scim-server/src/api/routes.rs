@@ -18,6 +18,7 @@
 //! | GET, POST | `/api/v1/applications` | [`applications`]`::{list,create}_application(s)` |
 //! | GET, PATCH, DELETE | `/api/v1/applications/{id}` | [`applications`]`::{get,update,delete}_application` |
 //! | GET | `/api/v1/applications/{id}/provisioning` | [`provisioning::get_provisioning_status`] |
+//! | GET | `/api/v1/provisioning/log` | [`provisioning::get_provisioning_log`] |
 //! | GET, POST | `/api/v1/assignments` | [`assignments`]`::{list,create}_assignment(s)` |
 //! | DELETE | `/api/v1/assignments/{id}` | [`assignments::delete_assignment`] |
 //!
@@ -122,6 +123,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .service(get_only(
                     "/applications/{id}/provisioning",
                     provisioning::get_provisioning_status,
+                ))
+                .service(get_only(
+                    "/provisioning/log",
+                    provisioning::get_provisioning_log,
                 ))
                 .service(
                     web::resource("/assignments")

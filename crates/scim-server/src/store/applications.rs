@@ -249,6 +249,16 @@ fn load_app(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Optio
         .map(Application::from))
 }
 
+/// The application with this id, whatever its tenant (for the engine).
+pub(super) fn app_by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<Application>> {
+    Ok(applications::table
+        .filter(applications::id.eq(id))
+        .select(ApplicationRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Application::from))
+}
+
 /// The resource pks an assignment of `pk` affects: itself and, for a group,
 /// its direct members.
 fn affected(conn: &mut AnyConnection, pk: i64, resource_type: &str) -> Result<Vec<i64>> {

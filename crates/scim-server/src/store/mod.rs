@@ -34,7 +34,10 @@ pub use applications::{
 };
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
-pub use provisioning::{PairCounts, PairState, PairStatus, ProvisioningStore};
+pub use provisioning::{
+    ClaimedPair, LogEntry, PairCounts, PairOutcome, PairState, PairStatus, ProvisioningQueue,
+    ProvisioningStore,
+};
 
 /// The id of a tenant. Every resource, token and change belongs to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -382,6 +385,7 @@ pub trait Storage:
     + ChangeLogStore
     + ApplicationStore
     + ProvisioningStore
+    + ProvisioningQueue
     + HealthCheck
     + Send
     + Sync
@@ -397,6 +401,7 @@ impl<T> Storage for T where
         + ChangeLogStore
         + ApplicationStore
         + ProvisioningStore
+        + ProvisioningQueue
         + HealthCheck
         + Send
         + Sync
@@ -506,6 +511,11 @@ impl HealthCheck for Store {
 pub(crate) fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// Now, as the store writes it (microseconds).
+pub fn now_utc() -> DateTime<Utc> {
+    now()
 }
 
 pub(crate) fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {

@@ -375,3 +375,326 @@ impl ProvisioningStore for Store {
         Ok(PairCounts { by_status, due })
     }
 }
+
+/// What the engine needs to work on one claimed pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedPair {
+    /// The pair as claimed.
+    pub state: PairState,
+    /// Its application.
+    pub application: super::Application,
+    /// The resource's current document (`None`: deleted).
+    pub document: Option<serde_json::Value>,
+    /// Whether an assignment in force covers the resource (directly or
+    /// through a group it is a direct member of).
+    pub assigned: bool,
+}
+
+/// The outcome of one attempt on a pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairOutcome {
+    /// The id the application gave the resource.
+    pub remote_id: Option<String>,
+    /// What the application now holds, as sent.
+    pub last_sent: Option<String>,
+    /// Hash of `last_sent`.
+    pub last_sent_hash: Option<String>,
+    /// The new status.
+    pub status: PairStatus,
+    /// Failed attempts since the last success.
+    pub attempts: i32,
+    /// Not before this time (failures).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The error, for failures.
+    pub last_error: Option<String>,
+}
+
+/// One request sent to an application, as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Position in the log.
+    pub id: i64,
+    /// The application.
+    pub application_id: i64,
+    /// The SCIM id of the resource here.
+    pub resource_id: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// Full URL.
+    pub url: String,
+    /// Request body, secrets redacted.
+    pub request_body: Option<String>,
+    /// HTTP status answered (None: no answer).
+    pub status: Option<i32>,
+    /// Response body (truncated).
+    pub response_body: Option<String>,
+    /// Transport or protocol error.
+    pub error: Option<String>,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// How long it took.
+    pub duration_ms: i64,
+}
+
+/// The work queue of the engine.
+pub trait ProvisioningQueue {
+    /// Claims up to `limit` due pairs whose backoff has passed and whose
+    /// lease (if any) has expired, leasing them to `owner` for `lease`.
+    /// PostgreSQL skips rows other workers hold locked (`FOR UPDATE SKIP
+    /// LOCKED`); SQLite's write lock serialises claims. Only pairs of
+    /// enabled, unquarantined applications are claimed.
+    fn claim_due(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedPair>>;
+    /// Records the outcome of an attempt by `owner` on a pair claimed with
+    /// `claimed.updated`, releases the lease, and clears the due mark unless
+    /// a write marked the pair again meanwhile.
+    fn record_outcome(&self, owner: &str, claimed: &PairState, outcome: &PairOutcome)
+    -> Result<()>;
+    /// Appends to the provisioning log.
+    fn append_log(&self, tenant: TenantId, entry: &LogEntry) -> Result<()>;
+    /// The log of the tenant, newest first, optionally of one application
+    /// and/or one resource.
+    fn read_log(
+        &self,
+        tenant: TenantId,
+        application_id: Option<i64>,
+        resource_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LogEntry>>;
+}
+
+fn assigned_in_force(conn: &mut AnyConnection, app: i64, pk: i64) -> Result<bool> {
+    let now = to_db_time(now());
+    let mut holders = memberships::table
+        .filter(memberships::member_pk.eq(pk))
+        .select(memberships::group_pk)
+        .load::<i64>(conn)?;
+    holders.push(pk);
+    let n: i64 = assignments::table
+        .filter(assignments::application_id.eq(app))
+        .filter(assignments::resource_pk.eq_any(&holders))
+        .filter(
+            assignments::valid_from
+                .is_null()
+                .or(assignments::valid_from.le(now)),
+        )
+        .filter(
+            assignments::valid_until
+                .is_null()
+                .or(assignments::valid_until.gt(now)),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+impl ProvisioningQueue for Store {
+    fn claim_due(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedPair>> {
+        use provisioning_state as ps;
+        let at = now();
+        let now_db = to_db_time(at);
+        let until = to_db_time(at + chrono::Duration::from_std(lease).unwrap_or_default());
+        let mut conn = self.conn()?;
+        crate::db::write_transaction(&mut conn, |conn| -> Result<Vec<ClaimedPair>> {
+            // Built once per backend: the selection's type names the backend.
+            macro_rules! due_query {
+                () => {
+                    ps::table
+                        .filter(ps::due.eq(true))
+                        .filter(ps::status.ne(PairStatus::Dead.as_str()))
+                        .filter(
+                            ps::next_attempt_at
+                                .is_null()
+                                .or(ps::next_attempt_at.le(now_db)),
+                        )
+                        .filter(ps::claimed_until.is_null().or(ps::claimed_until.lt(now_db)))
+                        .filter(
+                            ps::application_id.eq_any(
+                                applications::table
+                                    .filter(applications::enabled.eq(true))
+                                    .filter(
+                                        applications::quarantined_until
+                                            .is_null()
+                                            .or(applications::quarantined_until.le(now_db)),
+                                    )
+                                    .select(applications::id),
+                            ),
+                        )
+                        .order((ps::due_since.asc(), ps::resource_pk.asc()))
+                        .limit(limit)
+                        .select(StateRow::as_select())
+                };
+            }
+            let rows: Vec<StateRow> = match conn {
+                AnyConnection::Sqlite(c) => due_query!().load(c)?,
+                AnyConnection::Pg(c) => due_query!().for_update().skip_locked().load(c)?,
+            };
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in rows {
+                let state = PairState::from(row);
+                let Some(application) = super::applications::app_by_id(conn, state.application_id)?
+                else {
+                    continue;
+                };
+                diesel::update(
+                    ps::table
+                        .filter(ps::application_id.eq(state.application_id))
+                        .filter(ps::resource_pk.eq(state.resource_pk)),
+                )
+                .set((ps::claimed_by.eq(owner), ps::claimed_until.eq(until)))
+                .execute(conn)?;
+                let document: Option<String> = resources::table
+                    .filter(resources::pk.eq(state.resource_pk))
+                    .select(resources::document)
+                    .first(conn)
+                    .optional()?;
+                let document = document
+                    .map(|d| serde_json::from_str(&d))
+                    .transpose()
+                    .map_err(|e| crate::error::Error::internal(format!("stored document: {e}")))?;
+                let assigned = document.is_some()
+                    && assigned_in_force(conn, state.application_id, state.resource_pk)?;
+                claimed.push(ClaimedPair {
+                    state,
+                    application,
+                    document,
+                    assigned,
+                });
+            }
+            Ok(claimed)
+        })
+    }
+
+    fn record_outcome(
+        &self,
+        owner: &str,
+        claimed: &PairState,
+        outcome: &PairOutcome,
+    ) -> Result<()> {
+        use provisioning_state as ps;
+        let mut conn = self.conn()?;
+        let at = to_db_time(now());
+        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+            let this = || {
+                ps::table
+                    .filter(ps::application_id.eq(claimed.application_id))
+                    .filter(ps::resource_pk.eq(claimed.resource_pk))
+                    .filter(ps::claimed_by.eq(owner))
+            };
+            // Not marked again since the claim: the pair is settled. A
+            // failure stays due (with its backoff).
+            if !matches!(outcome.status, PairStatus::Failed) {
+                diesel::update(this().filter(ps::updated.eq(to_db_time(claimed.updated))))
+                    .set((ps::due.eq(false), ps::due_since.eq(None::<NaiveDateTime>)))
+                    .execute(conn)?;
+            }
+            diesel::update(this())
+                .set((
+                    ps::remote_id.eq(outcome.remote_id.as_deref()),
+                    ps::last_sent.eq(outcome.last_sent.as_deref()),
+                    ps::last_sent_hash.eq(outcome.last_sent_hash.as_deref()),
+                    ps::status.eq(outcome.status.as_str()),
+                    ps::attempts.eq(outcome.attempts),
+                    ps::next_attempt_at.eq(outcome.next_attempt_at.map(to_db_time)),
+                    ps::last_error.eq(outcome.last_error.as_deref()),
+                    ps::claimed_by.eq(None::<String>),
+                    ps::claimed_until.eq(None::<NaiveDateTime>),
+                    ps::updated.eq(at),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn append_log(&self, tenant: TenantId, e: &LogEntry) -> Result<()> {
+        use crate::db::schema::provisioning_log as pl;
+        diesel::insert_into(pl::table)
+            .values((
+                pl::tenant_id.eq(tenant.0),
+                pl::application_id.eq(e.application_id),
+                pl::resource_id.eq(e.resource_id.as_deref()),
+                pl::method.eq(&e.method),
+                pl::url.eq(&e.url),
+                pl::request_body.eq(e.request_body.as_deref()),
+                pl::status.eq(e.status),
+                pl::response_body.eq(e.response_body.as_deref()),
+                pl::error.eq(e.error.as_deref()),
+                pl::at.eq(to_db_time(e.at)),
+                pl::duration_ms.eq(e.duration_ms),
+            ))
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
+    fn read_log(
+        &self,
+        tenant: TenantId,
+        application_id: Option<i64>,
+        resource_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LogEntry>> {
+        use crate::db::schema::provisioning_log as pl;
+        type Row = (
+            i64,
+            i64,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<i32>,
+            Option<String>,
+            Option<String>,
+            NaiveDateTime,
+            i64,
+        );
+        let mut query = pl::table.filter(pl::tenant_id.eq(tenant.0)).into_boxed();
+        if let Some(app) = application_id {
+            query = query.filter(pl::application_id.eq(app));
+        }
+        if let Some(rid) = resource_id {
+            query = query.filter(pl::resource_id.eq(rid.to_owned()));
+        }
+        let rows: Vec<Row> = query
+            .order(pl::id.desc())
+            .limit(limit)
+            .select((
+                pl::id,
+                pl::application_id,
+                pl::resource_id,
+                pl::method,
+                pl::url,
+                pl::request_body,
+                pl::status,
+                pl::response_body,
+                pl::error,
+                pl::at,
+                pl::duration_ms,
+            ))
+            .load(&mut *self.conn()?)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LogEntry {
+                id: r.0,
+                application_id: r.1,
+                resource_id: r.2,
+                method: r.3,
+                url: r.4,
+                request_body: r.5,
+                status: r.6,
+                response_body: r.7,
+                error: r.8,
+                at: from_db_time(r.9),
+                duration_ms: r.10,
+            })
+            .collect())
+    }
+}

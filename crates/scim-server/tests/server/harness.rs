@@ -203,6 +203,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The backend this server stores in.
+    pub fn backend(&self) -> Backend {
+        match self.store.backend() {
+            scim_server::db::Backend::Sqlite => Backend::Sqlite,
+            scim_server::db::Backend::Postgres => Backend::Postgres,
+        }
+    }
+
     /// A server with the default settings.
     pub async fn start(backend: Backend) -> Option<Self> {
         Self::start_with(backend, |_| {}).await
