@@ -202,6 +202,26 @@ pub struct Settings {
     /// Without it, applications cannot be given credentials.
     #[arg(long, env = "SCIM_SECRET_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<String>,
+
+    /// Provisioning workers started by `serve` (0: none; the pairs stay
+    /// due until a server with workers runs).
+    #[arg(
+        long,
+        env = "SCIM_PROVISIONING_WORKERS",
+        default_value_t = 1,
+        global = true
+    )]
+    pub provisioning_workers: usize,
+
+    /// Seconds an idle provisioning worker waits before looking for due
+    /// pairs again.
+    #[arg(
+        long,
+        env = "SCIM_PROVISIONING_INTERVAL",
+        default_value_t = 2.0,
+        global = true
+    )]
+    pub provisioning_interval: f64,
 }
 
 impl Settings {
@@ -249,6 +269,11 @@ impl Settings {
             !self.auth_realm.contains(['"', '\\'])
                 && !self.auth_realm.chars().any(char::is_control),
             "--auth-realm must not contain quotes, backslashes or control characters",
+        )?;
+        check(
+            self.provisioning_interval.is_finite()
+                && (0.01..=3600.0).contains(&self.provisioning_interval),
+            "--provisioning-interval must be between 0.01 and 3600 seconds",
         )?;
         if let Some(key) = &self.secret_key {
             crate::secrets::SecretKey::from_base64(key)?;

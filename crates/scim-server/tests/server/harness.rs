@@ -225,6 +225,8 @@ impl Ctx {
         settings.workers = Some(1);
         settings.shutdown_timeout_secs = 1;
         settings.secret_key = Some(TEST_SECRET_KEY.into());
+        // Tests drive the engine themselves unless they ask for workers.
+        settings.provisioning_workers = 0;
         adjust(&mut settings);
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let store = server::open_store(&settings, &metrics).expect("open store");

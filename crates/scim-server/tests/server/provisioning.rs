@@ -347,3 +347,49 @@ backend_test!(a_target_down_backs_off_then_converges, |ctx| async move {
     let remote = remote_id(&ctx, &s, &erin).await.expect("provisioned");
     assert!(downstream_user(&s, &remote).await.is_some());
 });
+
+backend_test!(
+    the_background_worker_provisions_through_the_api_alone,
+    |ctx| async move {
+        // An upstream server running one worker, polling every 50 ms.
+        let up = Ctx::start_with(ctx.backend(), |s| {
+            s.provisioning_workers = 1;
+            s.provisioning_interval = 0.05;
+        })
+        .await
+        .unwrap();
+        let s = setup(&up, json!({"action": "deactivate"})).await;
+        let frank = user(&up, &s.scim, "frank", None).await;
+        let assignment = assign(&up, &s, &frank).await;
+        let mut remote = None;
+        for _ in 0..100 {
+            remote = remote_id(&up, &s, &frank).await;
+            if remote.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let remote = remote.expect("the worker provisioned frank");
+        assert_eq!(
+            downstream_user(&s, &remote).await.unwrap()["userName"],
+            "frank"
+        );
+        up.send(
+            Method::DELETE,
+            &format!("{ASSIGNMENTS}/{assignment}"),
+            &s.admin,
+            None,
+        )
+        .await
+        .expect(204);
+        let mut active = json!(true);
+        for _ in 0..100 {
+            active = downstream_user(&s, &remote).await.unwrap()["active"].clone();
+            if active == json!(false) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(active, json!(false));
+    }
+);
