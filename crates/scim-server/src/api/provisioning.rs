@@ -146,3 +146,71 @@ pub async fn get_provisioning_log(
         &json!({"totalResults": items.len(), "items": items}),
     ))
 }
+
+/// Query of the dead-letter list.
+#[derive(Debug, Deserialize)]
+pub struct DeadLetterQuery {
+    /// The application (required).
+    pub application: i64,
+}
+
+/// `GET /api/v1/provisioning/dead-letters?application=`: the pairs that
+/// failed too often and wait for a replay.
+pub async fn list_dead_letters(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: web::Query<DeadLetterQuery>,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Admin)?;
+    let tenant = auth.principal.tenant_id;
+    let id = query.into_inner().application;
+    let storage = state.storage.clone();
+    let pairs = blocking(move || {
+        if storage.get_application(tenant, id)?.is_none() {
+            return Err(not_found(id));
+        }
+        storage.pairs(tenant, id, Some(PairStatus::Dead), MAX_PAIRS)
+    })
+    .await?;
+    let items: Vec<Value> = pairs.iter().map(render_pair).collect();
+    Ok(api_json(
+        StatusCode::OK,
+        &json!({"totalResults": items.len(), "items": items}),
+    ))
+}
+
+/// Body of a replay.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReplayInput {
+    application_id: i64,
+    #[serde(default)]
+    resource_id: Option<String>,
+}
+
+/// `POST /api/v1/provisioning/dead-letters/replay` with `{"applicationId":
+/// 1}` (every dead pair of the application) or also `"resourceId"`: puts
+/// them back in the queue. Answers `{"replayed": n}`.
+pub async fn replay_dead_letters(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Admin)?;
+    let tenant = auth.principal.tenant_id;
+    let input: ReplayInput = serde_json::from_value(body.into_inner()).map_err(|e| {
+        crate::error::Error::from(scim_core::Error::invalid_value(format!(
+            "invalid replay: {e}"
+        )))
+    })?;
+    let storage = state.storage.clone();
+    let replayed = blocking(move || {
+        let id = input.application_id;
+        if storage.get_application(tenant, id)?.is_none() {
+            return Err(not_found(id));
+        }
+        storage.replay_dead(tenant, id, input.resource_id.as_deref())
+    })
+    .await?;
+    Ok(api_json(StatusCode::OK, &json!({"replayed": replayed})))
+}

@@ -19,6 +19,8 @@
 //! | GET, PATCH, DELETE | `/api/v1/applications/{id}` | [`applications`]`::{get,update,delete}_application` |
 //! | GET | `/api/v1/applications/{id}/provisioning` | [`provisioning::get_provisioning_status`] |
 //! | GET | `/api/v1/provisioning/log` | [`provisioning::get_provisioning_log`] |
+//! | GET | `/api/v1/provisioning/dead-letters` | [`provisioning::list_dead_letters`] |
+//! | POST | `/api/v1/provisioning/dead-letters/replay` | [`provisioning::replay_dead_letters`] |
 //! | GET, POST | `/api/v1/assignments` | [`assignments`]`::{list,create}_assignment(s)` |
 //! | DELETE | `/api/v1/assignments/{id}` | [`assignments::delete_assignment`] |
 //!
@@ -128,6 +130,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     "/provisioning/log",
                     provisioning::get_provisioning_log,
                 ))
+                .service(get_only(
+                    "/provisioning/dead-letters",
+                    provisioning::list_dead_letters,
+                ))
+                .service(
+                    web::resource("/provisioning/dead-letters/replay")
+                        .route(web::post().to(provisioning::replay_dead_letters))
+                        .default_service(not_allowed("POST")),
+                )
                 .service(
                     web::resource("/assignments")
                         .route(web::get().to(assignments::list_assignments))

@@ -317,6 +317,16 @@ pub trait ProvisioningStore {
     /// How many pairs of an application have each status, and how many are
     /// due.
     fn pair_counts(&self, tenant: TenantId, application_id: i64) -> Result<PairCounts>;
+
+    /// Puts the dead pairs of an application (all, or the one of the
+    /// resource with SCIM id `resource_id`) back in the queue: pending, due,
+    /// no attempts. Returns how many.
+    fn replay_dead(
+        &self,
+        tenant: TenantId,
+        application_id: i64,
+        resource_id: Option<&str>,
+    ) -> Result<usize>;
 }
 
 /// Pair counts of one application.
@@ -373,6 +383,37 @@ impl ProvisioningStore for Store {
             .count()
             .get_result(&mut *conn)?;
         Ok(PairCounts { by_status, due })
+    }
+
+    fn replay_dead(
+        &self,
+        tenant: TenantId,
+        application_id: i64,
+        resource_id: Option<&str>,
+    ) -> Result<usize> {
+        use provisioning_state as ps;
+        let at = to_db_time(now());
+        let mut conn = self.conn()?;
+        crate::db::write_transaction(&mut conn, |conn| -> Result<usize> {
+            let mut query = diesel::update(ps::table)
+                .filter(ps::application_id.eq(application_id))
+                .filter(ps::application_id.eq_any(tenant_apps(tenant)))
+                .filter(ps::status.eq(PairStatus::Dead.as_str()))
+                .into_boxed();
+            if let Some(rid) = resource_id {
+                query = query.filter(ps::resource_id.eq(rid.to_owned()));
+            }
+            Ok(query
+                .set((
+                    ps::status.eq(PairStatus::Pending.as_str()),
+                    ps::due.eq(true),
+                    ps::due_since.eq(Some(at)),
+                    ps::attempts.eq(0),
+                    ps::next_attempt_at.eq(None::<NaiveDateTime>),
+                    ps::updated.eq(at),
+                ))
+                .execute(conn)?)
+        })
     }
 }
 

@@ -393,3 +393,81 @@ backend_test!(
         assert_eq!(active, json!(false));
     }
 );
+
+backend_test!(
+    a_pair_failing_too_often_is_dead_until_replayed,
+    |ctx| async move {
+        let s = setup(&ctx, json!({"action": "deactivate"})).await;
+        ctx.send(
+            Method::PATCH,
+            &format!("{APPS}/{}", s.app),
+            &s.admin,
+            Some(&json!({"baseUrl": "http://127.0.0.1:9/scim/v2"})),
+        )
+        .await
+        .expect(200);
+        let gina = user(&ctx, &s.scim, "gina", None).await;
+        assign(&ctx, &s, &gina).await;
+        let storage: Arc<dyn Storage> = Arc::new(ctx.store.clone());
+        let worker = Engine::new(
+            storage,
+            Some(SecretKey::from_base64(TEST_SECRET_KEY).unwrap()),
+            EngineOptions {
+                owner: "w1".into(),
+                max_attempts: 2,
+                backoff_base: Duration::from_millis(1),
+                backoff_cap: Duration::from_millis(1),
+                ..EngineOptions::default()
+            },
+        );
+        for _ in 0..2 {
+            worker.run_once().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Dead: no longer claimed.
+        assert_eq!(worker.run_once().await.unwrap().claimed, 0);
+        let dead = ctx
+            .send(
+                Method::GET,
+                &format!("/api/v1/provisioning/dead-letters?application={}", s.app),
+                &s.admin,
+                None,
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(dead["totalResults"], 1, "{dead}");
+        assert_eq!(dead["items"][0]["resourceId"], json!(gina));
+        assert_eq!(dead["items"][0]["status"], "dead");
+        assert_eq!(dead["items"][0]["attempts"], 2);
+
+        // The target is back. The settings change marks the pairs due, but a
+        // dead pair waits for a replay.
+        ctx.send(
+            Method::PATCH,
+            &format!("{APPS}/{}", s.app),
+            &s.admin,
+            Some(&json!({"baseUrl": s.down.scim_base()})),
+        )
+        .await
+        .expect(200);
+        assert_eq!(
+            worker.run_once().await.unwrap().claimed,
+            0,
+            "dead stays dead"
+        );
+        let replay = ctx
+            .send(
+                Method::POST,
+                "/api/v1/provisioning/dead-letters/replay",
+                &s.admin,
+                Some(&json!({"applicationId": s.app, "resourceId": gina})),
+            )
+            .await
+            .expect(200);
+        assert_eq!(replay.body, json!({"replayed": 1}));
+        assert_eq!(worker.drain(5).await.unwrap().sent, 1);
+        let remote = remote_id(&ctx, &s, &gina).await.unwrap();
+        assert!(downstream_user(&s, &remote).await.is_some());
+    }
+);
