@@ -214,3 +214,126 @@ pub async fn replay_dead_letters(
     .await?;
     Ok(api_json(StatusCode::OK, &json!({"replayed": replayed})))
 }
+
+/// `GET /api/v1/applications/{id}/plan`: the dry run. What the engine would
+/// send for every pair of the application now (create, change, deactivate,
+/// delete), computed like the engine does, without sending anything.
+pub async fn get_plan(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+) -> Result<HttpResponse> {
+    use scim_client::plan::Plan;
+    auth.require(Scope::Admin)?;
+    let tenant = auth.principal.tenant_id;
+    let id = id.into_inner();
+    let storage = state.storage.clone();
+    let pairs = blocking(move || {
+        if storage.get_application(tenant, id)?.is_none() {
+            return Err(not_found(id));
+        }
+        storage.pair_inputs(tenant, id)
+    })
+    .await?;
+    let mut out: Map<String, Value> = ["create", "change", "deactivate", "delete"]
+        .into_iter()
+        .map(|k| (k.to_owned(), json!([])))
+        .collect();
+    let (mut unchanged, mut skipped) = (0, 0);
+    for pair in &pairs {
+        if pair.state.resource_type != "User" {
+            skipped += 1;
+            continue;
+        }
+        let planned = crate::provision::plan_pair(pair);
+        let bucket = match &planned.plan {
+            Plan::Nothing => {
+                unchanged += 1;
+                continue;
+            }
+            Plan::Create(_) => "create",
+            Plan::Patch(_) | Plan::Replace(_) => "change",
+            Plan::Deactivate => "deactivate",
+            Plan::Delete => "delete",
+        };
+        let (method, path, body) =
+            crate::provision::describe(&planned.plan, pair.state.remote_id.as_deref());
+        if let Some(Value::Array(items)) = out.get_mut(bucket) {
+            items.push(json!({
+                "resourceId": pair.state.resource_id,
+                "remoteId": pair.state.remote_id,
+                "method": method,
+                "path": path,
+                "body": body,
+            }));
+        }
+    }
+    out.insert("unchanged".into(), json!(unchanged));
+    out.insert("skipped".into(), json!(skipped));
+    out.insert("applicationId".into(), json!(id));
+    Ok(api_json(StatusCode::OK, &Value::Object(out)))
+}
+
+/// `POST /api/v1/applications/{id}/provision/{userId}`: provisions one
+/// user now, synchronously, whatever the queue holds; answers the outcome
+/// and the request sent with its answer (from the provisioning log).
+pub async fn provision_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<(i64, String)>,
+) -> Result<HttpResponse> {
+    auth.require(Scope::Admin)?;
+    let tenant = auth.principal.tenant_id;
+    let (id, user_id) = path.into_inner();
+    let key = state
+        .settings
+        .secret_key
+        .as_deref()
+        .map(crate::secrets::SecretKey::from_base64)
+        .transpose()?;
+    let options = crate::provision::EngineOptions {
+        owner: format!("on-demand-{}", std::process::id()),
+        ..crate::provision::EngineOptions::default()
+    };
+    let lease = options.lease;
+    let owner = options.owner.clone();
+    let engine = crate::provision::Engine::new(state.storage.clone(), key, options);
+    let storage = state.storage.clone();
+    let uid = user_id.clone();
+    let claimed = blocking(move || storage.claim_one(tenant, id, &uid, &owner, lease)).await?;
+    let before = claimed.state.updated;
+    let outcome = engine.work_one(claimed).await?;
+    let storage = state.storage.clone();
+    let uid = user_id.clone();
+    let sent = blocking(move || storage.read_log(tenant, Some(id), Some(&uid), 1)).await?;
+    let sent: Vec<Value> = sent
+        .iter()
+        .filter(|e| e.at >= before)
+        .map(|e| {
+            let parse = |s: &Option<String>| {
+                s.as_deref().map(|s| {
+                    serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.into()))
+                })
+            };
+            json!({
+                "method": e.method,
+                "url": e.url,
+                "request": parse(&e.request_body),
+                "status": e.status,
+                "response": parse(&e.response_body),
+                "error": e.error,
+            })
+        })
+        .collect();
+    Ok(api_json(
+        StatusCode::OK,
+        &json!({
+            "applicationId": id,
+            "resourceId": user_id,
+            "status": outcome.status.as_str(),
+            "remoteId": outcome.remote_id,
+            "lastError": outcome.last_error,
+            "sent": sent,
+        }),
+    ))
+}

@@ -18,6 +18,8 @@
 //! | GET, POST | `/api/v1/applications` | [`applications`]`::{list,create}_application(s)` |
 //! | GET, PATCH, DELETE | `/api/v1/applications/{id}` | [`applications`]`::{get,update,delete}_application` |
 //! | GET | `/api/v1/applications/{id}/provisioning` | [`provisioning::get_provisioning_status`] |
+//! | GET | `/api/v1/applications/{id}/plan` | [`provisioning::get_plan`] |
+//! | POST | `/api/v1/applications/{id}/provision/{userId}` | [`provisioning::provision_user`] |
 //! | GET | `/api/v1/provisioning/log` | [`provisioning::get_provisioning_log`] |
 //! | GET | `/api/v1/provisioning/dead-letters` | [`provisioning::list_dead_letters`] |
 //! | POST | `/api/v1/provisioning/dead-letters/replay` | [`provisioning::replay_dead_letters`] |
@@ -126,6 +128,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     "/applications/{id}/provisioning",
                     provisioning::get_provisioning_status,
                 ))
+                .service(get_only("/applications/{id}/plan", provisioning::get_plan))
+                .service(
+                    web::resource("/applications/{id}/provision/{user_id}")
+                        .route(web::post().to(provisioning::provision_user))
+                        .default_service(not_allowed("POST")),
+                )
                 .service(get_only(
                     "/provisioning/log",
                     provisioning::get_provisioning_log,

@@ -286,6 +286,20 @@ impl Engine {
         }
     }
 
+    /// Works one pair claimed with [`crate::store::ProvisioningQueue::claim_one`]
+    /// now, records the outcome and returns it (on-demand provisioning).
+    pub async fn work_one(&self, pair: ClaimedPair) -> Result<PairOutcome> {
+        let outcome = match self.work(&pair).await {
+            Worked::Nothing(o) | Worked::Sent(o) | Worked::Failed(o) => o,
+        };
+        let storage = self.storage.clone();
+        let owner = self.options.owner.clone();
+        let state = pair.state.clone();
+        let recorded = outcome.clone();
+        blocking(move || storage.record_outcome(&owner, &state, &recorded)).await?;
+        Ok(outcome)
+    }
+
     /// Plans and sends; `Ok(None)` when nothing had to be sent.
     async fn send(
         &self,
@@ -294,35 +308,11 @@ impl Engine {
         let app = &pair.application;
         let state = &pair.state;
         let fail = |e: Error| (e.to_string(), None);
-        let mapping: Map<String, Value> =
-            serde_json::from_str(&app.fields.mapping).unwrap_or_default();
-        let managed: Vec<String> =
-            serde_json::from_str(&app.fields.managed_attributes).unwrap_or_default();
-        let policy: DeprovisionPolicy =
-            serde_json::from_str(&app.fields.deprovision).unwrap_or(DeprovisionPolicy::Deactivate);
-        let desired = match (&pair.document, pair.assigned) {
-            (Some(doc), true) => Some(mapping::map_user(doc, &mapping)),
-            _ => None,
-        };
-        let remote: Option<Value> = state
-            .remote_id
-            .as_ref()
-            .and(state.last_sent.as_deref())
-            .and_then(|s| serde_json::from_str(s).ok());
-        let planner = Planner::users(
-            scim_client::plan::TargetCapabilities::default(),
-            PlanOptions {
-                deprovision: match policy {
-                    DeprovisionPolicy::Delete => Deprovision::Delete,
-                    // The delete after the grace period is not scheduled
-                    // yet: deactivation is what happens now.
-                    DeprovisionPolicy::Deactivate
-                    | DeprovisionPolicy::DeactivateThenDelete { .. } => Deprovision::Deactivate,
-                },
-                managed: Managed::Attributes(managed),
-            },
-        );
-        let plan = planner.plan(desired.as_ref(), remote.as_ref());
+        let Planned {
+            plan,
+            desired,
+            remote,
+        } = plan_pair(pair);
         if plan.is_nothing() {
             return Ok(None);
         }
@@ -406,6 +396,58 @@ impl Engine {
     }
 }
 
+/// What a pair needs, by [`plan_pair`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// What to send.
+    pub plan: Plan,
+    /// What the application should hold (`None`: nothing).
+    pub desired: Option<Value>,
+    /// What it is believed to hold (the last-sent snapshot).
+    pub remote: Option<Value>,
+}
+
+/// Plans one pair from its inputs without sending: desired (the mapped
+/// user when an assignment covers it) against the last-sent snapshot.
+pub fn plan_pair(pair: &ClaimedPair) -> Planned {
+    let app = &pair.application;
+    let state = &pair.state;
+    let mapping: Map<String, Value> = serde_json::from_str(&app.fields.mapping).unwrap_or_default();
+    let managed: Vec<String> =
+        serde_json::from_str(&app.fields.managed_attributes).unwrap_or_default();
+    let policy: DeprovisionPolicy =
+        serde_json::from_str(&app.fields.deprovision).unwrap_or(DeprovisionPolicy::Deactivate);
+    let desired = match (&pair.document, pair.assigned) {
+        (Some(doc), true) => Some(mapping::map_user(doc, &mapping)),
+        _ => None,
+    };
+    let remote: Option<Value> = state
+        .remote_id
+        .as_ref()
+        .and(state.last_sent.as_deref())
+        .and_then(|s| serde_json::from_str(s).ok());
+    let planner = Planner::users(
+        scim_client::plan::TargetCapabilities::default(),
+        PlanOptions {
+            deprovision: match policy {
+                DeprovisionPolicy::Delete => Deprovision::Delete,
+                // The delete after the grace period is not scheduled
+                // yet: deactivation is what happens now.
+                DeprovisionPolicy::Deactivate | DeprovisionPolicy::DeactivateThenDelete { .. } => {
+                    Deprovision::Deactivate
+                }
+            },
+            managed: Managed::Attributes(managed),
+        },
+    );
+    let plan = planner.plan(desired.as_ref(), remote.as_ref());
+    Planned {
+        plan,
+        desired,
+        remote,
+    }
+}
+
 /// The longest response body or error kept in the log.
 const MAX_LOGGED: usize = 4000;
 
@@ -421,9 +463,10 @@ fn truncate(mut s: String) -> String {
     s
 }
 
-/// Method, path and body of the request a plan sends (for the log; the
+/// Method, path and body of the request a plan sends (for the log and the
+/// dry run; the
 /// bodies hold no credentials, which travel in headers only).
-fn describe(plan: &Plan, remote_id: Option<&str>) -> (&'static str, String, Option<Value>) {
+pub fn describe(plan: &Plan, remote_id: Option<&str>) -> (&'static str, String, Option<Value>) {
     let by_id = format!("/Users/{}", remote_id.unwrap_or("?"));
     match plan {
         Plan::Nothing => ("NONE", by_id, None),

@@ -495,6 +495,20 @@ pub trait ProvisioningQueue {
     /// a write marked the pair again meanwhile.
     fn record_outcome(&self, owner: &str, claimed: &PairState, outcome: &PairOutcome)
     -> Result<()>;
+    /// Every pair of an application with its inputs, without claiming
+    /// (for the dry-run plan).
+    fn pair_inputs(&self, tenant: TenantId, application_id: i64) -> Result<Vec<ClaimedPair>>;
+    /// Claims the pair of one user for on-demand provisioning (creating it,
+    /// due, if the user has none). A pair leased by another worker is a
+    /// 409.
+    fn claim_one(
+        &self,
+        tenant: TenantId,
+        application_id: i64,
+        user_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<ClaimedPair>;
     /// Appends to the provisioning log.
     fn append_log(&self, tenant: TenantId, entry: &LogEntry) -> Result<()>;
     /// The log of the tenant, newest first, optionally of one application
@@ -506,6 +520,31 @@ pub trait ProvisioningQueue {
         resource_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<LogEntry>>;
+}
+
+/// The current document and assignment of a pair's resource.
+fn inputs(
+    conn: &mut AnyConnection,
+    state: PairState,
+    application: super::Application,
+) -> Result<ClaimedPair> {
+    let document: Option<String> = resources::table
+        .filter(resources::pk.eq(state.resource_pk))
+        .select(resources::document)
+        .first(conn)
+        .optional()?;
+    let document = document
+        .map(|d| serde_json::from_str(&d))
+        .transpose()
+        .map_err(|e| crate::error::Error::internal(format!("stored document: {e}")))?;
+    let assigned =
+        document.is_some() && assigned_in_force(conn, state.application_id, state.resource_pk)?;
+    Ok(ClaimedPair {
+        state,
+        application,
+        document,
+        assigned,
+    })
 }
 
 fn assigned_in_force(conn: &mut AnyConnection, app: i64, pk: i64) -> Result<bool> {
@@ -593,25 +632,89 @@ impl ProvisioningQueue for Store {
                 )
                 .set((ps::claimed_by.eq(owner), ps::claimed_until.eq(until)))
                 .execute(conn)?;
-                let document: Option<String> = resources::table
-                    .filter(resources::pk.eq(state.resource_pk))
-                    .select(resources::document)
-                    .first(conn)
-                    .optional()?;
-                let document = document
-                    .map(|d| serde_json::from_str(&d))
-                    .transpose()
-                    .map_err(|e| crate::error::Error::internal(format!("stored document: {e}")))?;
-                let assigned = document.is_some()
-                    && assigned_in_force(conn, state.application_id, state.resource_pk)?;
-                claimed.push(ClaimedPair {
-                    state,
-                    application,
-                    document,
-                    assigned,
-                });
+                claimed.push(inputs(conn, state, application)?);
             }
             Ok(claimed)
+        })
+    }
+
+    fn pair_inputs(&self, tenant: TenantId, application_id: i64) -> Result<Vec<ClaimedPair>> {
+        use provisioning_state as ps;
+        let mut conn = self.conn()?;
+        crate::db::read_transaction(&mut conn, |conn| -> Result<Vec<ClaimedPair>> {
+            let Some(application) = super::applications::app_by_id(conn, application_id)?
+                .filter(|a| a.tenant_id == tenant)
+            else {
+                return Ok(Vec::new());
+            };
+            let rows: Vec<StateRow> = ps::table
+                .filter(ps::application_id.eq(application_id))
+                .order(ps::resource_pk.asc())
+                .select(StateRow::as_select())
+                .load(conn)?;
+            rows.into_iter()
+                .map(|r| inputs(conn, PairState::from(r), application.clone()))
+                .collect()
+        })
+    }
+
+    fn claim_one(
+        &self,
+        tenant: TenantId,
+        application_id: i64,
+        user_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<ClaimedPair> {
+        use provisioning_state as ps;
+        let at = now();
+        let now_db = to_db_time(at);
+        let until = to_db_time(at + chrono::Duration::from_std(lease).unwrap_or_default());
+        let mut conn = self.conn()?;
+        crate::db::write_transaction(&mut conn, |conn| -> Result<ClaimedPair> {
+            let not_found =
+                |what: String| crate::error::Error::from(scim_core::Error::not_found(what));
+            let application = super::applications::app_by_id(conn, application_id)?
+                .filter(|a| a.tenant_id == tenant)
+                .ok_or_else(|| not_found(format!("no application with id {application_id}")))?;
+            let pk: i64 = resources::table
+                .filter(resources::tenant_id.eq(tenant.0))
+                .filter(resources::resource_type.eq("User"))
+                .filter(resources::id.eq(user_id))
+                .select(resources::pk)
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| not_found(format!("no user with id '{user_id}'")))?;
+            let existing = ps::table
+                .filter(ps::application_id.eq(application_id))
+                .filter(ps::resource_pk.eq(pk))
+                .select(StateRow::as_select())
+                .first(conn)
+                .optional()?;
+            if existing.is_none() {
+                upsert_due(conn, application_id, pk, "User", user_id, now_db)?;
+            }
+            let row: StateRow = ps::table
+                .filter(ps::application_id.eq(application_id))
+                .filter(ps::resource_pk.eq(pk))
+                .select(StateRow::as_select())
+                .first(conn)?;
+            let claimed = diesel::update(
+                ps::table
+                    .filter(ps::application_id.eq(application_id))
+                    .filter(ps::resource_pk.eq(pk))
+                    .filter(ps::claimed_until.is_null().or(ps::claimed_until.lt(now_db))),
+            )
+            .set((ps::claimed_by.eq(owner), ps::claimed_until.eq(until)))
+            .execute(conn)?;
+            if claimed == 0 {
+                return Err(scim_core::Error::new(
+                    scim_core::ErrorKind::Conflict,
+                    "a worker is provisioning this user right now; retry shortly",
+                )
+                .into());
+            }
+            inputs(conn, PairState::from(row), application)
         })
     }
 

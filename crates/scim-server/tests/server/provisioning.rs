@@ -471,3 +471,70 @@ backend_test!(
         assert!(downstream_user(&s, &remote).await.is_some());
     }
 );
+
+backend_test!(dry_run_plan_then_provision_on_demand, |ctx| async move {
+    let s = setup(&ctx, json!({"action": "deactivate"})).await;
+    let hana = user(&ctx, &s.scim, "hana", None).await;
+    assign(&ctx, &s, &hana).await;
+    let plan = ctx
+        .send(
+            Method::GET,
+            &format!("{APPS}/{}/plan", s.app),
+            &s.admin,
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(plan["create"].as_array().unwrap().len(), 1, "{plan}");
+    assert_eq!(plan["create"][0]["resourceId"], json!(hana));
+    assert_eq!(plan["create"][0]["method"], "POST");
+    assert_eq!(plan["create"][0]["body"]["userName"], "hana");
+    assert_eq!(plan["change"], json!([]));
+    // The dry run sent nothing.
+    let log = ctx
+        .send(Method::GET, "/api/v1/provisioning/log", &s.admin, None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(log["totalResults"], 0);
+
+    // On demand: synchronous, answers what was sent and answered.
+    let res = ctx
+        .send(
+            Method::POST,
+            &format!("{APPS}/{}/provision/{hana}", s.app),
+            &s.admin,
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(res["status"], "provisioned", "{res}");
+    let remote = res["remoteId"].as_str().unwrap().to_owned();
+    assert_eq!(res["sent"][0]["method"], "POST");
+    assert_eq!(res["sent"][0]["status"], 201);
+    assert_eq!(res["sent"][0]["response"]["id"], json!(remote));
+    assert!(downstream_user(&s, &remote).await.is_some());
+    // Nothing left to do for the queue or the plan.
+    assert_eq!(engine(&ctx, "w1").drain(5).await.unwrap().sent, 0);
+    let plan = ctx
+        .send(
+            Method::GET,
+            &format!("{APPS}/{}/plan", s.app),
+            &s.admin,
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(plan["unchanged"], 1, "{plan}");
+    ctx.send(
+        Method::POST,
+        &format!("{APPS}/{}/provision/nobody", s.app),
+        &s.admin,
+        None,
+    )
+    .await
+    .expect(404);
+});
