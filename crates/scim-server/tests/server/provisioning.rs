@@ -538,3 +538,96 @@ backend_test!(dry_run_plan_then_provision_on_demand, |ctx| async move {
     .await
     .expect(404);
 });
+
+/// A stub target answering every request with `status` (and `Retry-After:
+/// 2` for 429), on a thread; returns its SCIM base URL.
+fn failing_target(status: u16) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let reason = if status == 429 {
+                "Too Many Requests\r\nRetry-After: 2"
+            } else {
+                "Internal Server Error"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    base
+}
+
+backend_test!(
+    answers_429_and_500_back_off_then_converge,
+    |ctx| async move {
+        let s = setup(&ctx, json!({"action": "deactivate"})).await;
+        let worker = engine(&ctx, "w1");
+        let ivan = user(&ctx, &s.scim, "ivan", None).await;
+        assign(&ctx, &s, &ivan).await;
+        for status in [429u16, 500] {
+            ctx.send(
+                Method::PATCH,
+                &format!("{APPS}/{}", s.app),
+                &s.admin,
+                Some(&json!({"baseUrl": failing_target(status)})),
+            )
+            .await
+            .expect(200);
+            let r = worker.run_once().await.unwrap();
+            assert_eq!(r.failed, 1, "{status}: {r:?}");
+            // Backing off: not claimed again at once.
+            assert_eq!(worker.run_once().await.unwrap().claimed, 0, "{status}");
+            let st = ctx
+                .send(
+                    Method::GET,
+                    &format!("{APPS}/{}/provisioning", s.app),
+                    &s.admin,
+                    None,
+                )
+                .await
+                .expect(200)
+                .body;
+            assert_eq!(st["pairs"][0]["status"], "failed", "{st}");
+            if status == 429 {
+                // Retry-After: 2 is honoured (the test backoff alone is 50 ms).
+                let next = chrono::DateTime::parse_from_rfc3339(
+                    st["pairs"][0]["nextAttemptAt"].as_str().unwrap(),
+                )
+                .unwrap();
+                assert!(
+                    next > chrono::Utc::now() + chrono::Duration::milliseconds(1000),
+                    "{st}"
+                );
+            }
+            let log = ctx
+                .send(Method::GET, "/api/v1/provisioning/log", &s.admin, None)
+                .await
+                .expect(200)
+                .body;
+            assert_eq!(log["items"][0]["status"], json!(status), "{log}");
+        }
+        // The real target: converges, one account.
+        ctx.send(
+            Method::PATCH,
+            &format!("{APPS}/{}", s.app),
+            &s.admin,
+            Some(&json!({"baseUrl": s.down.scim_base()})),
+        )
+        .await
+        .expect(200);
+        assert_eq!(worker.drain(5).await.unwrap().sent, 1);
+        let remote = remote_id(&ctx, &s, &ivan).await.unwrap();
+        assert_eq!(
+            downstream_user(&s, &remote).await.unwrap()["userName"],
+            "ivan"
+        );
+    }
+);
