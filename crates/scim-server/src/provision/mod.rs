@@ -359,6 +359,27 @@ impl Engine {
             log::warn!("provisioning log: {e}");
         }
         let applied = result.map_err(|e| (e.to_string(), e.retry_after()))?;
+        if let (Applied::Deactivated, Some(id)) = (&applied, state.remote_id.as_deref()) {
+            // Verified deprovisioning: read the account back. One still
+            // active is a failure (retried, then dead-lettered) that shows
+            // in the pair's last error.
+            let back = client
+                .endpoint::<Value>("/Users")
+                .try_get(id)
+                .await
+                .map_err(|e| (format!("deactivation not verified: {e}"), e.retry_after()))?;
+            if back
+                .as_ref()
+                .and_then(|v| v.get("active"))
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                return Err((
+                    format!("deactivated {id}, but the application still reports it active"),
+                    None,
+                ));
+            }
+        }
         let (remote_id, held) = match applied {
             Applied::Created(v) | Applied::Adopted(v) => {
                 let id = v.get("id").and_then(Value::as_str).map(str::to_owned);
