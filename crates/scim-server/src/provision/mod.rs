@@ -44,6 +44,11 @@ pub struct EngineOptions {
     pub backoff_cap: Duration,
     /// Time limit of one request.
     pub request_timeout: Duration,
+    /// Failed requests in a row after which an application is quarantined.
+    pub quarantine_after: i32,
+    /// How long the first quarantine lasts; it doubles with each further
+    /// failure, up to an hour.
+    pub quarantine_base: Duration,
 }
 
 impl Default for EngineOptions {
@@ -56,6 +61,8 @@ impl Default for EngineOptions {
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(600),
             request_timeout: Duration::from_secs(15),
+            quarantine_after: 5,
+            quarantine_base: Duration::from_secs(30),
         }
     }
 }
@@ -132,6 +139,7 @@ impl Engine {
         };
         for pair in claimed {
             let worked = self.work(&pair).await;
+            self.count_for_application(&pair, &worked).await?;
             let outcome = match worked {
                 Worked::Nothing(o) => {
                     report.unchanged += 1;
@@ -284,6 +292,30 @@ impl Engine {
                 })
             }
         }
+    }
+
+    /// Feeds an attempt's result to its application's quarantine.
+    async fn count_for_application(&self, pair: &ClaimedPair, worked: &Worked) -> Result<()> {
+        let (error, failures) = match worked {
+            Worked::Nothing(_) => return Ok(()),
+            Worked::Sent(_) => (None, 0),
+            Worked::Failed(o) => (
+                o.last_error.clone(),
+                pair.application.consecutive_failures + 1,
+            ),
+        };
+        let over = u32::try_from(failures - self.options.quarantine_after)
+            .unwrap_or(0)
+            .min(7);
+        let delay = self
+            .options
+            .quarantine_base
+            .saturating_mul(2u32.pow(over))
+            .min(Duration::from_secs(3600));
+        let storage = self.storage.clone();
+        let (id, threshold) = (pair.application.id, self.options.quarantine_after);
+        blocking(move || storage.record_application_result(id, error.as_deref(), threshold, delay))
+            .await
     }
 
     /// Works one pair claimed with [`crate::store::ProvisioningQueue::claim_one`]

@@ -193,7 +193,8 @@ pub trait ApplicationStore {
     fn list_applications(&self, tenant: TenantId) -> Result<Vec<Application>>;
     /// One application of the tenant.
     fn get_application(&self, tenant: TenantId, id: i64) -> Result<Option<Application>>;
-    /// Replaces an application's settings and marks all its pairs due.
+    /// Replaces an application's settings, lifts any quarantine, and marks
+    /// all its pairs due.
     fn update_application(
         &self,
         tenant: TenantId,
@@ -340,6 +341,10 @@ impl ApplicationStore for Store {
                 applications::rate_per_second.eq(f.rate_per_second),
                 applications::max_concurrency.eq(f.max_concurrency),
                 applications::enabled.eq(f.enabled),
+                // New settings deserve a fresh try: lift any quarantine.
+                applications::consecutive_failures.eq(0),
+                applications::quarantined_until.eq(None::<NaiveDateTime>),
+                applications::quarantine_reason.eq(None::<String>),
             ))
             .execute(conn)
             .map_err(|e| name_taken(e, &f.name))?;

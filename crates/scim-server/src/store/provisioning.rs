@@ -509,6 +509,17 @@ pub trait ProvisioningQueue {
         owner: &str,
         lease: std::time::Duration,
     ) -> Result<ClaimedPair>;
+    /// Counts a request outcome against its application: a success clears
+    /// the failure count and any quarantine; the `threshold`-th failure in
+    /// a row (and every one after) quarantines the application for
+    /// `delay` with `error` as the reason.
+    fn record_application_result(
+        &self,
+        application_id: i64,
+        error: Option<&str>,
+        threshold: i32,
+        delay: std::time::Duration,
+    ) -> Result<()>;
     /// Appends to the provisioning log.
     fn append_log(&self, tenant: TenantId, entry: &LogEntry) -> Result<()>;
     /// The log of the tenant, newest first, optionally of one application
@@ -755,6 +766,46 @@ impl ProvisioningQueue for Store {
                     ps::updated.eq(at),
                 ))
                 .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn record_application_result(
+        &self,
+        application_id: i64,
+        error: Option<&str>,
+        threshold: i32,
+        delay: std::time::Duration,
+    ) -> Result<()> {
+        use applications as a;
+        let mut conn = self.conn()?;
+        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+            let this = a::table.filter(a::id.eq(application_id));
+            let Some(error) = error else {
+                diesel::update(this.filter(a::consecutive_failures.gt(0)))
+                    .set((
+                        a::consecutive_failures.eq(0),
+                        a::quarantined_until.eq(None::<NaiveDateTime>),
+                        a::quarantine_reason.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+                return Ok(());
+            };
+            let failures: i32 = diesel::update(this)
+                .set(a::consecutive_failures.eq(a::consecutive_failures + 1))
+                .returning(a::consecutive_failures)
+                .get_result(conn)?;
+            if failures >= threshold {
+                let until = now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                diesel::update(a::table.filter(a::id.eq(application_id)))
+                    .set((
+                        a::quarantined_until.eq(Some(to_db_time(until))),
+                        a::quarantine_reason.eq(Some(format!(
+                            "{failures} failed requests in a row; last: {error}"
+                        ))),
+                    ))
+                    .execute(conn)?;
+            }
             Ok(())
         })
     }

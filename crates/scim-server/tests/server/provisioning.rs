@@ -631,3 +631,52 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    an_application_failing_repeatedly_is_quarantined_and_says_why,
+    |ctx| async move {
+        let s = setup(&ctx, json!({"action": "deactivate"})).await;
+        ctx.send(
+            Method::PATCH,
+            &format!("{APPS}/{}", s.app),
+            &s.admin,
+            Some(&json!({"baseUrl": failing_target(500)})),
+        )
+        .await
+        .expect(200);
+        for name in ["q1", "q2", "q3"] {
+            let id = user(&ctx, &s.scim, name, None).await;
+            assign(&ctx, &s, &id).await;
+        }
+        let storage: Arc<dyn Storage> = Arc::new(ctx.store.clone());
+        let worker = Engine::new(
+            storage,
+            Some(SecretKey::from_base64(TEST_SECRET_KEY).unwrap()),
+            EngineOptions {
+                owner: "w1".into(),
+                batch: 1,
+                quarantine_after: 2,
+                backoff_base: Duration::from_millis(1),
+                backoff_cap: Duration::from_millis(1),
+                ..EngineOptions::default()
+            },
+        );
+        assert_eq!(worker.run_once().await.unwrap().failed, 1);
+        assert_eq!(worker.run_once().await.unwrap().failed, 1);
+        // Quarantined: the third pair waits.
+        assert_eq!(worker.run_once().await.unwrap().claimed, 0);
+        let app = ctx
+            .send(Method::GET, &format!("{APPS}/{}", s.app), &s.admin, None)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(app["quarantine"]["consecutiveFailures"], 2, "{app}");
+        assert!(
+            app["quarantine"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("2 failed requests in a row"),
+            "{app}"
+        );
+    }
+);
