@@ -61,7 +61,8 @@ pub struct TokenCreate {
     /// The tenant the token acts for (created if it does not exist).
     #[arg(long)]
     pub tenant: String,
-    /// A scope: scim:read or scim:write (write includes read). Repeatable.
+    /// A scope: scim:read, scim:write (write includes read) or admin (the
+    /// management API under /api/v1). Repeatable.
     #[arg(long = "scope", required = true, value_parser = parse_scope)]
     pub scopes: Vec<Scope>,
     /// A label for the token, shown by `token list`.
@@ -222,6 +223,32 @@ pub struct Settings {
         global = true
     )]
     pub filter_max_terms: usize,
+
+    /// Key that encrypts the credentials of downstream applications at
+    /// rest: base64 of 32 random bytes (`head -c 32 /dev/urandom | base64`).
+    /// Without it, applications cannot be given credentials.
+    #[arg(long, env = "SCIM_SECRET_KEY", hide_env_values = true, global = true)]
+    pub secret_key: Option<String>,
+
+    /// Provisioning workers started by `serve` (0: none; the pairs stay
+    /// due until a server with workers runs).
+    #[arg(
+        long,
+        env = "SCIM_PROVISIONING_WORKERS",
+        default_value_t = 1,
+        global = true
+    )]
+    pub provisioning_workers: usize,
+
+    /// Seconds an idle provisioning worker waits before looking for due
+    /// pairs again.
+    #[arg(
+        long,
+        env = "SCIM_PROVISIONING_INTERVAL",
+        default_value_t = 2.0,
+        global = true
+    )]
+    pub provisioning_interval: f64,
 }
 
 impl Settings {
@@ -270,6 +297,14 @@ impl Settings {
                 && !self.auth_realm.chars().any(char::is_control),
             "--auth-realm must not contain quotes, backslashes or control characters",
         )?;
+        check(
+            self.provisioning_interval.is_finite()
+                && (0.01..=3600.0).contains(&self.provisioning_interval),
+            "--provisioning-interval must be between 0.01 and 3600 seconds",
+        )?;
+        if let Some(key) = &self.secret_key {
+            crate::secrets::SecretKey::from_base64(key)?;
+        }
         if let Some(base) = &self.base_url {
             check(
                 base.starts_with("http://") || base.starts_with("https://"),

@@ -29,6 +29,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod password;
+pub mod provision;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod tokens;

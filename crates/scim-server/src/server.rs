@@ -91,6 +91,7 @@ pub fn start(
     let blocking_per_worker = (settings.pool_size as usize).div_ceil(workers).max(1);
     let max_body = settings.max_body_bytes;
     let shutdown = settings.shutdown_timeout_secs;
+    start_provisioning(&settings, &storage)?;
     let state = web::Data::new(AppState {
         storage,
         registry: Arc::new(schema_registry(&settings)?),
@@ -114,6 +115,37 @@ pub fn start(
         Signals::Ignore => server.disable_signals(),
     };
     Ok(server.run())
+}
+
+/// Spawns `--provisioning-workers` engine loops on the current actix
+/// system; they end with it.
+fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result<()> {
+    if settings.provisioning_workers == 0 {
+        return Ok(());
+    }
+    let key = settings
+        .secret_key
+        .as_deref()
+        .map(crate::secrets::SecretKey::from_base64)
+        .transpose()?;
+    let interval = std::time::Duration::from_secs_f64(settings.provisioning_interval);
+    for i in 0..settings.provisioning_workers {
+        let engine = crate::provision::Engine::new(
+            storage.clone(),
+            key.clone(),
+            crate::provision::EngineOptions {
+                owner: format!("{}-{i}", std::process::id()),
+                ..crate::provision::EngineOptions::default()
+            },
+        );
+        actix_web::rt::spawn(engine.run(interval));
+    }
+    log::info!(
+        "{} provisioning worker(s), polling every {:?}",
+        settings.provisioning_workers,
+        interval
+    );
+    Ok(())
 }
 
 /// `scim-server serve`: opens (and migrates) the database, binds, logs how

@@ -71,6 +71,9 @@ pub enum Scope {
     Read,
     /// `scim:write`: create, change and delete resources; includes read.
     Write,
+    /// `admin`: the management API under `/api/v1` (applications,
+    /// assignments, provisioning). Grants no SCIM access by itself.
+    Admin,
 }
 
 impl Scope {
@@ -79,6 +82,7 @@ impl Scope {
         match self {
             Scope::Read => "scim:read",
             Scope::Write => "scim:write",
+            Scope::Admin => "admin",
         }
     }
 }
@@ -96,8 +100,9 @@ impl FromStr for Scope {
         match s.trim().to_ascii_lowercase().as_str() {
             "scim:read" | "read" => Ok(Scope::Read),
             "scim:write" | "write" => Ok(Scope::Write),
+            "admin" => Ok(Scope::Admin),
             other => Err(Error::Config(format!(
-                "unknown scope '{other}': use scim:read or scim:write"
+                "unknown scope '{other}': use scim:read, scim:write or admin"
             ))),
         }
     }
@@ -108,6 +113,7 @@ impl FromStr for Scope {
 pub struct Scopes {
     read: bool,
     write: bool,
+    admin: bool,
 }
 
 impl Scopes {
@@ -118,6 +124,7 @@ impl Scopes {
             match scope {
                 Scope::Read => s.read = true,
                 Scope::Write => s.write = true,
+                Scope::Admin => s.admin = true,
             }
         }
         s
@@ -139,12 +146,13 @@ impl Scopes {
         match needed {
             Scope::Read => self.read || self.write,
             Scope::Write => self.write,
+            Scope::Admin => self.admin,
         }
     }
 
     /// Whether no scope is granted.
     pub fn is_empty(self) -> bool {
-        !self.read && !self.write
+        !self.read && !self.write && !self.admin
     }
 }
 
@@ -157,6 +165,9 @@ impl fmt::Display for Scopes {
         }
         if self.write {
             names.push(Scope::Write.as_str());
+        }
+        if self.admin {
+            names.push(Scope::Admin.as_str());
         }
         f.write_str(&names.join(" "))
     }
@@ -211,5 +222,11 @@ mod tests {
         );
         assert_eq!("WRITE".parse::<Scope>().unwrap(), Scope::Write);
         assert!("scim:admin".parse::<Scope>().is_err());
+        let admin = Scopes::of(&[Scope::Admin]);
+        assert_eq!(admin.to_string(), "admin");
+        assert_eq!(Scopes::parse_stored("admin"), admin);
+        assert!(admin.allows(Scope::Admin));
+        assert!(!admin.allows(Scope::Read));
+        assert!(!Scopes::of(&[Scope::Write]).allows(Scope::Admin));
     }
 }

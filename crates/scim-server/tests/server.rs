@@ -6,6 +6,8 @@
 #[macro_use]
 mod harness;
 
+#[path = "server/applications.rs"]
+mod applications;
 #[path = "server/auth.rs"]
 mod auth;
 #[path = "server/bulk.rs"]
@@ -32,6 +34,8 @@ mod okta;
 mod ops;
 #[path = "server/queries.rs"]
 mod queries;
+#[path = "server/provisioning.rs"]
+mod provisioning;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]

@@ -1,6 +1,8 @@
 //! The HTTP surface: the route table, handlers per area, authentication,
 //! request/response plumbing, and the one error-to-response conversion.
 
+pub mod applications;
+pub mod assignments;
 pub mod auth;
 pub mod bulk;
 pub mod cursor;
@@ -13,6 +15,7 @@ pub mod list;
 pub mod me;
 pub mod metrics;
 pub mod middleware;
+pub mod provisioning;
 pub mod render;
 pub mod request;
 pub mod resources;

@@ -18,6 +18,16 @@
 //! | POST | `/scim/v2/.search` | [`list::search_all`] |
 //! | GET, PUT, PATCH, DELETE | `/scim/v2/Me` | [`me`]`::{get,replace,patch,delete}_me` |
 //! | POST | `/scim/v2/Bulk` | [`bulk::post_bulk`] |
+//! | GET, POST | `/api/v1/applications` | [`applications`]`::{list,create}_application(s)` |
+//! | GET, PATCH, DELETE | `/api/v1/applications/{id}` | [`applications`]`::{get,update,delete}_application` |
+//! | GET | `/api/v1/applications/{id}/provisioning` | [`provisioning::get_provisioning_status`] |
+//! | GET | `/api/v1/applications/{id}/plan` | [`provisioning::get_plan`] |
+//! | POST | `/api/v1/applications/{id}/provision/{userId}` | [`provisioning::provision_user`] |
+//! | GET | `/api/v1/provisioning/log` | [`provisioning::get_provisioning_log`] |
+//! | GET | `/api/v1/provisioning/dead-letters` | [`provisioning::list_dead_letters`] |
+//! | POST | `/api/v1/provisioning/dead-letters/replay` | [`provisioning::replay_dead_letters`] |
+//! | GET, POST | `/api/v1/assignments` | [`assignments`]`::{list,create}_assignment(s)` |
+//! | DELETE | `/api/v1/assignments/{id}` | [`assignments::delete_assignment`] |
 //!
 //! Other methods on these paths answer 405 with an `Allow` header; any
 //! other path answers 404. Both as SCIM errors.
@@ -29,7 +39,10 @@ use actix_web::{
 };
 use scim_core::ErrorKind;
 
-use super::{SCIM_PREFIX, bulk, discovery, groups, health, list, me, metrics, request, users};
+use super::{
+    SCIM_PREFIX, applications, assignments, bulk, discovery, groups, health, list, me, metrics,
+    provisioning, request, users,
+};
 use crate::error::Error;
 
 /// Registers every route, the extractor configurations and the 404
@@ -101,6 +114,58 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     web::resource("/Bulk")
                         .route(web::post().to(bulk::post_bulk))
                         .default_service(not_allowed("POST")),
+                ),
+        )
+        // The management API (admin scope): applications, assignments and
+        // the provisioning engine. Keep these routes together.
+        .service(
+            web::scope("/api/v1")
+                .service(
+                    web::resource("/applications")
+                        .route(web::get().to(applications::list_applications))
+                        .route(web::post().to(applications::create_application))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/applications/{id}")
+                        .route(web::get().to(applications::get_application))
+                        .route(web::patch().to(applications::update_application))
+                        .route(web::delete().to(applications::delete_application))
+                        .default_service(not_allowed("GET, PATCH, DELETE")),
+                )
+                .service(get_only(
+                    "/applications/{id}/provisioning",
+                    provisioning::get_provisioning_status,
+                ))
+                .service(get_only("/applications/{id}/plan", provisioning::get_plan))
+                .service(
+                    web::resource("/applications/{id}/provision/{user_id}")
+                        .route(web::post().to(provisioning::provision_user))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(get_only(
+                    "/provisioning/log",
+                    provisioning::get_provisioning_log,
+                ))
+                .service(get_only(
+                    "/provisioning/dead-letters",
+                    provisioning::list_dead_letters,
+                ))
+                .service(
+                    web::resource("/provisioning/dead-letters/replay")
+                        .route(web::post().to(provisioning::replay_dead_letters))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/assignments")
+                        .route(web::get().to(assignments::list_assignments))
+                        .route(web::post().to(assignments::create_assignment))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/assignments/{id}")
+                        .route(web::delete().to(assignments::delete_assignment))
+                        .default_service(not_allowed("DELETE")),
                 ),
         )
         .default_service(web::to(not_found));

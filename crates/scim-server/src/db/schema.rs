@@ -90,5 +90,86 @@ diesel::allow_tables_to_appear_in_same_query!(
     resources,
     attr_index,
     change_log,
-    memberships
+    memberships,
+    applications,
+    assignments,
+    provisioning_state,
+    provisioning_log
 );
+
+diesel::table! {
+    applications (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        base_url -> Text,
+        auth_type -> Text,
+        credentials -> Nullable<Binary>,
+        mapping -> Text,
+        managed_attributes -> Text,
+        deprovision -> Text,
+        rate_per_second -> Nullable<Double>,
+        max_concurrency -> Integer,
+        enabled -> Bool,
+        quarantined_until -> Nullable<Timestamp>,
+        quarantine_reason -> Nullable<Text>,
+        consecutive_failures -> Integer,
+        created -> Timestamp,
+    }
+}
+
+diesel::table! {
+    assignments (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        application_id -> BigInt,
+        resource_pk -> BigInt,
+        resource_type -> Text,
+        source -> Text,
+        valid_from -> Nullable<Timestamp>,
+        valid_until -> Nullable<Timestamp>,
+        created -> Timestamp,
+    }
+}
+
+diesel::table! {
+    provisioning_state (application_id, resource_pk) {
+        application_id -> BigInt,
+        resource_pk -> BigInt,
+        resource_type -> Text,
+        resource_id -> Text,
+        remote_id -> Nullable<Text>,
+        last_sent_hash -> Nullable<Text>,
+        last_sent -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        due -> Bool,
+        due_since -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    provisioning_log (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        application_id -> BigInt,
+        resource_id -> Nullable<Text>,
+        method -> Text,
+        url -> Text,
+        request_body -> Nullable<Text>,
+        status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+        at -> Timestamp,
+        duration_ms -> BigInt,
+    }
+}
+
+diesel::joinable!(assignments -> applications (application_id));
+diesel::joinable!(assignments -> resources (resource_pk));
+diesel::joinable!(provisioning_state -> applications (application_id));

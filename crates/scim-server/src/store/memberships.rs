@@ -224,14 +224,14 @@ fn invalid(detail: impl Into<String>) -> Error {
 }
 
 /// Makes the membership rows of `group_pk` exactly `members`, touching
-/// only the rows that differ.
+/// only the rows that differ. Returns the members that left or joined.
 pub(super) fn sync_members(
     conn: &mut AnyConnection,
     tenant: TenantId,
     group_pk: i64,
     members: &[Member],
     is_new: bool,
-) -> Result<()> {
+) -> Result<Vec<i64>> {
     let existing: HashSet<i64> = if is_new {
         HashSet::new()
     } else {
@@ -274,7 +274,14 @@ pub(super) fn sync_members(
         };
         inserted.map_err(member_gone)?;
     }
-    Ok(())
+    let mut changed = gone;
+    changed.extend(
+        members
+            .iter()
+            .filter(|m| !existing.contains(&m.pk))
+            .map(|m| m.pk),
+    );
+    Ok(changed)
 }
 
 /// A member deleted between the check and the insert (PostgreSQL, under

@@ -1,6 +1,6 @@
 //! Storage, split by capability: [`TenantStore`], [`TokenStore`],
-//! [`ResourceStore`], [`MembershipStore`] and [`ChangeLogStore`], combined
-//! by [`Storage`].
+//! [`ResourceStore`], [`MembershipStore`], [`ChangeLogStore`],
+//! [`ApplicationStore`] and [`ProvisioningStore`], combined by [`Storage`].
 //! API and lifecycle code depend on these traits; [`Store`] implements them
 //! with diesel over SQLite or PostgreSQL.
 //!
@@ -13,6 +13,8 @@ mod import;
 pub mod index;
 mod memberships;
 pub mod query;
+mod applications;
+pub mod provisioning;
 mod resources;
 mod tenants;
 mod tokens;
@@ -32,8 +34,15 @@ use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
 pub use import::{ImportMode, ImportStore};
+pub use applications::{
+    Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
+};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
+pub use provisioning::{
+    ClaimedPair, LogEntry, PairCounts, PairOutcome, PairState, PairStatus, ProvisioningQueue,
+    ProvisioningStore,
+};
 
 pub use query::{
     Cond, FoundResource, KeyValue, PageRequest, QueryPage, QueryStore, ResourceQuery, SortKey,
@@ -386,6 +395,9 @@ pub trait Storage:
     + ChangeLogStore
     + QueryStore
     + ImportStore
+    + ApplicationStore
+    + ProvisioningStore
+    + ProvisioningQueue
     + HealthCheck
     + Send
     + Sync
@@ -401,6 +413,9 @@ impl<T> Storage for T where
         + ChangeLogStore
         + QueryStore
         + ImportStore
+        + ApplicationStore
+        + ProvisioningStore
+        + ProvisioningQueue
         + HealthCheck
         + Send
         + Sync
@@ -523,6 +538,11 @@ impl HealthCheck for Store {
 pub(crate) fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// Now, as the store writes it (microseconds).
+pub fn now_utc() -> DateTime<Utc> {
+    now()
 }
 
 pub(crate) fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {

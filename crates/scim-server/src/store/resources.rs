@@ -21,6 +21,7 @@ use super::index::{IndexRow, IndexValue, fold, index_rows};
 use super::memberships::{
     groups_holding, holds_members, prepare_members, sync_members, without_member,
 };
+use super::provisioning::{mark_due, member_pks};
 use super::{
     Change, ChangeLogStore, ChangeOp, ResourceStore, Store, StoredResource, TenantId, WriteContext,
     etag, from_db_time, now, to_db_time,
@@ -496,8 +497,15 @@ fn write_version(
     diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(current.pk)))
         .execute(conn)?;
     write_index_rows(conn, ctx.tenant_id, resource_type, current.pk, &rows)?;
+    let mut touched = vec![current.pk];
     match (members, resolved) {
-        (_, Some(resolved)) => sync_members(conn, ctx.tenant_id, current.pk, &resolved, false)?,
+        (_, Some(resolved)) => touched.extend(sync_members(
+            conn,
+            ctx.tenant_id,
+            current.pk,
+            &resolved,
+            false,
+        )?),
         (Members::Removed(member_pk), None) => {
             diesel::delete(
                 memberships::table
@@ -505,9 +513,11 @@ fn write_version(
                     .filter(memberships::member_pk.eq(member_pk)),
             )
             .execute(conn)?;
+            touched.push(member_pk);
         }
         (Members::Resolve, None) => {}
     }
+    mark_due(conn, ctx.tenant_id, &touched)?;
     log_change(
         conn,
         ctx,
@@ -620,9 +630,11 @@ impl ResourceStore for Store {
                 .get_result(conn)
                 .map_err(|e| uniqueness_error(e, &document))?;
             write_index_rows(conn, ctx.tenant_id, resource_type, pk, &rows)?;
+            let mut touched = vec![pk];
             if let Some(members) = members {
-                sync_members(conn, ctx.tenant_id, pk, &members, true)?;
+                touched.extend(sync_members(conn, ctx.tenant_id, pk, &members, true)?);
             }
+            mark_due(conn, ctx.tenant_id, &touched)?;
             log_change(
                 conn,
                 ctx,
@@ -719,6 +731,11 @@ impl ResourceStore for Store {
                 let (pk, version) = load_for_delete(conn, ctx.tenant_id, resource_type, id)?
                     .ok_or_else(|| not_found(rs, id))?;
                 check_version(version, expected_version)?;
+                // While the row and its assignments still exist: the pairs
+                // outlive it and carry the deletion to the applications.
+                let mut marked = vec![pk];
+                marked.extend(member_pks(conn, pk)?);
+                mark_due(conn, ctx.tenant_id, &marked)?;
                 self.detach_from_groups(conn, ctx, pk, id)?;
                 diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(pk)))
                     .execute(conn)?;

@@ -213,7 +213,7 @@ fn token_create_needs_a_known_scope() {
     let db = TestDb::new(Backend::Sqlite).unwrap();
     let out = run(
         &db.url,
-        &["token", "create", "--tenant", "a", "--scope", "admin"],
+        &["token", "create", "--tenant", "a", "--scope", "superuser"],
     );
     assert!(!out.status.success());
     assert!(
@@ -222,6 +222,18 @@ fn token_create_needs_a_known_scope() {
         text(&out.stderr)
     );
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn token_create_with_the_admin_scope() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let out = run(
+        &db.url,
+        &["token", "create", "--tenant", "a", "--scope", "admin"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(looks_like_secret(text(&out.stdout).trim()));
+    assert!(text(&out.stderr).contains("admin"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The credential key of test servers (32 bytes, base64).
+pub const TEST_SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// Generates `mod $name { fn sqlite(); fn postgres(); }` running the same
 /// async body against a served instance of each backend. The PostgreSQL
 /// test prints a note and passes when `SCIM_TEST_POSTGRES_URL` is unset.
@@ -200,6 +203,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The backend this server stores in.
+    pub fn backend(&self) -> Backend {
+        match self.store.backend() {
+            scim_server::db::Backend::Sqlite => Backend::Sqlite,
+            scim_server::db::Backend::Postgres => Backend::Postgres,
+        }
+    }
+
     /// A server with the default settings.
     pub async fn start(backend: Backend) -> Option<Self> {
         Self::start_with(backend, |_| {}).await
@@ -213,6 +224,9 @@ impl Ctx {
         settings.pool_size = 4;
         settings.workers = Some(1);
         settings.shutdown_timeout_secs = 1;
+        settings.secret_key = Some(TEST_SECRET_KEY.into());
+        // Tests drive the engine themselves unless they ask for workers.
+        settings.provisioning_workers = 0;
         adjust(&mut settings);
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let store = server::open_store(&settings, &metrics).expect("open store");
