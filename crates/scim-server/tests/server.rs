@@ -32,10 +32,10 @@ mod me;
 mod okta;
 #[path = "server/ops.rs"]
 mod ops;
-#[path = "server/queries.rs"]
-mod queries;
 #[path = "server/provisioning.rs"]
 mod provisioning;
+#[path = "server/queries.rs"]
+mod queries;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]

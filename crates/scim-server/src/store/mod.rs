@@ -8,13 +8,13 @@
 //! Every write runs in one transaction that takes SQLite's write lock up
 //! front (see [`crate::db::write_transaction`]).
 
+mod applications;
 pub mod filter_sql;
 mod import;
 pub mod index;
 mod memberships;
-pub mod query;
-mod applications;
 pub mod provisioning;
+pub mod query;
 mod resources;
 mod tenants;
 mod tokens;
@@ -33,10 +33,10 @@ use crate::db::{self, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection}
 use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
-pub use import::{ImportMode, ImportStore};
 pub use applications::{
     Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
 };
+pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
 pub use provisioning::{
