@@ -187,7 +187,10 @@ mod tests {
         let body = json!({"userName": "a", "Password": "s3cret",
             "Operations": [{"op": "replace", "value": {"password": "x"}}]});
         let shown = redact_body(body.to_string().as_bytes()).unwrap();
-        assert!(!shown.contains("s3cret") && !shown.contains("\"x\""), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("\"x\""),
+            "{shown}"
+        );
         assert_eq!(shown.matches(REDACTED).count(), 2);
         assert_eq!(redact_body(b"  "), None);
         assert_eq!(redact_body(b"plain").as_deref(), Some("plain"));

@@ -129,12 +129,15 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
         .map(crate::secrets::SecretKey::from_base64)
         .transpose()?;
     let interval = std::time::Duration::from_secs_f64(settings.provisioning_interval);
+    // One set of per-application limits for every worker of the process.
+    let limits = crate::provision::limits::Limits::default();
     for i in 0..settings.provisioning_workers {
         let engine = crate::provision::Engine::new(
             storage.clone(),
             key.clone(),
             crate::provision::EngineOptions {
                 owner: format!("{}-{i}", std::process::id()),
+                limits: limits.clone(),
                 ..crate::provision::EngineOptions::default()
             },
         );
