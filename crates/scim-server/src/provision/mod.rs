@@ -149,11 +149,6 @@ impl Engine {
         }
     }
 
-    /// The storage worked on.
-    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
-        &self.storage
-    }
-
     /// Claims one batch of due pairs and works them, several at a time
     /// within each application's limits.
     pub async fn run_once(&self) -> Result<RunReport> {
