@@ -16,6 +16,8 @@ mod bulk;
 mod cli;
 #[path = "server/discovery.rs"]
 mod discovery;
+#[path = "server/engine_features_engine.rs"]
+mod engine_features_engine;
 #[path = "server/engine_features_groups.rs"]
 mod engine_features_groups;
 #[path = "server/entra.rs"]
