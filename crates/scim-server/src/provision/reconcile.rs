@@ -83,16 +83,15 @@ fn against_remote(pair: &ClaimedPair, remote: &Value, remote_id: &str) -> (Claim
     let mut seen = pair.clone();
     if pair.state.resource_type == "Group"
         && let Value::Object(o) = &mut held
+        && let Some(members) = o.remove("members")
     {
-        if let Some(members) = o.remove("members") {
-            let ids: Vec<&str> = members
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m.get("value").and_then(Value::as_str))
-                .collect();
-            seen.extra.ledger = serde_json::to_string(&ids).ok();
-        }
+        let ids: Vec<&str> = members
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("value").and_then(Value::as_str))
+            .collect();
+        seen.extra.ledger = serde_json::to_string(&ids).ok();
     }
     seen.state.remote_id = Some(remote_id.to_owned());
     seen.state.last_sent = Some(held.to_string());
