@@ -132,7 +132,7 @@ async fn measure(n: u64, url: &str, token: &str, dir: &Path) -> Res<()> {
         )
         .map_err(|e| e.to_string())?;
     let storage: Arc<dyn Storage> = Arc::new(store);
-    let engine = Engine::new(storage, Some(key), EngineOptions::default());
+    let engine = Engine::new(storage.clone(), Some(key), EngineOptions::default());
     let (before, _) = rss();
     let started = Instant::now();
     let report = engine
@@ -152,6 +152,16 @@ async fn measure(n: u64, url: &str, token: &str, dir: &Path) -> Res<()> {
     if let Some(e) = report.error {
         return Err(e);
     }
+    // Time spent waiting for the target, from the request log.
+    let log = storage
+        .read_log(tenant.id, Some(app.id), None, None, 100_000)
+        .map_err(|e| e.to_string())?;
+    let http_ms: i64 = log.iter().map(|e| e.duration_ms).sum();
+    println!(
+        "# {} requests to the target took {:.1} s of the run",
+        log.len(),
+        http_ms as f64 / 1000.0
+    );
     println!(
         "{n} accounts: read {} users, {} orphans in {took:.1} s ({:.0} accounts/s); \
          peak RSS {:.1} MiB (before the run {:.1} MiB, after {:.1} MiB)",

@@ -138,7 +138,23 @@ impl Engine {
             let trigger = options.trigger;
             blocking(move || storage.start_run(tenant, application_id, trigger, repair)).await?
         };
-        let session = self.session(&app)?;
+        // Pages of a large directory can take a while to serve.
+        let session = self.session(
+            &app,
+            self.options
+                .request_timeout
+                .max(std::time::Duration::from_secs(120)),
+        )?;
+        // What the target announces decides the paging (cursors where it
+        // offers them: no offset scans over a large directory) and the
+        // page size. A target without a ServiceProviderConfig keeps the
+        // usual assumptions.
+        match session.client.service_provider_config().await {
+            Ok(config) => session
+                .client
+                .set_capabilities(scim_client::Capabilities::from_config(&config)),
+            Err(e) => log::info!("application {application_id}: no ServiceProviderConfig ({e})"),
+        }
         let mut counts = RunCounts::default();
         let mut kept = Vec::new();
         let mut error = None;

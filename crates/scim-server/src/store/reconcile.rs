@@ -246,62 +246,120 @@ fn finding_from(r: FindingRow) -> Finding {
     }
 }
 
-/// The key of the pair matching `key`, if any.
-fn find_pair(
+/// The pair keys matching each of `keys` (by remote id, then externalId =
+/// our id, then userName/displayName), a few queries per page rather than
+/// per account.
+fn find_pairs(
     conn: &mut AnyConnection,
     tenant: TenantId,
     app: i64,
-    key: &RemoteKey,
-) -> Result<Option<i64>> {
+    keys: &[RemoteKey],
+) -> Result<Vec<Option<i64>>> {
+    use std::collections::{HashMap, HashSet};
+
     use provisioning_state as ps;
-    let by_remote: Option<i64> = ps::table
+    let types: Vec<&str> = {
+        let set: HashSet<&str> = keys.iter().map(|k| k.resource_type.as_str()).collect();
+        set.into_iter().collect()
+    };
+    let remote_ids: Vec<&str> = keys.iter().map(|k| k.remote_id.as_str()).collect();
+    let by_remote: HashMap<(String, String), i64> = ps::table
         .filter(ps::application_id.eq(app))
-        .filter(ps::remote_id.eq(&key.remote_id))
-        .filter(ps::resource_type.eq(&key.resource_type))
-        .select(ps::resource_pk)
-        .first(conn)
-        .optional()?;
-    if by_remote.is_some() {
-        return Ok(by_remote);
-    }
-    if let Some(ext) = &key.external_id {
-        let by_external: Option<i64> = ps::table
+        .filter(ps::resource_type.eq_any(&types))
+        .filter(ps::remote_id.eq_any(&remote_ids))
+        .select((
+            ps::resource_type,
+            ps::remote_id.assume_not_null(),
+            ps::resource_pk,
+        ))
+        .load::<(String, String, i64)>(conn)?
+        .into_iter()
+        .map(|(t, r, pk)| ((t, r), pk))
+        .collect();
+    let externals: Vec<&str> = keys
+        .iter()
+        .filter_map(|k| k.external_id.as_deref())
+        .collect();
+    let by_external: HashMap<(String, String), i64> = if externals.is_empty() {
+        HashMap::new()
+    } else {
+        ps::table
             .filter(ps::application_id.eq(app))
-            .filter(ps::resource_id.eq(ext))
-            .filter(ps::resource_type.eq(&key.resource_type))
-            .select(ps::resource_pk)
-            .first(conn)
-            .optional()?;
-        if by_external.is_some() {
-            return Ok(by_external);
+            .filter(ps::resource_type.eq_any(&types))
+            .filter(ps::resource_id.eq_any(&externals))
+            .select((ps::resource_type, ps::resource_id, ps::resource_pk))
+            .load::<(String, String, i64)>(conn)?
+            .into_iter()
+            .map(|(t, r, pk)| ((t, r), pk))
+            .collect()
+    };
+    // By name, through the attribute index: (type, folded name) -> our
+    // resources of that name (two or more: ambiguous, no match).
+    let mut by_name: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    for t in &types {
+        let attr = if *t == "Group" {
+            "displayname"
+        } else {
+            "username"
+        };
+        let names: Vec<String> = keys
+            .iter()
+            .filter(|k| k.resource_type == *t)
+            .filter_map(|k| k.name.as_deref().map(super::fold))
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let rows: Vec<(Option<String>, i64)> = attr_index::table
+            .filter(attr_index::tenant_id.eq(tenant.0))
+            .filter(attr_index::resource_type.eq(*t))
+            .filter(attr_index::attr.eq(attr))
+            .filter(attr_index::text_folded.eq_any(&names))
+            .select((attr_index::text_folded, attr_index::resource_pk))
+            .load(conn)?;
+        for (name, pk) in rows {
+            if let Some(name) = name {
+                by_name.entry(((*t).to_owned(), name)).or_default().push(pk);
+            }
         }
     }
-    let Some(name) = &key.name else {
-        return Ok(None);
-    };
-    let attr = if key.resource_type == "Group" {
-        "displayname"
+    let named: Vec<i64> = by_name
+        .values()
+        .filter(|pks| pks.len() == 1)
+        .map(|pks| pks[0])
+        .collect();
+    let paired: HashSet<i64> = if named.is_empty() {
+        HashSet::new()
     } else {
-        "username"
+        ps::table
+            .filter(ps::application_id.eq(app))
+            .filter(ps::resource_pk.eq_any(&named))
+            .select(ps::resource_pk)
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect()
     };
-    let holders: Vec<i64> = attr_index::table
-        .filter(attr_index::tenant_id.eq(tenant.0))
-        .filter(attr_index::resource_type.eq(&key.resource_type))
-        .filter(attr_index::attr.eq(attr))
-        .filter(attr_index::text_folded.eq(super::fold(name)))
-        .select(attr_index::resource_pk)
-        .limit(2)
-        .load(conn)?;
-    // Two of ours with that name: no match rather than a guess.
-    let [pk] = holders[..] else {
-        return Ok(None);
-    };
-    Ok(ps::table
-        .filter(ps::application_id.eq(app))
-        .filter(ps::resource_pk.eq(pk))
-        .select(ps::resource_pk)
-        .first(conn)
-        .optional()?)
+    Ok(keys
+        .iter()
+        .map(|k| {
+            let t = k.resource_type.clone();
+            by_remote
+                .get(&(t.clone(), k.remote_id.clone()))
+                .or_else(|| {
+                    k.external_id
+                        .as_ref()
+                        .and_then(|e| by_external.get(&(t.clone(), e.clone())))
+                })
+                .copied()
+                .or_else(|| {
+                    let name = super::fold(k.name.as_deref()?);
+                    match by_name.get(&(t, name))?.as_slice() {
+                        [pk] if paired.contains(pk) => Some(*pk),
+                        _ => None,
+                    }
+                })
+        })
+        .collect())
 }
 
 fn mark_seen(conn: &mut AnyConnection, app: i64, pk: i64, run: i64) -> Result<()> {
@@ -360,8 +418,8 @@ impl ReconcileStore for Store {
                 return Ok(Vec::new());
             };
             let mut out = Vec::with_capacity(keys.len());
-            for key in keys {
-                let Some(pk) = find_pair(conn, tenant, application_id, key)? else {
+            for found in find_pairs(conn, tenant, application_id, keys)? {
+                let Some(pk) = found else {
                     out.push(None);
                     continue;
                 };
