@@ -16,10 +16,14 @@ mod bulk;
 mod cli;
 #[path = "server/discovery.rs"]
 mod discovery;
+#[path = "server/engine_faults.rs"]
+mod engine_faults;
 #[path = "server/entra.rs"]
 mod entra;
 #[path = "server/etag.rs"]
 mod etag;
+#[path = "server/fault_proxy.rs"]
+mod fault_proxy;
 #[path = "server/filter_corpus.rs"]
 mod filter_corpus;
 #[path = "server/groups.rs"]
