@@ -17,9 +17,11 @@ pub mod mapping;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scim_client::plan::{Deprovision, Managed, MatchStrategy, Plan, PlanOptions, Planner};
+use scim_client::plan::{
+    Deprovision, Managed, MatchStrategy, Plan, PlanOptions, Planner, TargetCapabilities,
+};
 use scim_client::retry::RetryPolicy;
-use scim_client::{Applied, Auth, ScimClient};
+use scim_client::{Applied, Auth, Capabilities, ScimClient};
 use serde_json::{Map, Value, json};
 
 use crate::api::applications::{DeprovisionPolicy, credential_context};
@@ -85,6 +87,9 @@ pub struct Engine {
     storage: Arc<dyn Storage>,
     key: Option<SecretKey>,
     options: EngineOptions,
+    /// What each application's target announced, by (application, base
+    /// URL): read once per engine, so a target without PATCH gets PUT.
+    discovered: std::sync::Mutex<std::collections::HashMap<(i64, String), Capabilities>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -120,6 +125,37 @@ impl Engine {
             storage,
             key,
             options,
+            discovered: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The target's capabilities, discovered on first use and remembered;
+    /// the client is set to them. A failed discovery keeps the assumed
+    /// capabilities for this attempt and is tried again next time.
+    async fn capabilities(&self, app: &Application, client: &ScimClient) -> Capabilities {
+        let key = (app.id, app.fields.base_url.clone());
+        let known = self
+            .discovered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(c) = known {
+            client.set_capabilities(c.clone());
+            return c;
+        }
+        match client.discover().await {
+            Ok(d) => {
+                self.discovered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, d.capabilities.clone());
+                d.capabilities
+            }
+            Err(e) => {
+                log::info!("application {}: discovery failed: {e}", app.id);
+                client.capabilities()
+            }
         }
     }
 
@@ -340,15 +376,19 @@ impl Engine {
         let app = &pair.application;
         let state = &pair.state;
         let fail = |e: Error| (e.to_string(), None);
+        if plan_pair(pair).plan.is_nothing() {
+            return Ok(None);
+        }
+        let client = self.client(app).map_err(fail)?;
+        let capabilities = self.capabilities(app, &client).await;
         let Planned {
             plan,
             desired,
             remote,
-        } = plan_pair(pair);
+        } = plan_pair_with(pair, TargetCapabilities::from(&capabilities));
         if plan.is_nothing() {
             return Ok(None);
         }
-        let client = self.client(app).map_err(fail)?;
         let strategy = MatchStrategy::users();
         let started = Instant::now();
         let result = client
@@ -463,6 +503,12 @@ pub struct Planned {
 /// Plans one pair from its inputs without sending: desired (the mapped
 /// user when an assignment covers it) against the last-sent snapshot.
 pub fn plan_pair(pair: &ClaimedPair) -> Planned {
+    plan_pair_with(pair, TargetCapabilities::default())
+}
+
+/// [`plan_pair`] for a target with these capabilities (PUT where it has
+/// no PATCH).
+pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> Planned {
     let app = &pair.application;
     let state = &pair.state;
     let mapping: Map<String, Value> = serde_json::from_str(&app.fields.mapping).unwrap_or_default();
@@ -480,7 +526,7 @@ pub fn plan_pair(pair: &ClaimedPair) -> Planned {
         .and(state.last_sent.as_deref())
         .and_then(|s| serde_json::from_str(s).ok());
     let planner = Planner::users(
-        scim_client::plan::TargetCapabilities::default(),
+        capabilities,
         PlanOptions {
             deprovision: match policy {
                 DeprovisionPolicy::Delete => Deprovision::Delete,
