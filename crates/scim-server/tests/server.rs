@@ -16,6 +16,8 @@ mod bulk;
 mod cli;
 #[path = "server/discovery.rs"]
 mod discovery;
+#[path = "server/engine_crash.rs"]
+mod engine_crash;
 #[path = "server/engine_faults.rs"]
 mod engine_faults;
 #[path = "server/entra.rs"]

@@ -88,35 +88,59 @@ pub async fn rig(ctx: &Ctx, options: EngineOptions) -> Rig {
     }
 }
 
-/// Runs the worker until every pair of the application is settled
-/// (provisioned or deprovisioned, none due), at most `limit`.
+/// Whether every pair of the application is settled (provisioned or
+/// deprovisioned, none due), and the status document.
+pub async fn settled(ctx: &Ctx, app: i64, admin: &str) -> (bool, Value) {
+    let st = ctx
+        .send(
+            Method::GET,
+            &format!("{APPS}/{app}/provisioning"),
+            admin,
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    let done = st["due"] == json!(0)
+        && st["pairs"].as_array().is_some_and(|pairs| {
+            pairs.iter().all(|p| {
+                matches!(p["status"].as_str(), Some("provisioned" | "deprovisioned"))
+                    && p["due"] == json!(false)
+            })
+        });
+    (done, st)
+}
+
+/// Runs the worker until every pair of the application is settled, at
+/// most `limit`.
 pub async fn converge(ctx: &Ctx, app: i64, admin: &str, worker: &Engine, limit: Duration) {
     let started = Instant::now();
     let mut last = Value::Null;
     while started.elapsed() < limit {
         let r = worker.run_once().await.expect("run");
         if r.claimed == 0 {
-            last = ctx
-                .send(
-                    Method::GET,
-                    &format!("{APPS}/{app}/provisioning"),
-                    admin,
-                    None,
-                )
-                .await
-                .expect(200)
-                .body;
-            let settled = last["pairs"].as_array().is_some_and(|pairs| {
-                pairs.iter().all(|p| {
-                    matches!(p["status"].as_str(), Some("provisioned" | "deprovisioned"))
-                        && p["due"] == json!(false)
-                })
-            });
-            if settled && last["due"] == json!(0) {
+            let (done, st) = settled(ctx, app, admin).await;
+            if done {
                 return;
             }
+            last = st;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+    panic!("not settled after {limit:?}: {last}");
+}
+
+/// Waits (at most `limit`) until workers elsewhere settle every pair.
+pub async fn converge_by_status(ctx: &Ctx, app: i64, admin: &str, limit: Duration) {
+    let started = Instant::now();
+    let mut last = Value::Null;
+    while started.elapsed() < limit {
+        let (done, st) = settled(ctx, app, admin).await;
+        if done {
+            return;
+        }
+        last = st;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("not settled after {limit:?}: {last}");
 }
