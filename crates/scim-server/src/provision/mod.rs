@@ -452,6 +452,10 @@ impl Engine {
                 ));
             }
         }
+        if let Applied::Adopted(found) = &applied {
+            self.update_adopted(pair, &client, &capabilities, desired.as_ref(), found)
+                .await?;
+        }
         let (remote_id, held) = match applied {
             Applied::Created(v) | Applied::Adopted(v) => {
                 let id = v.get("id").and_then(Value::as_str).map(str::to_owned);
@@ -486,6 +490,72 @@ impl Engine {
             next_attempt_at: None,
             last_error: None,
         }))
+    }
+}
+
+impl Engine {
+    /// Brings an account adopted after a 409 (made by hand, or by an
+    /// earlier attempt whose answer was lost) to the desired state: it may
+    /// hold other values than the ones we meant to create it with.
+    async fn update_adopted(
+        &self,
+        pair: &ClaimedPair,
+        client: &ScimClient,
+        capabilities: &Capabilities,
+        desired: Option<&Value>,
+        found: &Value,
+    ) -> std::result::Result<(), (String, Option<Duration>)> {
+        let app = &pair.application;
+        let Some(id) = found.get("id").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let managed: Vec<String> =
+            serde_json::from_str(&app.fields.managed_attributes).unwrap_or_default();
+        let planner = Planner::users(
+            TargetCapabilities::from(capabilities),
+            PlanOptions {
+                deprovision: Deprovision::Deactivate,
+                managed: Managed::Attributes(managed),
+            },
+        );
+        let plan = planner.plan(desired, Some(found));
+        if plan.is_nothing() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let result = client
+            .apply("/Users", Some(id), &plan, Some(found), &MatchStrategy::users())
+            .await;
+        let (method, path, body) = describe(&plan, Some(id));
+        let entry = LogEntry {
+            id: 0,
+            application_id: app.id,
+            resource_id: Some(pair.state.resource_id.clone()),
+            method: method.into(),
+            url: format!("{}{path}", app.fields.base_url),
+            request_body: body.map(|b| b.to_string()),
+            status: match &result {
+                Ok(_) => Some(200),
+                Err(e) => e.status().map(i32::from),
+            },
+            response_body: match &result {
+                Ok(Applied::Replaced(v) | Applied::Patched(Some(v))) => {
+                    Some(truncate(v.to_string()))
+                }
+                _ => None,
+            },
+            error: result.as_ref().err().map(|e| truncate(e.to_string())),
+            at: crate::store::now_utc(),
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        };
+        let storage = self.storage.clone();
+        let tenant = app.tenant_id;
+        if let Err(e) = blocking(move || storage.append_log(tenant, &entry)).await {
+            log::warn!("provisioning log: {e}");
+        }
+        result
+            .map(drop)
+            .map_err(|e| (format!("updating the adopted {id}: {e}"), e.retry_after()))
     }
 }
 
