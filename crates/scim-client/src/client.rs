@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use crate::auth::{Auth, CachedToken, parse_token_response, token_error_reason};
 use crate::discovery::Capabilities;
 use crate::error::{ClientError, HttpError, Result, display_url, root_cause};
+use crate::observe::{Exchange, Observer, ObserverSlot, RateLimiter, redact_body};
 use crate::retry::{Decision, Outcome, RetryPolicy, parse_retry_after};
 
 /// The media type of SCIM messages (RFC 7644 section 8.1).
@@ -32,6 +33,8 @@ pub struct ClientBuilder {
     user_agent: String,
     capabilities: Option<Capabilities>,
     rate_limit: Option<f64>,
+    observer: Option<ObserverSlot>,
+    limiter: Option<RateLimiter>,
 }
 
 impl ClientBuilder {
@@ -46,6 +49,8 @@ impl ClientBuilder {
             user_agent: format!("scim-client/{}", env!("CARGO_PKG_VERSION")),
             capabilities: None,
             rate_limit: None,
+            observer: None,
+            limiter: None,
         }
     }
 
@@ -102,6 +107,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Calls `observer` after every attempt (retries, reads and token
+    /// requests included) with what was sent and answered, secrets
+    /// redacted ([`crate::observe`]).
+    #[must_use]
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(ObserverSlot(observer));
+        self
+    }
+
+    /// Takes a token from `limiter` before every attempt. Clients given
+    /// clones of one limiter share its budget.
+    #[must_use]
+    pub fn limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
     /// Fixed capabilities, for providers without (or with a wrong)
     /// ServiceProviderConfig. [`ScimClient::discover`] replaces them.
     #[must_use]
@@ -151,6 +173,8 @@ impl ClientBuilder {
                     interval: Duration::from_secs_f64(1.0 / per_second),
                     next: Mutex::new(None),
                 }),
+                observer: self.observer,
+                limiter: self.limiter,
             }),
         })
     }
@@ -173,6 +197,8 @@ pub(crate) struct Inner {
     pub(crate) page_size: u64,
     capabilities: RwLock<Capabilities>,
     pace: Option<Pace>,
+    observer: Option<ObserverSlot>,
+    limiter: Option<RateLimiter>,
 }
 
 /// The client-side rate limit: the earliest start of the next request.
@@ -284,6 +310,47 @@ fn classify(e: &reqwest::Error) -> AttemptError {
     AttemptError::Net {
         outcome,
         reason: root_cause(e),
+    }
+}
+
+/// What an observer sees of one attempt.
+fn exchange(
+    call: &Call,
+    result: &std::result::Result<std::result::Result<Reply, Reply>, AttemptError>,
+    duration: Duration,
+    attempt: u32,
+) -> Exchange {
+    // Token requests carry the client secret, and their answers the token.
+    let secret = !call.authenticate || call.authorization.is_some();
+    let shown = |bytes: &[u8]| {
+        if secret {
+            Some(crate::observe::REDACTED.to_string())
+        } else {
+            redact_body(bytes)
+        }
+    };
+    let mut url = call.url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let (status, response_body, error) = match result {
+        Ok(Ok(reply)) => (Some(reply.status), shown(&reply.body), None),
+        Ok(Err(reply)) => (
+            Some(reply.status),
+            shown(&reply.body),
+            Some(format!("HTTP {}", reply.status)),
+        ),
+        Err(AttemptError::Net { reason, .. }) => (None, None, Some(reason.clone())),
+        Err(AttemptError::Fatal(e)) => (None, None, Some(e.to_string())),
+    };
+    Exchange {
+        method: call.method.to_string(),
+        url: url.to_string(),
+        request_body: call.body.as_deref().and_then(shown),
+        status,
+        response_body,
+        error,
+        duration,
+        attempt,
     }
 }
 
@@ -495,8 +562,14 @@ impl ScimClient {
             if let Some(pace) = &self.inner.pace {
                 pace.wait().await;
             }
+            if let Some(limiter) = &self.inner.limiter {
+                limiter.acquire().await;
+            }
             let started = Instant::now();
             let result = self.attempt(call).await;
+            if let Some(ObserverSlot(observer)) = &self.inner.observer {
+                observer.observe(exchange(call, &result, started.elapsed(), attempts));
+            }
             let elapsed = started.elapsed().as_millis();
             let (outcome, error) = match result {
                 Ok(Ok(reply)) => {

@@ -95,6 +95,7 @@
 //! | [`patch`] | typed PATCH operations and [`PatchBuilder`] |
 //! | [`bulk`] | bulk requests split to the provider's limits |
 //! | [`auth`] | bearer, basic, OAuth2 client credentials |
+//! | [`observe`] | every exchange seen by an [`Observer`] (secrets redacted); a shared [`RateLimiter`] |
 //! | [`retry`] | what is retried, backoff with full jitter, `Retry-After` |
 //! | [`error`] | [`ClientError`]: method, URL, status, `scimType`, detail |
 //! | [`plan`] | the planner, membership deltas and ledger, account matching |
@@ -129,6 +130,7 @@ pub mod bulk;
 mod client;
 pub mod discovery;
 pub mod error;
+pub mod observe;
 pub mod paging;
 pub mod patch;
 pub mod plan;
@@ -140,6 +142,7 @@ pub use auth::{Auth, ClientCredentials, Secret};
 pub use client::{ClientBuilder, SCIM_MEDIA_TYPE, ScimClient};
 pub use discovery::{Capabilities, Discovery, Paging};
 pub use error::{ClientError, HttpError, Result};
+pub use observe::{Exchange, Observer, RateLimiter};
 pub use paging::{PageRequest, Query};
 pub use patch::{PatchBuilder, PatchOp, PatchOperation};
 pub use resources::{Endpoint, Versioned};

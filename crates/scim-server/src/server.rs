@@ -129,6 +129,8 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
         .map(crate::secrets::SecretKey::from_base64)
         .transpose()?;
     let interval = std::time::Duration::from_secs_f64(settings.provisioning_interval);
+    // One set of per-application limits for every worker of the process.
+    let limits = crate::provision::limits::Limits::default();
     for i in 0..settings.provisioning_workers {
         let engine = crate::provision::Engine::new(
             storage.clone(),
@@ -136,6 +138,7 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
             crate::provision::EngineOptions {
                 owner: format!("{}-{i}", std::process::id()),
                 lease: std::time::Duration::from_secs(settings.provisioning_lease),
+                limits: limits.clone(),
                 ..crate::provision::EngineOptions::default()
             },
         );

@@ -35,6 +35,7 @@ use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::secrets::SecretKey;
+use crate::store::engine_state::GroupDeprovision;
 use crate::store::{Application, ApplicationFields};
 use crate::tokens::Scope;
 
@@ -115,6 +116,20 @@ struct ApplicationInput {
     deprovision: Option<DeprovisionPolicy>,
     rate_limit: Option<RateLimit>,
     enabled: Option<bool>,
+    /// Seconds between scheduled reconciliations; `null` turns them off.
+    #[serde(default, deserialize_with = "present")]
+    reconcile_interval: Option<Option<i64>>,
+    /// `delete` or `leave`: a pushed group no longer assigned.
+    group_deprovision: Option<String>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn invalid(detail: impl Into<String>) -> Error {
@@ -219,6 +234,8 @@ fn merge(
         deprovision,
         rate_limit,
         enabled,
+        reconcile_interval,
+        group_deprovision,
     } = input;
     if let Some(name) = name {
         check_name(&name)?;
@@ -292,6 +309,18 @@ fn merge(
     if let Some(enabled) = enabled {
         base.enabled = enabled;
     }
+    if let Some(interval) = reconcile_interval {
+        if interval.is_some_and(|s| !(60..=31_536_000).contains(&s)) {
+            return Err(invalid(
+                "reconcileInterval must be 60 to 31536000 seconds, or null",
+            ));
+        }
+        base.reconcile_interval_seconds = interval;
+    }
+    if let Some(policy) = group_deprovision {
+        base.group_deprovision = GroupDeprovision::parse(&policy)
+            .ok_or_else(|| invalid("groupDeprovision must be \"delete\" or \"leave\""))?;
+    }
     Ok(base)
 }
 
@@ -308,6 +337,8 @@ fn defaults() -> ApplicationFields {
         rate_per_second: None,
         max_concurrency: default_concurrency(),
         enabled: true,
+        reconcile_interval_seconds: None,
+        group_deprovision: GroupDeprovision::Delete,
     }
 }
 
@@ -325,6 +356,7 @@ pub fn render(app: &Application) -> Value {
         quarantine_reason,
         consecutive_failures,
         created,
+        last_reconciled,
     } = app;
     let ApplicationFields {
         name,
@@ -337,6 +369,8 @@ pub fn render(app: &Application) -> Value {
         rate_per_second,
         max_concurrency,
         enabled,
+        reconcile_interval_seconds,
+        group_deprovision,
     } = fields;
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     let quarantine = match quarantined_until {
@@ -360,6 +394,10 @@ pub fn render(app: &Application) -> Value {
             max_concurrency: *max_concurrency,
         },
         "enabled": enabled,
+        "reconcileInterval": reconcile_interval_seconds,
+        "lastReconciled": last_reconciled
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "groupDeprovision": group_deprovision.as_str(),
         "quarantine": quarantine,
         "created": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })

@@ -98,6 +98,9 @@ pub struct LogQuery {
     pub user: Option<String>,
     /// At most this many entries (default 100, at most 1000).
     pub limit: Option<i64>,
+    /// Only entries older than this entry id: the `next` of the previous
+    /// page.
+    pub before: Option<i64>,
 }
 
 /// `GET /api/v1/provisioning/log?application=&user=&limit=`: the requests
@@ -113,38 +116,57 @@ pub async fn get_provisioning_log(
         application,
         user,
         limit,
+        before,
     } = query.into_inner();
     let limit = limit.unwrap_or(100).clamp(1, MAX_PAIRS);
     let storage = state.storage.clone();
-    let entries =
-        blocking(move || storage.read_log(tenant, application, user.as_deref(), limit)).await?;
+    let entries = blocking(move || {
+        // One more than asked: whether another page follows.
+        storage.read_log(tenant, application, user.as_deref(), before, limit + 1)
+    })
+    .await?;
+    let more = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     let items: Vec<Value> = entries
         .iter()
-        .map(|e| {
-            let parse = |s: &Option<String>| {
-                s.as_deref().map(|s| {
-                    serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.into()))
-                })
-            };
-            json!({
-                "id": e.id,
-                "applicationId": e.application_id,
-                "resourceId": e.resource_id,
-                "method": e.method,
-                "url": e.url,
-                "request": parse(&e.request_body),
-                "status": e.status,
-                "response": parse(&e.response_body),
-                "error": e.error,
-                "at": e.at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                "durationMs": e.duration_ms,
-            })
-        })
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(render_log_entry)
         .collect();
+    let next = if more {
+        items.last().and_then(|i| i.get("id")).cloned()
+    } else {
+        None
+    };
     Ok(api_json(
         StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
+        &json!({
+            "totalResults": items.len(),
+            "itemsPerPage": items.len(),
+            "next": next,
+            "items": items,
+        }),
     ))
+}
+
+/// A log entry on the wire (bodies as JSON when they parse).
+pub fn render_log_entry(e: &crate::store::LogEntry) -> Value {
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .map(|s| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.into())))
+    };
+    json!({
+        "id": e.id,
+        "applicationId": e.application_id,
+        "resourceType": e.resource_type,
+        "resourceId": e.resource_id,
+        "method": e.method,
+        "url": e.url,
+        "request": parse(&e.request_body),
+        "status": e.status,
+        "response": parse(&e.response_body),
+        "error": e.error,
+        "at": e.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "durationMs": e.duration_ms,
+    })
 }
 
 /// Query of the dead-letter list.
@@ -305,26 +327,14 @@ pub async fn provision_user(
     let outcome = engine.work_one(claimed).await?;
     let storage = state.storage.clone();
     let uid = user_id.clone();
-    let sent = blocking(move || storage.read_log(tenant, Some(id), Some(&uid), 1)).await?;
-    let sent: Vec<Value> = sent
+    // Every exchange of this attempt (create, retries, verification read).
+    let sent = blocking(move || storage.read_log(tenant, Some(id), Some(&uid), None, 20)).await?;
+    let mut sent: Vec<Value> = sent
         .iter()
         .filter(|e| e.at >= before)
-        .map(|e| {
-            let parse = |s: &Option<String>| {
-                s.as_deref().map(|s| {
-                    serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.into()))
-                })
-            };
-            json!({
-                "method": e.method,
-                "url": e.url,
-                "request": parse(&e.request_body),
-                "status": e.status,
-                "response": parse(&e.response_body),
-                "error": e.error,
-            })
-        })
+        .map(render_log_entry)
         .collect();
+    sent.reverse();
     Ok(api_json(
         StatusCode::OK,
         &json!({

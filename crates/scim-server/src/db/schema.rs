@@ -167,9 +167,70 @@ diesel::table! {
         error -> Nullable<Text>,
         at -> Timestamp,
         duration_ms -> BigInt,
+        resource_type -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(assignments -> applications (application_id));
 diesel::joinable!(assignments -> resources (resource_pk));
 diesel::joinable!(provisioning_state -> applications (application_id));
+
+// The engine's side tables, reconciliation runs and findings
+// (migration 2026-11-26-000001_engine).
+diesel::table! {
+    engine_pair_state (application_id, resource_pk) {
+        application_id -> BigInt,
+        resource_pk -> BigInt,
+        delete_after -> Nullable<Timestamp>,
+        ledger -> Nullable<Text>,
+        seen_run -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    engine_app_settings (application_id) {
+        application_id -> BigInt,
+        reconcile_interval_seconds -> Nullable<BigInt>,
+        last_reconciled -> Nullable<Timestamp>,
+        group_deprovision -> Text,
+    }
+}
+
+diesel::table! {
+    reconcile_runs (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        application_id -> BigInt,
+        trigger_kind -> Text,
+        repair -> Bool,
+        status -> Text,
+        started -> Timestamp,
+        finished -> Nullable<Timestamp>,
+        remote_users -> BigInt,
+        remote_groups -> BigInt,
+        matched -> BigInt,
+        drifted -> BigInt,
+        orphans -> BigInt,
+        missing -> BigInt,
+        repaired -> BigInt,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    reconcile_findings (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        application_id -> BigInt,
+        kind -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        remote_id -> Nullable<Text>,
+        name -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(provisioning_state, engine_pair_state);
+diesel::allow_tables_to_appear_in_same_query!(applications, engine_app_settings);
+diesel::allow_tables_to_appear_in_same_query!(reconcile_runs, reconcile_findings);

@@ -2,21 +2,29 @@
 //! pairs, compute what the application should hold from current state,
 //! plan the difference with [`scim_client::plan::Planner`] against what was
 //! last sent, send it with [`scim_client::ScimClient`], and record the
-//! outcome, the remote id and a log entry per request.
+//! outcome, the remote id and every exchange in the provisioning log.
 //!
 //! Level-triggered (see DESIGN.md): a due mark only says "look again";
 //! retries after a crash recompute from the current state, and a create
 //! that meets an existing account (409) adopts it instead of duplicating it
 //! ([`scim_client::ScimClient::create_or_adopt`]).
 //!
-//! [`Engine::run_once`] works one batch; [`Engine::run`] loops on an
-//! interval (started by `serve` when `--provisioning-workers` > 0).
+//! [`Engine::run_once`] works one batch (pairs in parallel, within each
+//! application's limits, [`limits`]); [`Engine::run`] loops on an interval
+//! (started by `serve` when `--provisioning-workers` > 0) and runs the
+//! scheduled reconciliations ([`reconcile`]). Users are worked here,
+//! groups in [`groups`].
 
+pub mod exchanges;
+pub mod groups;
+pub mod limits;
 pub mod mapping;
+pub mod reconcile;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use futures::StreamExt;
 use scim_client::plan::{
     Deprovision, Managed, MatchStrategy, Plan, PlanOptions, Planner, TargetCapabilities,
 };
@@ -27,7 +35,8 @@ use serde_json::{Map, Value, json};
 use crate::api::applications::{DeprovisionPolicy, credential_context};
 use crate::error::{Error, Result};
 use crate::secrets::SecretKey;
-use crate::store::{Application, ClaimedPair, LogEntry, PairOutcome, PairStatus, Storage};
+use crate::store::engine_state::PairExtra;
+use crate::store::{Application, ClaimedPair, PairOutcome, PairStatus, Storage};
 
 /// How the engine works.
 #[derive(Debug, Clone)]
@@ -38,6 +47,9 @@ pub struct EngineOptions {
     pub lease: Duration,
     /// Pairs claimed per batch.
     pub batch: i64,
+    /// Pairs of a batch worked at the same time at most (each application
+    /// further limited by its `maxConcurrency`).
+    pub parallel: usize,
     /// Failed attempts before a pair goes to the dead-letter list.
     pub max_attempts: i32,
     /// The first retry delay; it doubles per attempt.
@@ -51,6 +63,9 @@ pub struct EngineOptions {
     /// How long the first quarantine lasts; it doubles with each further
     /// failure, up to an hour.
     pub quarantine_base: Duration,
+    /// Per-application rate and concurrency limits, shared by the workers
+    /// of the process.
+    pub limits: limits::Limits,
 }
 
 impl Default for EngineOptions {
@@ -59,12 +74,14 @@ impl Default for EngineOptions {
             owner: format!("worker-{}", std::process::id()),
             lease: Duration::from_secs(60),
             batch: 50,
+            parallel: 16,
             max_attempts: 8,
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(600),
             request_timeout: Duration::from_secs(15),
             quarantine_after: 5,
             quarantine_base: Duration::from_secs(30),
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -101,7 +118,7 @@ impl std::fmt::Debug for Engine {
 }
 
 /// Runs blocking storage work off the async executor.
-async fn blocking<T, F>(f: F) -> Result<T>
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
 where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
@@ -116,6 +133,15 @@ enum Worked {
     Nothing(PairOutcome),
     Sent(PairOutcome),
     Failed(PairOutcome),
+}
+
+/// Why sending failed: the message and the provider's `Retry-After`.
+pub(crate) type SendError = (String, Option<Duration>);
+
+/// A client for one piece of work, with what it needs to log.
+pub(crate) struct Session {
+    pub(crate) client: ScimClient,
+    pub(crate) collector: Arc<exchanges::Collector>,
 }
 
 impl Engine {
@@ -144,12 +170,22 @@ impl Engine {
             client.set_capabilities(c.clone());
             return c;
         }
-        match client.discover().await {
+        // A client of its own: the discovery requests are logged for the
+        // application, not as the pair's exchanges.
+        let probe = match self.session(app) {
+            Ok(p) => p,
+            Err(_) => return client.capabilities(),
+        };
+        let found = probe.client.discover().await;
+        let entries = probe.collector.take(app.id, None);
+        exchanges::write(self.storage.clone(), app.tenant_id, entries).await;
+        match found {
             Ok(d) => {
                 self.discovered
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(key, d.capabilities.clone());
+                client.set_capabilities(d.capabilities.clone());
                 d.capabilities
             }
             Err(e) => {
@@ -159,8 +195,42 @@ impl Engine {
         }
     }
 
-    /// Claims one batch of due pairs and works them. Pairs of one batch are
-    /// worked one after the other.
+    /// Brings an account adopted after a 409 (made by hand, or by an
+    /// earlier attempt whose answer was lost) to the desired state: it may
+    /// hold other values than the ones we meant to create it with.
+    async fn update_adopted(
+        &self,
+        pair: &ClaimedPair,
+        client: &ScimClient,
+        capabilities: &Capabilities,
+        desired: Option<&Value>,
+        found: &Value,
+    ) -> std::result::Result<(), SendError> {
+        let Some(id) = found.get("id").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let managed: Vec<String> =
+            serde_json::from_str(&pair.application.fields.managed_attributes).unwrap_or_default();
+        let planner = Planner::users(
+            TargetCapabilities::from(capabilities),
+            PlanOptions {
+                deprovision: Deprovision::Deactivate,
+                managed: Managed::Attributes(managed),
+            },
+        );
+        let plan = planner.plan(desired, Some(found));
+        if plan.is_nothing() {
+            return Ok(());
+        }
+        client
+            .apply("/Users", Some(id), &plan, Some(found), &MatchStrategy::users())
+            .await
+            .map(drop)
+            .map_err(|e| (format!("updating the adopted {id}: {e}"), e.retry_after()))
+    }
+
+    /// Claims one batch of due pairs and works them, several at a time
+    /// within each application's limits.
     pub async fn run_once(&self) -> Result<RunReport> {
         let storage = self.storage.clone();
         let (owner, lease, batch) = (
@@ -173,29 +243,40 @@ impl Engine {
             claimed: claimed.len(),
             ..RunReport::default()
         };
-        for pair in claimed {
-            let worked = self.work(&pair).await;
-            self.count_for_application(&pair, &worked).await?;
-            let outcome = match worked {
-                Worked::Nothing(o) => {
-                    report.unchanged += 1;
-                    o
-                }
-                Worked::Sent(o) => {
-                    report.sent += 1;
-                    o
-                }
-                Worked::Failed(o) => {
-                    report.failed += 1;
-                    o
-                }
-            };
-            let storage = self.storage.clone();
-            let owner = self.options.owner.clone();
-            let state = pair.state.clone();
-            blocking(move || storage.record_outcome(&owner, &state, &outcome)).await?;
+        let results: Vec<Result<Worked>> = futures::stream::iter(claimed)
+            .map(|pair| self.process(pair))
+            .buffer_unordered(self.options.parallel.max(1))
+            .collect()
+            .await;
+        for r in results {
+            match r? {
+                Worked::Nothing(_) => report.unchanged += 1,
+                Worked::Sent(_) => report.sent += 1,
+                Worked::Failed(_) => report.failed += 1,
+            }
         }
         Ok(report)
+    }
+
+    /// Works one claimed pair within its application's concurrency limit
+    /// and records the outcome.
+    async fn process(&self, pair: ClaimedPair) -> Result<Worked> {
+        let limits = self.options.limits.of(&pair.application);
+        let _slot = limits
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| Error::internal(format!("application limit: {e}")))?;
+        let worked = self.work(&pair).await;
+        self.count_for_application(&pair, &worked).await?;
+        let outcome = match &worked {
+            Worked::Nothing(o) | Worked::Sent(o) | Worked::Failed(o) => o.clone(),
+        };
+        let storage = self.storage.clone();
+        let owner = self.options.owner.clone();
+        let state = pair.state.clone();
+        blocking(move || storage.record_outcome(&owner, &state, &outcome)).await?;
+        Ok(worked)
     }
 
     /// Runs batches until no pair is due (at most `max_batches`).
@@ -214,7 +295,8 @@ impl Engine {
         Ok(total)
     }
 
-    /// Works batches every `interval` until the process ends.
+    /// Works batches every `interval` until the process ends; when idle,
+    /// runs the reconciliations whose schedule is due.
     pub async fn run(self, interval: Duration) {
         loop {
             match self.run_once().await {
@@ -225,7 +307,12 @@ impl Engine {
                     r.unchanged,
                     r.failed
                 ),
-                Ok(_) => tokio::time::sleep(interval).await,
+                Ok(_) => {
+                    if let Err(e) = self.reconcile_scheduled().await {
+                        log::error!("scheduled reconciliation: {e}");
+                    }
+                    tokio::time::sleep(interval).await;
+                }
                 Err(e) => {
                     log::error!("provisioning worker: {e}");
                     tokio::time::sleep(interval).await;
@@ -234,14 +321,18 @@ impl Engine {
         }
     }
 
-    fn client(&self, app: &Application) -> Result<ScimClient> {
+    /// A client for `app` that logs every exchange and shares the
+    /// application's rate limit.
+    pub(crate) fn session(&self, app: &Application) -> Result<Session> {
         let f = &app.fields;
+        let collector = exchanges::Collector::new();
         let mut builder = ScimClient::builder(&f.base_url)
             .timeout(self.options.request_timeout)
             .retry(RetryPolicy {
                 max_attempts: 1,
                 ..RetryPolicy::default()
-            });
+            })
+            .observer(collector.clone());
         if let Some(sealed) = &f.credentials {
             let key = self.key.as_ref().ok_or_else(|| {
                 Error::Config("the application has credentials but SCIM_SECRET_KEY is unset".into())
@@ -251,12 +342,13 @@ impl Engine {
                 .map_err(|_| Error::internal("a stored credential is not UTF-8"))?;
             builder = builder.auth(Auth::bearer(token));
         }
-        if let Some(rps) = f.rate_per_second {
-            builder = builder.rate_limit(rps);
+        if let Some(limiter) = self.options.limits.of(app).limiter {
+            builder = builder.limiter(limiter);
         }
-        builder
+        let client = builder
             .build()
-            .map_err(|e| Error::Config(format!("application {}: {e}", app.id)))
+            .map_err(|e| Error::Config(format!("application {}: {e}", app.id)))?;
+        Ok(Session { client, collector })
     }
 
     fn backoff(&self, attempts: i32, retry_after: Option<Duration>) -> Duration {
@@ -286,48 +378,66 @@ impl Engine {
             attempts: state.attempts,
             next_attempt_at: None,
             last_error: state.last_error.clone(),
+            extra: pair.extra.clone(),
         };
-        if state.resource_type != "User" {
-            return Worked::Nothing(PairOutcome {
-                last_error: Some("provisioning groups is not implemented yet".into()),
-                ..keep
-            });
-        }
-        match self.send(pair).await {
-            Ok(Some(outcome)) => Worked::Sent(outcome),
-            Ok(None) => Worked::Nothing(PairOutcome {
+        let session = match self.session(&pair.application) {
+            Ok(s) => s,
+            Err(e) => return self.failed(state, keep, (e.to_string(), None)),
+        };
+        let result = if state.resource_type == "Group" {
+            groups::send(pair, &session).await
+        } else {
+            self.send(pair, &session).await
+        };
+        let entries = session.collector.take(
+            pair.application.id,
+            Some((&state.resource_type, &state.resource_id)),
+        );
+        exchanges::write(self.storage.clone(), pair.application.tenant_id, entries).await;
+        match result {
+            Ok(Sent::Changed(outcome)) => Worked::Sent(outcome),
+            Ok(Sent::Nothing(extra)) => Worked::Nothing(PairOutcome {
                 status: match (state.status, pair.assigned) {
                     (PairStatus::Pending | PairStatus::Failed, true)
                         if state.remote_id.is_some() =>
                     {
                         PairStatus::Provisioned
                     }
-                    (PairStatus::Pending | PairStatus::Failed, false) => PairStatus::Deprovisioned,
+                    (PairStatus::Pending | PairStatus::Failed | PairStatus::Provisioned, false) => {
+                        PairStatus::Deprovisioned
+                    }
                     (s, _) => s,
                 },
                 attempts: 0,
                 last_error: None,
+                extra,
                 ..keep
             }),
-            Err((e, retry_after)) => {
-                let attempts = state.attempts + 1;
-                let dead = attempts >= self.options.max_attempts;
-                let next = chrono::Utc::now()
-                    + chrono::Duration::from_std(self.backoff(attempts, retry_after))
-                        .unwrap_or_default();
-                Worked::Failed(PairOutcome {
-                    status: if dead {
-                        PairStatus::Dead
-                    } else {
-                        PairStatus::Failed
-                    },
-                    attempts,
-                    next_attempt_at: Some(next),
-                    last_error: Some(e),
-                    ..keep
-                })
-            }
+            Err(e) => self.failed(state, keep, e),
         }
+    }
+
+    fn failed(
+        &self,
+        state: &crate::store::PairState,
+        keep: PairOutcome,
+        (e, retry_after): SendError,
+    ) -> Worked {
+        let attempts = state.attempts + 1;
+        let dead = attempts >= self.options.max_attempts;
+        let next = chrono::Utc::now()
+            + chrono::Duration::from_std(self.backoff(attempts, retry_after)).unwrap_or_default();
+        Worked::Failed(PairOutcome {
+            status: if dead {
+                PairStatus::Dead
+            } else {
+                PairStatus::Failed
+            },
+            attempts,
+            next_attempt_at: Some(next),
+            last_error: Some(e),
+            ..keep
+        })
     }
 
     /// Feeds an attempt's result to its application's quarantine.
@@ -368,30 +478,37 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Plans and sends; `Ok(None)` when nothing had to be sent.
+    /// Plans and sends a user pair.
     async fn send(
         &self,
         pair: &ClaimedPair,
-    ) -> std::result::Result<Option<PairOutcome>, (String, Option<Duration>)> {
-        let app = &pair.application;
+        session: &Session,
+    ) -> std::result::Result<Sent, SendError> {
         let state = &pair.state;
-        let fail = |e: Error| (e.to_string(), None);
-        if plan_pair(pair).plan.is_nothing() {
-            return Ok(None);
+        let client = &session.client;
+        let mut planned = plan_pair(pair);
+        let mut capabilities = None;
+        if !planned.plan.is_nothing() {
+            // Something to send: plan again for what the target supports.
+            let c = self.capabilities(&pair.application, client).await;
+            planned = plan_pair_with(pair, TargetCapabilities::from(&c));
+            capabilities = Some(c);
         }
-        let client = self.client(app).map_err(fail)?;
-        let capabilities = self.capabilities(app, &client).await;
         let Planned {
             plan,
             desired,
             remote,
-        } = plan_pair_with(pair, TargetCapabilities::from(&capabilities));
+            delete_after,
+        } = planned;
+        let extra = PairExtra {
+            delete_after,
+            ledger: None,
+        };
         if plan.is_nothing() {
-            return Ok(None);
+            return Ok(Sent::Nothing(extra));
         }
         let strategy = MatchStrategy::users();
-        let started = Instant::now();
-        let result = client
+        let applied = client
             .apply(
                 "/Users",
                 state.remote_id.as_deref(),
@@ -399,42 +516,12 @@ impl Engine {
                 remote.as_ref(),
                 &strategy,
             )
-            .await;
-        let (method, path, body) = describe(&plan, state.remote_id.as_deref());
-        let entry = LogEntry {
-            id: 0,
-            application_id: app.id,
-            resource_id: Some(state.resource_id.clone()),
-            method: method.into(),
-            url: format!("{}{path}", app.fields.base_url),
-            request_body: body.map(|b| b.to_string()),
-            status: match &result {
-                Ok(_) => Some(match plan {
-                    Plan::Create(_) => 201,
-                    Plan::Delete => 204,
-                    _ => 200,
-                }),
-                Err(e) => e.status().map(i32::from),
-            },
-            response_body: match &result {
-                Ok(Applied::Created(v) | Applied::Adopted(v) | Applied::Replaced(v))
-                | Ok(Applied::Patched(Some(v))) => Some(truncate(v.to_string())),
-                _ => None,
-            },
-            error: result.as_ref().err().map(|e| truncate(e.to_string())),
-            at: crate::store::now_utc(),
-            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        };
-        let storage = self.storage.clone();
-        let tenant = app.tenant_id;
-        if let Err(e) = blocking(move || storage.append_log(tenant, &entry)).await {
-            log::warn!("provisioning log: {e}");
-        }
-        let applied = result.map_err(|e| (e.to_string(), e.retry_after()))?;
+            .await
+            .map_err(|e| (e.to_string(), e.retry_after()))?;
         if let (Applied::Deactivated, Some(id)) = (&applied, state.remote_id.as_deref()) {
-            // Verified deprovisioning: read the account back. One still
-            // active is a failure (retried, then dead-lettered) that shows
-            // in the pair's last error.
+            // Verified deprovisioning: read the account back (logged like
+            // every exchange). One still active is a failure (retried,
+            // then dead-lettered) that shows in the pair's last error.
             let back = client
                 .endpoint::<Value>("/Users")
                 .try_get(id)
@@ -452,8 +539,8 @@ impl Engine {
                 ));
             }
         }
-        if let Applied::Adopted(found) = &applied {
-            self.update_adopted(pair, &client, &capabilities, desired.as_ref(), found)
+        if let (Applied::Adopted(found), Some(c)) = (&applied, &capabilities) {
+            self.update_adopted(pair, client, c, desired.as_ref(), found)
                 .await?;
         }
         let (remote_id, held) = match applied {
@@ -477,8 +564,8 @@ impl Engine {
             _ => (state.remote_id.clone(), desired.clone()),
         };
         let last_sent = held.map(|v| v.to_string());
-        Ok(Some(PairOutcome {
-            remote_id,
+        Ok(Sent::Changed(PairOutcome {
+            remote_id: remote_id.clone(),
             last_sent_hash: last_sent.as_deref().map(crate::tokens::hash_secret),
             last_sent,
             status: if desired.is_some() {
@@ -489,74 +576,21 @@ impl Engine {
             attempts: 0,
             next_attempt_at: None,
             last_error: None,
+            extra: PairExtra {
+                // Gone: nothing left to delete later.
+                delete_after: remote_id.and(extra.delete_after),
+                ledger: None,
+            },
         }))
     }
 }
 
-impl Engine {
-    /// Brings an account adopted after a 409 (made by hand, or by an
-    /// earlier attempt whose answer was lost) to the desired state: it may
-    /// hold other values than the ones we meant to create it with.
-    async fn update_adopted(
-        &self,
-        pair: &ClaimedPair,
-        client: &ScimClient,
-        capabilities: &Capabilities,
-        desired: Option<&Value>,
-        found: &Value,
-    ) -> std::result::Result<(), (String, Option<Duration>)> {
-        let app = &pair.application;
-        let Some(id) = found.get("id").and_then(Value::as_str) else {
-            return Ok(());
-        };
-        let managed: Vec<String> =
-            serde_json::from_str(&app.fields.managed_attributes).unwrap_or_default();
-        let planner = Planner::users(
-            TargetCapabilities::from(capabilities),
-            PlanOptions {
-                deprovision: Deprovision::Deactivate,
-                managed: Managed::Attributes(managed),
-            },
-        );
-        let plan = planner.plan(desired, Some(found));
-        if plan.is_nothing() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let result = client
-            .apply("/Users", Some(id), &plan, Some(found), &MatchStrategy::users())
-            .await;
-        let (method, path, body) = describe(&plan, Some(id));
-        let entry = LogEntry {
-            id: 0,
-            application_id: app.id,
-            resource_id: Some(pair.state.resource_id.clone()),
-            method: method.into(),
-            url: format!("{}{path}", app.fields.base_url),
-            request_body: body.map(|b| b.to_string()),
-            status: match &result {
-                Ok(_) => Some(200),
-                Err(e) => e.status().map(i32::from),
-            },
-            response_body: match &result {
-                Ok(Applied::Replaced(v) | Applied::Patched(Some(v))) => {
-                    Some(truncate(v.to_string()))
-                }
-                _ => None,
-            },
-            error: result.as_ref().err().map(|e| truncate(e.to_string())),
-            at: crate::store::now_utc(),
-            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        };
-        let storage = self.storage.clone();
-        let tenant = app.tenant_id;
-        if let Err(e) = blocking(move || storage.append_log(tenant, &entry)).await {
-            log::warn!("provisioning log: {e}");
-        }
-        result
-            .map(drop)
-            .map_err(|e| (format!("updating the adopted {id}: {e}"), e.retry_after()))
-    }
+/// What sending a pair did.
+pub(crate) enum Sent {
+    /// Nothing had to be sent; the side state to keep.
+    Nothing(PairExtra),
+    /// Requests were sent; the outcome to record.
+    Changed(PairOutcome),
 }
 
 /// What a pair needs, by [`plan_pair`].
@@ -568,16 +602,24 @@ pub struct Planned {
     pub desired: Option<Value>,
     /// What it is believed to hold (the last-sent snapshot).
     pub remote: Option<Value>,
+    /// When the deactivated account is to be deleted
+    /// (`deactivateThenDelete`; `None`: no delete pending).
+    pub delete_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Plans one pair from its inputs without sending: desired (the mapped
-/// user when an assignment covers it) against the last-sent snapshot.
+/// Plans one user pair from its inputs without sending: desired (the
+/// mapped user when an assignment covers it) against the last-sent
+/// snapshot. Under `deactivateThenDelete` an account no longer wanted is
+/// deactivated first and deleted once its grace period has passed.
 pub fn plan_pair(pair: &ClaimedPair) -> Planned {
+    if pair.state.resource_type == "Group" {
+        return groups::plan_group(pair);
+    }
     plan_pair_with(pair, TargetCapabilities::default())
 }
 
-/// [`plan_pair`] for a target with these capabilities (PUT where it has
-/// no PATCH).
+/// [`plan_pair`] of a user pair for a target with these capabilities (PUT
+/// where it has no PATCH).
 pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> Planned {
     let app = &pair.application;
     let state = &pair.state;
@@ -595,17 +637,32 @@ pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> P
         .as_ref()
         .and(state.last_sent.as_deref())
         .and_then(|s| serde_json::from_str(s).ok());
+    let now = crate::store::now_utc();
+    // deactivateThenDelete: the delete time, set at the first pass that
+    // finds the account unwanted, kept until it is deleted or wanted again.
+    let delete_after = match (&policy, &desired, &remote) {
+        (DeprovisionPolicy::DeactivateThenDelete { grace_seconds }, None, Some(_)) => Some(
+            pair.extra
+                .delete_after
+                .unwrap_or_else(|| after_grace(now, *grace_seconds)),
+        ),
+        _ => None,
+    };
+    let deprovision = match policy {
+        DeprovisionPolicy::Delete => Deprovision::Delete,
+        DeprovisionPolicy::DeactivateThenDelete { .. }
+            if delete_after.is_some_and(|t| t <= now) =>
+        {
+            Deprovision::Delete
+        }
+        DeprovisionPolicy::Deactivate | DeprovisionPolicy::DeactivateThenDelete { .. } => {
+            Deprovision::Deactivate
+        }
+    };
     let planner = Planner::users(
         capabilities,
         PlanOptions {
-            deprovision: match policy {
-                DeprovisionPolicy::Delete => Deprovision::Delete,
-                // The delete after the grace period is not scheduled
-                // yet: deactivation is what happens now.
-                DeprovisionPolicy::Deactivate | DeprovisionPolicy::DeactivateThenDelete { .. } => {
-                    Deprovision::Deactivate
-                }
-            },
+            deprovision,
             managed: Managed::Attributes(managed),
         },
     );
@@ -614,32 +671,37 @@ pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> P
         plan,
         desired,
         remote,
+        delete_after,
     }
 }
 
-/// The longest response body or error kept in the log.
-const MAX_LOGGED: usize = 4000;
-
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_LOGGED {
-        let mut cut = MAX_LOGGED;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
+/// `now` plus a grace period (capped at a century).
+fn after_grace(
+    now: chrono::DateTime<chrono::Utc>,
+    grace_seconds: u64,
+) -> chrono::DateTime<chrono::Utc> {
+    const CENTURY: u64 = 100 * 365 * 24 * 3600;
+    let secs = i64::try_from(grace_seconds.min(CENTURY)).unwrap_or(0);
+    now.checked_add_signed(chrono::TimeDelta::seconds(secs))
+        .unwrap_or(now)
 }
 
-/// Method, path and body of the request a plan sends (for the log and the
-/// dry run; the
-/// bodies hold no credentials, which travel in headers only).
+/// Method, path and body of the request a plan sends (for the dry run;
+/// the bodies hold no credentials, which travel in headers only).
 pub fn describe(plan: &Plan, remote_id: Option<&str>) -> (&'static str, String, Option<Value>) {
-    let by_id = format!("/Users/{}", remote_id.unwrap_or("?"));
+    describe_at("/Users", plan, remote_id)
+}
+
+/// [`describe`] for an endpoint (`/Users`, `/Groups`).
+pub fn describe_at(
+    endpoint: &str,
+    plan: &Plan,
+    remote_id: Option<&str>,
+) -> (&'static str, String, Option<Value>) {
+    let by_id = format!("{endpoint}/{}", remote_id.unwrap_or("?"));
     match plan {
         Plan::Nothing => ("NONE", by_id, None),
-        Plan::Create(doc) => ("POST", "/Users".into(), Some(doc.clone())),
+        Plan::Create(doc) => ("POST", endpoint.into(), Some(doc.clone())),
         Plan::Patch(ops) => (
             "PATCH",
             by_id,

@@ -40,6 +40,10 @@ pub struct ApplicationFields {
     pub max_concurrency: i32,
     /// Whether the engine works on it (false: paused).
     pub enabled: bool,
+    /// Reconcile every this many seconds (`None`: on demand only).
+    pub reconcile_interval_seconds: Option<i64>,
+    /// What happens to a pushed group once it is no longer assigned.
+    pub group_deprovision: super::engine_state::GroupDeprovision,
 }
 
 /// An application as stored.
@@ -57,6 +61,8 @@ pub struct Application {
     pub quarantine_reason: Option<String>,
     /// Failed requests in a row.
     pub consecutive_failures: i32,
+    /// When the last reconciliation started.
+    pub last_reconciled: Option<DateTime<Utc>>,
     /// When it was created.
     pub created: DateTime<Utc>,
 }
@@ -116,10 +122,14 @@ impl From<ApplicationRow> for Application {
                 rate_per_second,
                 max_concurrency,
                 enabled,
+                // Read from engine_app_settings by `with_engine`.
+                reconcile_interval_seconds: None,
+                group_deprovision: super::engine_state::GroupDeprovision::default(),
             },
             quarantined_until: quarantined_until.map(from_db_time),
             quarantine_reason,
             consecutive_failures,
+            last_reconciled: None,
             created: from_db_time(created),
         }
     }
@@ -241,23 +251,34 @@ fn name_taken(e: DieselError, name: &str) -> Error {
 }
 
 fn load_app(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Option<Application>> {
-    Ok(applications::table
+    applications::table
         .filter(applications::tenant_id.eq(tenant.0))
         .filter(applications::id.eq(id))
         .select(ApplicationRow::as_select())
         .first(conn)
         .optional()?
-        .map(Application::from))
+        .map(|row| with_engine(conn, Application::from(row)))
+        .transpose()
+}
+
+/// Fills in the engine settings kept beside the application.
+fn with_engine(conn: &mut AnyConnection, mut app: Application) -> Result<Application> {
+    let s = super::engine_state::engine_settings(conn, app.id)?;
+    app.fields.reconcile_interval_seconds = s.reconcile_interval_seconds;
+    app.fields.group_deprovision = s.group_deprovision;
+    app.last_reconciled = s.last_reconciled;
+    Ok(app)
 }
 
 /// The application with this id, whatever its tenant (for the engine).
 pub(super) fn app_by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<Application>> {
-    Ok(applications::table
+    applications::table
         .filter(applications::id.eq(id))
         .select(ApplicationRow::as_select())
         .first(conn)
         .optional()?
-        .map(Application::from))
+        .map(|row| with_engine(conn, Application::from(row)))
+        .transpose()
 }
 
 /// The resource pks an assignment of `pk` affects: itself and, for a group,
@@ -299,17 +320,26 @@ impl ApplicationStore for Store {
                 .returning(applications::id)
                 .get_result(conn)
                 .map_err(|e| name_taken(e, &f.name))?;
+            super::engine_state::save_engine_settings(
+                conn,
+                id,
+                f.reconcile_interval_seconds,
+                f.group_deprovision,
+            )?;
             load_app(conn, tenant, id)?.ok_or_else(|| app_not_found(id))
         })
     }
 
     fn list_applications(&self, tenant: TenantId) -> Result<Vec<Application>> {
+        let mut conn = self.conn()?;
         let rows: Vec<ApplicationRow> = applications::table
             .filter(applications::tenant_id.eq(tenant.0))
             .order(applications::id.asc())
             .select(ApplicationRow::as_select())
-            .load(&mut *self.conn()?)?;
-        Ok(rows.into_iter().map(Application::from).collect())
+            .load(&mut *conn)?;
+        rows.into_iter()
+            .map(|row| with_engine(&mut conn, Application::from(row)))
+            .collect()
     }
 
     fn get_application(&self, tenant: TenantId, id: i64) -> Result<Option<Application>> {
@@ -351,6 +381,12 @@ impl ApplicationStore for Store {
             if updated == 0 {
                 return Err(app_not_found(id));
             }
+            super::engine_state::save_engine_settings(
+                conn,
+                id,
+                f.reconcile_interval_seconds,
+                f.group_deprovision,
+            )?;
             mark_application_due(conn, id)?;
             load_app(conn, tenant, id)?.ok_or_else(|| app_not_found(id))
         })

@@ -9,6 +9,7 @@
 //! front (see [`crate::db::write_transaction`]).
 
 mod applications;
+pub mod engine_state;
 pub mod filter_sql;
 mod import;
 pub mod index;

@@ -429,6 +429,13 @@ pub struct ClaimedPair {
     /// Whether an assignment in force covers the resource (directly or
     /// through a group it is a direct member of).
     pub assigned: bool,
+    /// The pair's side state (delayed delete, membership ledger).
+    pub extra: super::engine_state::PairExtra,
+    /// For a group: the remote ids of its direct members provisioned in
+    /// the application, sorted.
+    pub members: Option<Vec<String>>,
+    /// The application's engine settings.
+    pub settings: super::engine_state::EngineSettings,
 }
 
 /// The outcome of one attempt on a pair.
@@ -448,6 +455,9 @@ pub struct PairOutcome {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The error, for failures.
     pub last_error: Option<String>,
+    /// The side state to store (delayed delete, membership ledger). A
+    /// `delete_after` in the future keeps the pair due until then.
+    pub extra: super::engine_state::PairExtra,
 }
 
 /// One request sent to an application, as logged.
@@ -459,6 +469,8 @@ pub struct LogEntry {
     pub application_id: i64,
     /// The SCIM id of the resource here.
     pub resource_id: Option<String>,
+    /// `User` or `Group` (`None`: not about one resource).
+    pub resource_type: Option<String>,
     /// HTTP method.
     pub method: String,
     /// Full URL.
@@ -520,15 +532,17 @@ pub trait ProvisioningQueue {
         threshold: i32,
         delay: std::time::Duration,
     ) -> Result<()>;
-    /// Appends to the provisioning log.
-    fn append_log(&self, tenant: TenantId, entry: &LogEntry) -> Result<()>;
+    /// Appends entries to the provisioning log (one transaction).
+    fn append_log(&self, tenant: TenantId, entries: &[LogEntry]) -> Result<()>;
     /// The log of the tenant, newest first, optionally of one application
-    /// and/or one resource.
+    /// and/or one resource, only entries older than `before` (an entry id;
+    /// the paging cursor).
     fn read_log(
         &self,
         tenant: TenantId,
         application_id: Option<i64>,
         resource_id: Option<&str>,
+        before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<LogEntry>>;
 }
@@ -550,11 +564,25 @@ fn inputs(
         .map_err(|e| crate::error::Error::internal(format!("stored document: {e}")))?;
     let assigned =
         document.is_some() && assigned_in_force(conn, state.application_id, state.resource_pk)?;
+    let extra = super::engine_state::pair_extra(conn, state.application_id, state.resource_pk)?;
+    let members = if state.resource_type == "Group" && assigned {
+        Some(super::engine_state::member_remote_ids(
+            conn,
+            state.application_id,
+            state.resource_pk,
+        )?)
+    } else {
+        None
+    };
+    let settings = super::engine_state::engine_settings(conn, state.application_id)?;
     Ok(ClaimedPair {
         state,
         application,
         document,
         assigned,
+        extra,
+        members,
+        settings,
     })
 }
 
@@ -745,9 +773,15 @@ impl ProvisioningQueue for Store {
                     .filter(ps::resource_pk.eq(claimed.resource_pk))
                     .filter(ps::claimed_by.eq(owner))
             };
+            // A delete scheduled for later keeps the pair due until then
+            // (durably: a restart finds it there).
+            let pending_delete = outcome
+                .extra
+                .delete_after
+                .filter(|t| *t > now() && !matches!(outcome.status, PairStatus::Failed));
             // Not marked again since the claim: the pair is settled. A
             // failure stays due (with its backoff).
-            if !matches!(outcome.status, PairStatus::Failed) {
+            if !matches!(outcome.status, PairStatus::Failed) && pending_delete.is_none() {
                 diesel::update(this().filter(ps::updated.eq(to_db_time(claimed.updated))))
                     .set((ps::due.eq(false), ps::due_since.eq(None::<NaiveDateTime>)))
                     .execute(conn)?;
@@ -759,13 +793,30 @@ impl ProvisioningQueue for Store {
                     ps::last_sent_hash.eq(outcome.last_sent_hash.as_deref()),
                     ps::status.eq(outcome.status.as_str()),
                     ps::attempts.eq(outcome.attempts),
-                    ps::next_attempt_at.eq(outcome.next_attempt_at.map(to_db_time)),
+                    ps::next_attempt_at
+                        .eq(pending_delete.or(outcome.next_attempt_at).map(to_db_time)),
                     ps::last_error.eq(outcome.last_error.as_deref()),
                     ps::claimed_by.eq(None::<String>),
                     ps::claimed_until.eq(None::<NaiveDateTime>),
                     ps::updated.eq(at),
                 ))
                 .execute(conn)?;
+            super::engine_state::save_pair_extra(
+                conn,
+                claimed.application_id,
+                claimed.resource_pk,
+                &outcome.extra,
+            )?;
+            // The groups that list this user downstream name it by remote
+            // id: when that changes, they are due again.
+            if claimed.resource_type == "User" && claimed.remote_id != outcome.remote_id {
+                super::engine_state::mark_groups_of_member_due(
+                    conn,
+                    claimed.application_id,
+                    claimed.resource_pk,
+                    at,
+                )?;
+            }
             Ok(())
         })
     }
@@ -810,24 +861,17 @@ impl ProvisioningQueue for Store {
         })
     }
 
-    fn append_log(&self, tenant: TenantId, e: &LogEntry) -> Result<()> {
-        use crate::db::schema::provisioning_log as pl;
-        diesel::insert_into(pl::table)
-            .values((
-                pl::tenant_id.eq(tenant.0),
-                pl::application_id.eq(e.application_id),
-                pl::resource_id.eq(e.resource_id.as_deref()),
-                pl::method.eq(&e.method),
-                pl::url.eq(&e.url),
-                pl::request_body.eq(e.request_body.as_deref()),
-                pl::status.eq(e.status),
-                pl::response_body.eq(e.response_body.as_deref()),
-                pl::error.eq(e.error.as_deref()),
-                pl::at.eq(to_db_time(e.at)),
-                pl::duration_ms.eq(e.duration_ms),
-            ))
-            .execute(&mut *self.conn()?)?;
-        Ok(())
+    fn append_log(&self, tenant: TenantId, entries: &[LogEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+            for e in entries {
+                insert_log(conn, tenant, e)?;
+            }
+            Ok(())
+        })
     }
 
     fn read_log(
@@ -835,6 +879,7 @@ impl ProvisioningQueue for Store {
         tenant: TenantId,
         application_id: Option<i64>,
         resource_id: Option<&str>,
+        before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<LogEntry>> {
         use crate::db::schema::provisioning_log as pl;
@@ -850,8 +895,12 @@ impl ProvisioningQueue for Store {
             Option<String>,
             NaiveDateTime,
             i64,
+            Option<String>,
         );
         let mut query = pl::table.filter(pl::tenant_id.eq(tenant.0)).into_boxed();
+        if let Some(before) = before {
+            query = query.filter(pl::id.lt(before));
+        }
         if let Some(app) = application_id {
             query = query.filter(pl::application_id.eq(app));
         }
@@ -873,6 +922,7 @@ impl ProvisioningQueue for Store {
                 pl::error,
                 pl::at,
                 pl::duration_ms,
+                pl::resource_type,
             ))
             .load(&mut *self.conn()?)?;
         Ok(rows
@@ -889,7 +939,30 @@ impl ProvisioningQueue for Store {
                 error: r.8,
                 at: from_db_time(r.9),
                 duration_ms: r.10,
+                resource_type: r.11,
             })
             .collect())
     }
+}
+
+/// One log row (inside the caller's transaction).
+fn insert_log(conn: &mut AnyConnection, tenant: TenantId, e: &LogEntry) -> Result<()> {
+    use crate::db::schema::provisioning_log as pl;
+    diesel::insert_into(pl::table)
+        .values((
+            pl::tenant_id.eq(tenant.0),
+            pl::application_id.eq(e.application_id),
+            pl::resource_id.eq(e.resource_id.as_deref()),
+            pl::resource_type.eq(e.resource_type.as_deref()),
+            pl::method.eq(&e.method),
+            pl::url.eq(&e.url),
+            pl::request_body.eq(e.request_body.as_deref()),
+            pl::status.eq(e.status),
+            pl::response_body.eq(e.response_body.as_deref()),
+            pl::error.eq(e.error.as_deref()),
+            pl::at.eq(to_db_time(e.at)),
+            pl::duration_ms.eq(e.duration_ms),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -57,6 +57,9 @@ backend_test!(
                 "deprovision": {"action": "deactivate"},
                 "rateLimit": {"maxConcurrency": 4},
                 "enabled": true,
+                "reconcileInterval": null,
+                "lastReconciled": null,
+                "groupDeprovision": "delete",
                 "quarantine": null,
                 "created": "<time>"
             })

@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use crate::groups::{PATCH_OP, group, user};
 use crate::harness::{Ctx, TEST_SECRET_KEY};
 
-const APPS: &str = "/api/v1/applications";
-const ASSIGNMENTS: &str = "/api/v1/assignments";
+pub(crate) const APPS: &str = "/api/v1/applications";
+pub(crate) const ASSIGNMENTS: &str = "/api/v1/assignments";
 
-fn engine(ctx: &Ctx, owner: &str) -> Engine {
+pub(crate) fn engine(ctx: &Ctx, owner: &str) -> Engine {
     let storage: Arc<dyn Storage> = Arc::new(ctx.store.clone());
     Engine::new(
         storage,
@@ -32,15 +32,15 @@ fn engine(ctx: &Ctx, owner: &str) -> Engine {
     )
 }
 
-struct Setup {
-    down: Ctx,
-    down_token: String,
-    admin: String,
-    scim: String,
-    app: i64,
+pub(crate) struct Setup {
+    pub(crate) down: Ctx,
+    pub(crate) down_token: String,
+    pub(crate) admin: String,
+    pub(crate) scim: String,
+    pub(crate) app: i64,
 }
 
-async fn setup(ctx: &Ctx, policy: Value) -> Setup {
+pub(crate) async fn setup(ctx: &Ctx, policy: Value) -> Setup {
     let down = Ctx::start(ctx.backend()).await.expect("downstream");
     let down_token = down.token("downstream", &[Scope::Write]);
     let admin = ctx.token("acme", &[Scope::Admin]);
@@ -69,7 +69,7 @@ async fn setup(ctx: &Ctx, policy: Value) -> Setup {
     }
 }
 
-async fn remote_id(ctx: &Ctx, s: &Setup, user_id: &str) -> Option<String> {
+pub(crate) async fn remote_id(ctx: &Ctx, s: &Setup, user_id: &str) -> Option<String> {
     let st = ctx
         .send(
             Method::GET,
@@ -88,7 +88,7 @@ async fn remote_id(ctx: &Ctx, s: &Setup, user_id: &str) -> Option<String> {
         .and_then(|p| p["remoteId"].as_str().map(str::to_owned))
 }
 
-async fn downstream_user(s: &Setup, remote: &str) -> Option<Value> {
+pub(crate) async fn downstream_user(s: &Setup, remote: &str) -> Option<Value> {
     let res = s
         .down
         .send(
@@ -101,7 +101,7 @@ async fn downstream_user(s: &Setup, remote: &str) -> Option<Value> {
     (res.status.as_u16() == 200).then_some(res.body)
 }
 
-async fn assign(ctx: &Ctx, s: &Setup, id: &str) -> i64 {
+pub(crate) async fn assign(ctx: &Ctx, s: &Setup, id: &str) -> i64 {
     ctx.create(
         ASSIGNMENTS,
         &s.admin,

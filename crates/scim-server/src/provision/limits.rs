@@ -1,0 +1,61 @@
+//! Per-application limits applied by the workers of one process: a token
+//! bucket of `rate_per_second` requests (bursts of one second's worth) and
+//! at most `max_concurrency` pairs in flight. Several processes on one
+//! database each apply them: N processes may together send N times the
+//! rate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use scim_client::RateLimiter;
+use tokio::sync::Semaphore;
+
+use crate::store::Application;
+
+/// The limits of one application, as last configured.
+#[derive(Debug, Clone)]
+pub struct AppLimits {
+    /// Shared by every client built for the application.
+    pub limiter: Option<RateLimiter>,
+    /// Permits for pairs in flight.
+    pub slots: Arc<Semaphore>,
+    key: (Option<u64>, i32),
+}
+
+/// The limits of every application seen, shared by the workers of a
+/// process (clone it into each [`super::EngineOptions`]).
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    apps: Arc<Mutex<HashMap<i64, AppLimits>>>,
+}
+
+impl Limits {
+    /// The limits of `app`, created (or renewed after a settings change)
+    /// on first use.
+    pub fn of(&self, app: &Application) -> AppLimits {
+        let rate = app
+            .fields
+            .rate_per_second
+            .filter(|r| r.is_finite() && *r > 0.0);
+        let concurrency = app.fields.max_concurrency.max(1);
+        let key = (rate.map(f64::to_bits), concurrency);
+        let mut apps = match self.apps.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(l) = apps.get(&app.id).filter(|l| l.key == key) {
+            return l.clone();
+        }
+        let limits = AppLimits {
+            limiter: rate.map(|r| {
+                // Bursts of one second's worth, at least one request.
+                let burst = u32::try_from(r.ceil() as i64).unwrap_or(1).max(1);
+                RateLimiter::new(r, burst)
+            }),
+            slots: Arc::new(Semaphore::new(usize::try_from(concurrency).unwrap_or(1))),
+            key,
+        };
+        apps.insert(app.id, limits.clone());
+        limits
+    }
+}
