@@ -20,6 +20,8 @@ mod discovery;
 mod engine_crash;
 #[path = "server/engine_faults.rs"]
 mod engine_faults;
+#[path = "server/engine_faults_groups.rs"]
+mod engine_faults_groups;
 #[path = "server/engine_scim2.rs"]
 mod engine_scim2;
 #[path = "server/engine_features_groups.rs"]
