@@ -195,6 +195,81 @@ impl Engine {
         }
     }
 
+    /// A pair no longer wanted that never got a remote id may still have
+    /// an account downstream: a create whose answer was lost (the process
+    /// killed, a timeout) before the user was unassigned. It is looked up
+    /// with the match strategy and deprovisioned per the policy.
+    async fn deprovision_unconfirmed(
+        &self,
+        pair: &ClaimedPair,
+        client: &ScimClient,
+        extra: PairExtra,
+    ) -> std::result::Result<Sent, SendError> {
+        let state = &pair.state;
+        let app = &pair.application;
+        let err = |e: scim_client::ClientError| (e.to_string(), e.retry_after());
+        let probe = match &pair.document {
+            Some(doc) => {
+                let mapping: Map<String, Value> =
+                    serde_json::from_str(&app.fields.mapping).unwrap_or_default();
+                mapping::map_user(doc, &mapping)
+            }
+            None => json!({"externalId": state.resource_id}),
+        };
+        let strategy = MatchStrategy::users();
+        let Some(mut found) = client
+            .find_match("/Users", &probe, &strategy)
+            .await
+            .map_err(err)?
+        else {
+            return Ok(Sent::Nothing(extra));
+        };
+        let Some(id) = found.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return Ok(Sent::Nothing(extra));
+        };
+        let capabilities = self.capabilities(app, client).await;
+        let policy: DeprovisionPolicy =
+            serde_json::from_str(&app.fields.deprovision).unwrap_or(DeprovisionPolicy::Deactivate);
+        let plan = match policy {
+            DeprovisionPolicy::Delete => Plan::Delete,
+            DeprovisionPolicy::Deactivate | DeprovisionPolicy::DeactivateThenDelete { .. } => {
+                Planner::users(
+                    TargetCapabilities::from(&capabilities),
+                    PlanOptions {
+                        deprovision: Deprovision::Deactivate,
+                        managed: Managed::Attributes(Vec::new()),
+                    },
+                )
+                .plan(None, Some(&found))
+            }
+        };
+        let applied = client
+            .apply("/Users", Some(&id), &plan, Some(&found), &strategy)
+            .await
+            .map_err(err)?;
+        let (remote_id, held) = match applied {
+            Applied::Deleted { .. } => (None, None),
+            _ => {
+                if let Value::Object(o) = &mut found {
+                    o.remove("meta");
+                    o.insert("active".into(), Value::Bool(false));
+                }
+                (Some(id), Some(found))
+            }
+        };
+        let last_sent = held.map(|v| v.to_string());
+        Ok(Sent::Changed(PairOutcome {
+            remote_id,
+            last_sent_hash: last_sent.as_deref().map(crate::tokens::hash_secret),
+            last_sent,
+            status: PairStatus::Deprovisioned,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            extra,
+        }))
+    }
+
     /// Brings an account adopted after a 409 (made by hand, or by an
     /// earlier attempt whose answer was lost) to the desired state: it may
     /// hold other values than the ones we meant to create it with.
@@ -505,6 +580,12 @@ impl Engine {
             ledger: None,
         };
         if plan.is_nothing() {
+            if desired.is_none()
+                && state.remote_id.is_none()
+                && matches!(state.status, PairStatus::Pending | PairStatus::Failed)
+            {
+                return self.deprovision_unconfirmed(pair, client, extra).await;
+            }
             return Ok(Sent::Nothing(extra));
         }
         let strategy = MatchStrategy::users();
