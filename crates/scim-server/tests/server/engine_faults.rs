@@ -590,3 +590,52 @@ backend_test!(a_target_answering_204_to_patch, |ctx| async move {
         ]
     );
 });
+
+backend_test!(
+    a_create_whose_answer_was_lost_then_unassigned_is_deactivated,
+    |ctx| async move {
+        let rig = rig(
+            &ctx,
+            EngineOptions {
+                request_timeout: Duration::from_millis(800),
+                ..test_options()
+            },
+        )
+        .await;
+        let id = ctx
+            .create(
+                "/scim/v2/Users",
+                &rig.scim,
+                json!({"schemas": [USER], "userName": "lost", "displayName": "Lost"}),
+            )
+            .await
+            .id();
+        let assignment = assign(&ctx, &rig, &id).await;
+        // The account is created downstream; the engine never hears of it.
+        rig.proxy
+            .fail_next(Some("POST"), Fault::LoseAnswer(Duration::from_secs(2)));
+        assert_eq!(rig.worker.run_once().await.unwrap().failed, 1);
+        ctx.send(
+            Method::DELETE,
+            &format!("{ASSIGNMENTS}/{assignment}"),
+            &rig.admin,
+            None,
+        )
+        .await
+        .expect(204);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        converge(&ctx, rig.app, &rig.admin, &rig.worker, LIMIT).await;
+        assert_downstream(
+            &rig.down,
+            &rig.down_token,
+            &[Want {
+                user_name: "lost".into(),
+                source_id: id,
+                display: "Lost".into(),
+                active: false,
+            }],
+            "unassigned",
+        )
+        .await;
+    }
+);
