@@ -164,7 +164,10 @@ async fn send(
             .header("content-type", "application/scim+json")
             .body(b.to_string());
     }
-    let res = req.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
+    let res = req
+        .send()
+        .await
+        .map_err(|e| format!("{method} {url}: {e}"))?;
     let status = res.status();
     let text = res.text().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
@@ -357,7 +360,10 @@ async fn measure(
     let held = send(
         &client,
         reqwest::Method::GET,
-        &format!("{}/Users?count=1&filter=userName%20sw%20%22user%22", down.base),
+        &format!(
+            "{}/Users?count=1&filter=userName%20sw%20%22user%22",
+            down.base
+        ),
         &down.token,
         None,
     )
@@ -372,7 +378,10 @@ async fn measure(
         args.workers
     );
     if held != args.users {
-        return Err(format!("the downstream holds {held} of {} users", args.users));
+        return Err(format!(
+            "the downstream holds {held} of {} users",
+            args.users
+        ));
     }
     println!(
         "engine vs downstream  {:.2} (engine users/s / direct creates/s)",

@@ -22,10 +22,10 @@ mod engine_crash;
 mod engine_faults;
 #[path = "server/engine_faults_groups.rs"]
 mod engine_faults_groups;
-#[path = "server/engine_scim2.rs"]
-mod engine_scim2;
 #[path = "server/engine_features_groups.rs"]
 mod engine_features_groups;
+#[path = "server/engine_scim2.rs"]
+mod engine_scim2;
 #[path = "server/entra.rs"]
 mod entra;
 #[path = "server/etag.rs"]

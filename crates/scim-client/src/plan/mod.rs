@@ -335,8 +335,7 @@ impl Planner {
             let mut doc = self.document(desired, Some(remote));
             // Only the reactivation above adds `active`; a desired
             // `active: false` is already in the document.
-            if reactivate && let Value::Object(obj) = &mut doc
-            {
+            if reactivate && let Value::Object(obj) = &mut doc {
                 obj.insert("active".into(), Value::Bool(true));
             }
             return Plan::Replace(doc);

@@ -298,7 +298,13 @@ impl Engine {
             return Ok(());
         }
         client
-            .apply("/Users", Some(id), &plan, Some(found), &MatchStrategy::users())
+            .apply(
+                "/Users",
+                Some(id),
+                &plan,
+                Some(found),
+                &MatchStrategy::users(),
+            )
             .await
             .map(drop)
             .map_err(|e| (format!("updating the adopted {id}: {e}"), e.retry_after()))

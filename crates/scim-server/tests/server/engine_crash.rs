@@ -156,10 +156,7 @@ backend_test!(
             assert!(held.len() <= 1 && by_name <= 1, "crash{i:03} duplicated");
             if (10..20).contains(&i) {
                 // Unassigned: deactivated if it had been created, else absent.
-                assert!(
-                    held.iter().all(|u| u["active"] == json!(false)),
-                    "{held:?}"
-                );
+                assert!(held.iter().all(|u| u["active"] == json!(false)), "{held:?}");
             } else {
                 assert_eq!(held.len(), 1, "crash{i:03} missing");
                 let display = if i < 10 {

@@ -186,7 +186,12 @@ pub async fn assert_downstream(down: &Ctx, token: &str, want: &[Want], phase: &s
             .iter()
             .filter(|u| u["externalId"] == json!(w.source_id))
             .count();
-        assert_eq!(by_name.len(), 1, "{phase}: {} missing or duplicated", w.user_name);
+        assert_eq!(
+            by_name.len(),
+            1,
+            "{phase}: {} missing or duplicated",
+            w.user_name
+        );
         assert_eq!(by_external, 1, "{phase}: externalId of {}", w.user_name);
         let u = by_name[0];
         assert_eq!(u["displayName"], json!(w.display), "{phase}: {u}");
@@ -567,7 +572,11 @@ backend_test!(a_target_without_patch_gets_put, |ctx| async move {
     // Rename, deactivate upstream, unassign; then rename, reactivate, reassign.
     assert!(puts.len() >= 6, "{puts:?}");
     for p in puts {
-        assert!(p.body["userName"].is_string(), "a full document: {}", p.body);
+        assert!(
+            p.body["userName"].is_string(),
+            "a full document: {}",
+            p.body
+        );
     }
 });
 

@@ -164,7 +164,9 @@ fn group_patches(seen: &[Seen]) -> Vec<Seen> {
 fn assert_no_wipe(seen: &[Seen]) {
     for p in group_patches(seen) {
         for op in p.body["Operations"].as_array().into_iter().flatten() {
-            let is_remove = op["op"].as_str().is_some_and(|o| o.eq_ignore_ascii_case("remove"));
+            let is_remove = op["op"]
+                .as_str()
+                .is_some_and(|o| o.eq_ignore_ascii_case("remove"));
             let path = op["path"].as_str().unwrap_or("");
             assert!(
                 !(is_remove && (path.is_empty() || path.eq_ignore_ascii_case("members"))),
@@ -175,25 +177,22 @@ fn assert_no_wipe(seen: &[Seen]) {
     }
 }
 
-backend_test!(
-    group_membership_survives_server_errors,
-    |ctx| async move {
-        let rig = rig(&ctx, test_options()).await;
-        membership_scenario(&ctx, &rig, async |rig: &Rig, phase| match phase {
-            Phase::Create => {
-                rig.proxy.fail_next(Some("POST"), Fault::status(500));
-                rig.proxy
-                    .fail_next(Some("POST"), Fault::retry_after(429, "1"));
-            }
-            Phase::Change | Phase::Restore => {
-                rig.proxy.fail_next(Some("PATCH"), Fault::status(503));
-                rig.proxy.fail_next(Some("PATCH"), Fault::status(500));
-            }
-        })
-        .await;
-        assert_no_wipe(&rig.proxy.seen());
-    }
-);
+backend_test!(group_membership_survives_server_errors, |ctx| async move {
+    let rig = rig(&ctx, test_options()).await;
+    membership_scenario(&ctx, &rig, async |rig: &Rig, phase| match phase {
+        Phase::Create => {
+            rig.proxy.fail_next(Some("POST"), Fault::status(500));
+            rig.proxy
+                .fail_next(Some("POST"), Fault::retry_after(429, "1"));
+        }
+        Phase::Change | Phase::Restore => {
+            rig.proxy.fail_next(Some("PATCH"), Fault::status(503));
+            rig.proxy.fail_next(Some("PATCH"), Fault::status(500));
+        }
+    })
+    .await;
+    assert_no_wipe(&rig.proxy.seen());
+});
 
 backend_test!(
     group_membership_survives_lost_answers_and_timeouts,
@@ -237,7 +236,11 @@ backend_test!(
         let ops: Vec<Value> = patches
             .iter()
             .flat_map(|p| p.body["Operations"].as_array().cloned().unwrap_or_default())
-            .filter(|op| op["path"].as_str().is_some_and(|p| p.starts_with("members")))
+            .filter(|op| {
+                op["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("members"))
+            })
             .collect();
         assert!(
             ops.iter().any(|op| op["op"] == "remove"

@@ -34,7 +34,8 @@ use crate::harness::{Ctx, TEST_SECRET_KEY};
 /// The environment variable naming the scim2-server executable.
 pub const SCIM2_SERVER_ENV: &str = "SCIM_TEST_SCIM2_SERVER";
 
-const REQUIREMENTS: &str = include_str!("../../../../conformance-tests/scim2-server/requirements.txt");
+const REQUIREMENTS: &str =
+    include_str!("../../../../conformance-tests/scim2-server/requirements.txt");
 
 /// The scim2-server executable: from the environment, or a venv under
 /// `target/tmp` created (once per test run) with the pinned requirements.
@@ -53,9 +54,9 @@ pub fn scim2_server_bin() -> PathBuf {
     let current = std::fs::read_to_string(&stamp).ok().as_deref() == Some(REQUIREMENTS);
     if !(bin.exists() && current) {
         let run = |cmd: &mut Command, what: &str| {
-            let out = cmd
-                .output()
-                .unwrap_or_else(|e| panic!("{what}: {e}; set {SCIM2_SERVER_ENV} or install python3"));
+            let out = cmd.output().unwrap_or_else(|e| {
+                panic!("{what}: {e}; set {SCIM2_SERVER_ENV} or install python3")
+            });
             assert!(
                 out.status.success(),
                 "{what} failed; set {SCIM2_SERVER_ENV} to a scim2-server executable\n{}",
@@ -191,138 +192,141 @@ async fn patch(ctx: &Ctx, token: &str, id: &str, path: &str, value: Value) {
     .expect(200);
 }
 
-backend_test!(scim2_server_receives_users_from_the_engine, |ctx| async move {
-    let s2 = Scim2Server::start().await;
-    // The proxy only records what the engine sends.
-    let proxy = Arc::new(FaultProxy::start(&s2.base).await);
-    let admin = ctx.token("acme", &[Scope::Admin]);
-    let scim = ctx.token("acme", &[Scope::Write]);
-    let app = ctx
-        .create(
-            "/api/v1/applications",
-            &admin,
-            json!({
-                "name": "scim2-server",
-                "baseUrl": proxy.root(),
-                "credentials": {"type": "bearer", "token": s2.token},
-                "deprovision": {"action": "delete"},
-            }),
-        )
-        .await
-        .body["id"]
-        .as_i64()
-        .unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(ctx.store.clone());
-    let worker = Engine::new(
-        storage,
-        Some(SecretKey::from_base64(TEST_SECRET_KEY).unwrap()),
-        test_options(),
-    );
-    let settle = || converge(&ctx, app, &admin, &worker, Duration::from_secs(30));
-
-    // An account made by hand before we knew it: adopted, not duplicated.
-    let (status, body) = s2
-        .send(
-            Method::POST,
-            "/Users",
-            Some(json!({"schemas": [USER], "userName": "carol", "displayName": "C. by hand"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-
-    let mut ids = Vec::new();
-    for (name, display) in [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")] {
-        let id = ctx
+backend_test!(
+    scim2_server_receives_users_from_the_engine,
+    |ctx| async move {
+        let s2 = Scim2Server::start().await;
+        // The proxy only records what the engine sends.
+        let proxy = Arc::new(FaultProxy::start(&s2.base).await);
+        let admin = ctx.token("acme", &[Scope::Admin]);
+        let scim = ctx.token("acme", &[Scope::Write]);
+        let app = ctx
             .create(
-                "/scim/v2/Users",
-                &scim,
-                json!({"schemas": [USER], "userName": name, "displayName": display,
+                "/api/v1/applications",
+                &admin,
+                json!({
+                    "name": "scim2-server",
+                    "baseUrl": proxy.root(),
+                    "credentials": {"type": "bearer", "token": s2.token},
+                    "deprovision": {"action": "delete"},
+                }),
+            )
+            .await
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(ctx.store.clone());
+        let worker = Engine::new(
+            storage,
+            Some(SecretKey::from_base64(TEST_SECRET_KEY).unwrap()),
+            test_options(),
+        );
+        let settle = || converge(&ctx, app, &admin, &worker, Duration::from_secs(30));
+
+        // An account made by hand before we knew it: adopted, not duplicated.
+        let (status, body) = s2
+            .send(
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER], "userName": "carol", "displayName": "C. by hand"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+
+        let mut ids = Vec::new();
+        for (name, display) in [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")] {
+            let id = ctx
+                .create(
+                    "/scim/v2/Users",
+                    &scim,
+                    json!({"schemas": [USER], "userName": name, "displayName": display,
                        "active": true,
                        "name": {"givenName": display, "familyName": "Example"},
                        "emails": [{"value": format!("{name}@example.com"), "type": "work",
                                    "primary": true}]}),
+                )
+                .await
+                .id();
+            ctx.create(
+                "/api/v1/assignments",
+                &admin,
+                json!({"applicationId": app, "resourceId": id}),
+            )
+            .await;
+            ids.push(id);
+        }
+        settle().await;
+        let alice = s2.one_user("alice").await;
+        assert_eq!(alice["externalId"], json!(ids[0]));
+        assert_eq!(alice["displayName"], "Alice");
+        assert_eq!(alice["active"], true);
+        assert_eq!(alice["emails"][0]["value"], "alice@example.com");
+        assert_eq!(s2.one_user("bob").await["externalId"], json!(ids[1]));
+        let carol = s2.one_user("carol").await;
+        assert_eq!(carol["externalId"], json!(ids[2]), "adopted and updated");
+        assert_eq!(carol["displayName"], "Carol");
+
+        // A change arrives as a minimal PATCH.
+        proxy.clear();
+        patch(&ctx, &scim, &ids[0], "displayName", json!("Alice A.")).await;
+        settle().await;
+        let alice_id = alice["id"].as_str().unwrap();
+        let sent: Vec<Value> = proxy
+            .seen_matching("PATCH", &format!("/Users/{alice_id}"))
+            .into_iter()
+            .map(|s| s.body)
+            .collect();
+        assert_eq!(
+            sent,
+            vec![json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "displayName", "value": "Alice A."}
+            ]})]
+        );
+        assert_eq!(s2.one_user("alice").await["displayName"], "Alice A.");
+
+        // Deactivated upstream: inactive downstream.
+        patch(&ctx, &scim, &ids[0], "active", json!(false)).await;
+        settle().await;
+        assert_eq!(s2.one_user("alice").await["active"], false);
+
+        // Unassigned (policy delete): deleted downstream.
+        let assignments = ctx
+            .send(
+                Method::GET,
+                &format!("/api/v1/assignments?application={app}"),
+                &admin,
+                None,
             )
             .await
-            .id();
-        ctx.create(
-            "/api/v1/assignments",
-            &admin,
-            json!({"applicationId": app, "resourceId": id}),
-        )
-        .await;
-        ids.push(id);
-    }
-    settle().await;
-    let alice = s2.one_user("alice").await;
-    assert_eq!(alice["externalId"], json!(ids[0]));
-    assert_eq!(alice["displayName"], "Alice");
-    assert_eq!(alice["active"], true);
-    assert_eq!(alice["emails"][0]["value"], "alice@example.com");
-    assert_eq!(s2.one_user("bob").await["externalId"], json!(ids[1]));
-    let carol = s2.one_user("carol").await;
-    assert_eq!(carol["externalId"], json!(ids[2]), "adopted and updated");
-    assert_eq!(carol["displayName"], "Carol");
-
-    // A change arrives as a minimal PATCH.
-    proxy.clear();
-    patch(&ctx, &scim, &ids[0], "displayName", json!("Alice A.")).await;
-    settle().await;
-    let alice_id = alice["id"].as_str().unwrap();
-    let sent: Vec<Value> = proxy
-        .seen_matching("PATCH", &format!("/Users/{alice_id}"))
-        .into_iter()
-        .map(|s| s.body)
-        .collect();
-    assert_eq!(
-        sent,
-        vec![json!({"schemas": [PATCH_OP], "Operations": [
-            {"op": "replace", "path": "displayName", "value": "Alice A."}
-        ]})]
-    );
-    assert_eq!(s2.one_user("alice").await["displayName"], "Alice A.");
-
-    // Deactivated upstream: inactive downstream.
-    patch(&ctx, &scim, &ids[0], "active", json!(false)).await;
-    settle().await;
-    assert_eq!(s2.one_user("alice").await["active"], false);
-
-    // Unassigned (policy delete): deleted downstream.
-    let assignments = ctx
-        .send(
-            Method::GET,
-            &format!("/api/v1/assignments?application={app}"),
+            .expect(200)
+            .body;
+        let bob_assignment = assignments["items"]
+            .as_array()
+            .or(assignments["Resources"].as_array())
+            .and_then(|items| items.iter().find(|a| a["resourceId"] == json!(ids[1])))
+            .and_then(|a| a["id"].as_i64())
+            .unwrap_or_else(|| panic!("bob's assignment in {assignments}"));
+        ctx.send(
+            Method::DELETE,
+            &format!("/api/v1/assignments/{bob_assignment}"),
             &admin,
             None,
         )
         .await
-        .expect(200)
-        .body;
-    let bob_assignment = assignments["items"]
-        .as_array()
-        .or(assignments["Resources"].as_array())
-        .and_then(|items| items.iter().find(|a| a["resourceId"] == json!(ids[1])))
-        .and_then(|a| a["id"].as_i64())
-        .unwrap_or_else(|| panic!("bob's assignment in {assignments}"));
-    ctx.send(
-        Method::DELETE,
-        &format!("/api/v1/assignments/{bob_assignment}"),
-        &admin,
-        None,
-    )
-    .await
-    .expect(204);
-    settle().await;
-    assert!(s2.users_named("bob").await.is_empty());
-    // Deleted upstream: deleted downstream too.
-    ctx.send(
-        Method::DELETE,
-        &format!("/scim/v2/Users/{}", ids[0]),
-        &scim,
-        None,
-    )
-    .await
-    .expect(204);
-    settle().await;
-    assert!(s2.users_named("alice").await.is_empty());
-    assert_eq!(s2.users_named("carol").await.len(), 1);
-});
+        .expect(204);
+        settle().await;
+        assert!(s2.users_named("bob").await.is_empty());
+        // Deleted upstream: deleted downstream too.
+        ctx.send(
+            Method::DELETE,
+            &format!("/scim/v2/Users/{}", ids[0]),
+            &scim,
+            None,
+        )
+        .await
+        .expect(204);
+        settle().await;
+        assert!(s2.users_named("alice").await.is_empty());
+        assert_eq!(s2.users_named("carol").await.len(), 1);
+    }
+);

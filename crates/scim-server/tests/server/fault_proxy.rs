@@ -420,7 +420,10 @@ async fn handle(
     if no_patch && req.method == "PATCH" {
         answered(501);
         let body = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"501","detail":"PATCH is not supported"}"#;
-        let ct = vec![("Content-Type".to_owned(), "application/scim+json".to_owned())];
+        let ct = vec![(
+            "Content-Type".to_owned(),
+            "application/scim+json".to_owned(),
+        )];
         return conn.write_all(&response(501, &ct, body)).await;
     }
     if !delay.is_zero() {
