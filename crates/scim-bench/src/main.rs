@@ -18,6 +18,7 @@
 //! yet are reported as skipped.
 
 mod load;
+mod push;
 mod seed;
 mod target;
 
@@ -67,6 +68,10 @@ pub struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    // `scim-bench push ...`: the provisioning engine (push.rs).
+    if std::env::args().nth(1).as_deref() == Some("push") {
+        return push::main(std::env::args().skip(2));
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

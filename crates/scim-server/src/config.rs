@@ -249,6 +249,16 @@ pub struct Settings {
         global = true
     )]
     pub provisioning_interval: f64,
+
+    /// Seconds a provisioning worker holds the pairs it claimed; a worker
+    /// that dies leaves them to others after this long.
+    #[arg(
+        long,
+        env = "SCIM_PROVISIONING_LEASE",
+        default_value_t = 60,
+        global = true
+    )]
+    pub provisioning_lease: u64,
 }
 
 impl Settings {
@@ -301,6 +311,10 @@ impl Settings {
             self.provisioning_interval.is_finite()
                 && (0.01..=3600.0).contains(&self.provisioning_interval),
             "--provisioning-interval must be between 0.01 and 3600 seconds",
+        )?;
+        check(
+            (1..=86_400).contains(&self.provisioning_lease),
+            "--provisioning-lease must be between 1 and 86400 seconds",
         )?;
         if let Some(key) = &self.secret_key {
             crate::secrets::SecretKey::from_base64(key)?;

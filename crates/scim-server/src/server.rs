@@ -137,6 +137,7 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
             key.clone(),
             crate::provision::EngineOptions {
                 owner: format!("{}-{i}", std::process::id()),
+                lease: std::time::Duration::from_secs(settings.provisioning_lease),
                 limits: limits.clone(),
                 ..crate::provision::EngineOptions::default()
             },

@@ -18,12 +18,22 @@ mod cli;
 mod discovery;
 #[path = "server/engine_features_engine.rs"]
 mod engine_features_engine;
+#[path = "server/engine_crash.rs"]
+mod engine_crash;
+#[path = "server/engine_faults.rs"]
+mod engine_faults;
+#[path = "server/engine_faults_groups.rs"]
+mod engine_faults_groups;
 #[path = "server/engine_features_groups.rs"]
 mod engine_features_groups;
+#[path = "server/engine_scim2.rs"]
+mod engine_scim2;
 #[path = "server/entra.rs"]
 mod entra;
 #[path = "server/etag.rs"]
 mod etag;
+#[path = "server/fault_proxy.rs"]
+mod fault_proxy;
 #[path = "server/filter_corpus.rs"]
 mod filter_corpus;
 #[path = "server/groups.rs"]

@@ -304,6 +304,7 @@ impl Planner {
             None => entries_of(&self.schema, desired),
         };
         let mut ops = Vec::new();
+        let mut reactivate = false;
         // A desired resource without `active` is active: never remove
         // `active`, and reactivate what we deactivated.
         if let Ok(active) = self.schema.resolve("active")
@@ -314,6 +315,7 @@ impl Planner {
             let current = scim_core::json::attribute_value(remote, &active);
             if compare::same(current, Some(&Value::Bool(false)), Some(active.attribute())) {
                 ops.push(PatchOperation::replace(active.path(), Value::Bool(true)));
+                reactivate = true;
             }
         }
         for entry in &entries {
@@ -331,9 +333,9 @@ impl Planner {
         }
         if !self.caps.patch {
             let mut doc = self.document(desired, Some(remote));
-            if ops.iter().any(|op| op.path.as_deref() == Some("active"))
-                && let Value::Object(obj) = &mut doc
-            {
+            // Only the reactivation above adds `active`; a desired
+            // `active: false` is already in the document.
+            if reactivate && let Value::Object(obj) = &mut doc {
                 obj.insert("active".into(), Value::Bool(true));
             }
             return Plan::Replace(doc);

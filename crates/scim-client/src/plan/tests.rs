@@ -584,3 +584,30 @@ fn target_capabilities_from_discovery() {
     let t = TargetCapabilities::from(&caps);
     assert!(!t.patch && t.echoes_members && t.value_path_filters);
 }
+
+#[test]
+fn put_fallback_keeps_a_desired_deactivation() {
+    let p = Planner::users(
+        TargetCapabilities {
+            patch: false,
+            ..TargetCapabilities::default()
+        },
+        PlanOptions::default(),
+    );
+    let mut remote = bjensen_remote();
+    remote["active"] = json!(true);
+    let mut d = bjensen();
+    d["active"] = json!(false);
+    let Plan::Replace(doc) = p.plan(Some(&d), Some(&remote)) else {
+        panic!()
+    };
+    assert_eq!(doc["active"], false);
+    // A desired user without `active` reactivates what we deactivated.
+    remote["active"] = json!(false);
+    let mut d = bjensen();
+    d.as_object_mut().unwrap().remove("active");
+    let Plan::Replace(doc) = p.plan(Some(&d), Some(&remote)) else {
+        panic!()
+    };
+    assert_eq!(doc["active"], true);
+}

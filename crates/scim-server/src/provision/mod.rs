@@ -25,9 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use scim_client::plan::{Deprovision, Managed, MatchStrategy, Plan, PlanOptions, Planner};
+use scim_client::plan::{
+    Deprovision, Managed, MatchStrategy, Plan, PlanOptions, Planner, TargetCapabilities,
+};
 use scim_client::retry::RetryPolicy;
-use scim_client::{Applied, Auth, ScimClient};
+use scim_client::{Applied, Auth, Capabilities, ScimClient};
 use serde_json::{Map, Value, json};
 
 use crate::api::applications::{DeprovisionPolicy, credential_context};
@@ -102,6 +104,9 @@ pub struct Engine {
     storage: Arc<dyn Storage>,
     key: Option<SecretKey>,
     options: EngineOptions,
+    /// What each application's target announced, by (application, base
+    /// URL): read once per engine, so a target without PATCH gets PUT.
+    discovered: std::sync::Mutex<std::collections::HashMap<(i64, String), Capabilities>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -146,7 +151,163 @@ impl Engine {
             storage,
             key,
             options,
+            discovered: std::sync::Mutex::default(),
         }
+    }
+
+    /// The target's capabilities, discovered on first use and remembered;
+    /// the client is set to them. A failed discovery keeps the assumed
+    /// capabilities for this attempt and is tried again next time.
+    async fn capabilities(&self, app: &Application, client: &ScimClient) -> Capabilities {
+        let key = (app.id, app.fields.base_url.clone());
+        let known = self
+            .discovered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(c) = known {
+            client.set_capabilities(c.clone());
+            return c;
+        }
+        // A client of its own: the discovery requests are logged for the
+        // application, not as the pair's exchanges.
+        let probe = match self.session(app, self.options.request_timeout) {
+            Ok(p) => p,
+            Err(_) => return client.capabilities(),
+        };
+        let found = probe.client.discover().await;
+        let entries = probe.collector.take(app.id, None);
+        exchanges::write(self.storage.clone(), app.tenant_id, entries).await;
+        match found {
+            Ok(d) => {
+                self.discovered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, d.capabilities.clone());
+                client.set_capabilities(d.capabilities.clone());
+                d.capabilities
+            }
+            Err(e) => {
+                log::info!("application {}: discovery failed: {e}", app.id);
+                client.capabilities()
+            }
+        }
+    }
+
+    /// A pair no longer wanted that never got a remote id may still have
+    /// an account downstream: a create whose answer was lost (the process
+    /// killed, a timeout) before the user was unassigned. It is looked up
+    /// with the match strategy and deprovisioned per the policy.
+    async fn deprovision_unconfirmed(
+        &self,
+        pair: &ClaimedPair,
+        client: &ScimClient,
+        extra: PairExtra,
+    ) -> std::result::Result<Sent, SendError> {
+        let state = &pair.state;
+        let app = &pair.application;
+        let err = |e: scim_client::ClientError| (e.to_string(), e.retry_after());
+        let probe = match &pair.document {
+            Some(doc) => {
+                let mapping: Map<String, Value> =
+                    serde_json::from_str(&app.fields.mapping).unwrap_or_default();
+                mapping::map_user(doc, &mapping)
+            }
+            None => json!({"externalId": state.resource_id}),
+        };
+        let strategy = MatchStrategy::users();
+        let Some(mut found) = client
+            .find_match("/Users", &probe, &strategy)
+            .await
+            .map_err(err)?
+        else {
+            return Ok(Sent::Nothing(extra));
+        };
+        let Some(id) = found.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return Ok(Sent::Nothing(extra));
+        };
+        let capabilities = self.capabilities(app, client).await;
+        let policy: DeprovisionPolicy =
+            serde_json::from_str(&app.fields.deprovision).unwrap_or(DeprovisionPolicy::Deactivate);
+        let plan = match policy {
+            DeprovisionPolicy::Delete => Plan::Delete,
+            DeprovisionPolicy::Deactivate | DeprovisionPolicy::DeactivateThenDelete { .. } => {
+                Planner::users(
+                    TargetCapabilities::from(&capabilities),
+                    PlanOptions {
+                        deprovision: Deprovision::Deactivate,
+                        managed: Managed::Attributes(Vec::new()),
+                    },
+                )
+                .plan(None, Some(&found))
+            }
+        };
+        let applied = client
+            .apply("/Users", Some(&id), &plan, Some(&found), &strategy)
+            .await
+            .map_err(err)?;
+        let (remote_id, held) = match applied {
+            Applied::Deleted { .. } => (None, None),
+            _ => {
+                if let Value::Object(o) = &mut found {
+                    o.remove("meta");
+                    o.insert("active".into(), Value::Bool(false));
+                }
+                (Some(id), Some(found))
+            }
+        };
+        let last_sent = held.map(|v| v.to_string());
+        Ok(Sent::Changed(PairOutcome {
+            remote_id,
+            last_sent_hash: last_sent.as_deref().map(crate::tokens::hash_secret),
+            last_sent,
+            status: PairStatus::Deprovisioned,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            extra,
+        }))
+    }
+
+    /// Brings an account adopted after a 409 (made by hand, or by an
+    /// earlier attempt whose answer was lost) to the desired state: it may
+    /// hold other values than the ones we meant to create it with.
+    async fn update_adopted(
+        &self,
+        pair: &ClaimedPair,
+        client: &ScimClient,
+        capabilities: &Capabilities,
+        desired: Option<&Value>,
+        found: &Value,
+    ) -> std::result::Result<(), SendError> {
+        let Some(id) = found.get("id").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let managed: Vec<String> =
+            serde_json::from_str(&pair.application.fields.managed_attributes).unwrap_or_default();
+        let planner = Planner::users(
+            TargetCapabilities::from(capabilities),
+            PlanOptions {
+                deprovision: Deprovision::Deactivate,
+                managed: Managed::Attributes(managed),
+            },
+        );
+        let plan = planner.plan(desired, Some(found));
+        if plan.is_nothing() {
+            return Ok(());
+        }
+        client
+            .apply(
+                "/Users",
+                Some(id),
+                &plan,
+                Some(found),
+                &MatchStrategy::users(),
+            )
+            .await
+            .map(drop)
+            .map_err(|e| (format!("updating the adopted {id}: {e}"), e.retry_after()))
     }
 
     /// Claims one batch of due pairs and works them, several at a time
@@ -408,20 +569,34 @@ impl Engine {
         session: &Session,
     ) -> std::result::Result<Sent, SendError> {
         let state = &pair.state;
+        let client = &session.client;
+        let mut planned = plan_pair(pair);
+        let mut capabilities = None;
+        if !planned.plan.is_nothing() {
+            // Something to send: plan again for what the target supports.
+            let c = self.capabilities(&pair.application, client).await;
+            planned = plan_pair_with(pair, TargetCapabilities::from(&c));
+            capabilities = Some(c);
+        }
         let Planned {
             plan,
             desired,
             remote,
             delete_after,
-        } = plan_pair(pair);
+        } = planned;
         let extra = PairExtra {
             delete_after,
             ledger: None,
         };
         if plan.is_nothing() {
+            if desired.is_none()
+                && state.remote_id.is_none()
+                && matches!(state.status, PairStatus::Pending | PairStatus::Failed)
+            {
+                return self.deprovision_unconfirmed(pair, client, extra).await;
+            }
             return Ok(Sent::Nothing(extra));
         }
-        let client = &session.client;
         let strategy = MatchStrategy::users();
         let applied = client
             .apply(
@@ -453,6 +628,10 @@ impl Engine {
                     None,
                 ));
             }
+        }
+        if let (Applied::Adopted(found), Some(c)) = (&applied, &capabilities) {
+            self.update_adopted(pair, client, c, desired.as_ref(), found)
+                .await?;
         }
         let (remote_id, held) = match applied {
             Applied::Created(v) | Applied::Adopted(v) => {
@@ -526,6 +705,12 @@ pub fn plan_pair(pair: &ClaimedPair) -> Planned {
     if pair.state.resource_type == "Group" {
         return groups::plan_group(pair);
     }
+    plan_pair_with(pair, TargetCapabilities::default())
+}
+
+/// [`plan_pair`] of a user pair for a target with these capabilities (PUT
+/// where it has no PATCH).
+pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> Planned {
     let app = &pair.application;
     let state = &pair.state;
     let mapping: Map<String, Value> = serde_json::from_str(&app.fields.mapping).unwrap_or_default();
@@ -565,7 +750,7 @@ pub fn plan_pair(pair: &ClaimedPair) -> Planned {
         }
     };
     let planner = Planner::users(
-        scim_client::plan::TargetCapabilities::default(),
+        capabilities,
         PlanOptions {
             deprovision,
             managed: Managed::Attributes(managed),

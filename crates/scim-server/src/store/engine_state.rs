@@ -107,8 +107,16 @@ pub(crate) fn save_pair_extra(
     Ok(())
 }
 
+/// Whether a member's account counts as held downstream for the groups
+/// that list it: provisioned, or still there while an attempt is pending
+/// or being retried (a transient failure must not drop it from its groups).
+pub(crate) fn counts_as_member(status: super::PairStatus) -> bool {
+    use super::PairStatus as S;
+    matches!(status, S::Provisioned | S::Pending | S::Failed)
+}
+
 /// The remote ids, in this application, of the group's direct members
-/// that are provisioned there (sorted).
+/// that are held there ([`counts_as_member`]; sorted).
 pub(crate) fn member_remote_ids(
     conn: &mut AnyConnection,
     app: i64,
@@ -127,7 +135,15 @@ pub(crate) fn member_remote_ids(
                 .filter(ps::application_id.eq(app))
                 .filter(ps::resource_pk.eq_any(chunk))
                 .filter(ps::resource_type.eq("User"))
-                .filter(ps::status.eq(super::PairStatus::Provisioned.as_str()))
+                .filter(
+                    ps::status.eq_any(
+                        super::PairStatus::ALL
+                            .into_iter()
+                            .filter(|s| counts_as_member(*s))
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+                )
                 .filter(ps::remote_id.is_not_null())
                 .select(ps::remote_id.assume_not_null())
                 .load::<String>(conn)?,

@@ -808,8 +808,14 @@ impl ProvisioningQueue for Store {
                 &outcome.extra,
             )?;
             // The groups that list this user downstream name it by remote
-            // id: when that changes, they are due again.
-            if claimed.resource_type == "User" && claimed.remote_id != outcome.remote_id {
+            // id: when that changes, or the account starts or stops
+            // counting as held (a member deprovisioned, then back), they
+            // are due again.
+            let held = super::engine_state::counts_as_member;
+            if claimed.resource_type == "User"
+                && (claimed.remote_id != outcome.remote_id
+                    || held(claimed.status) != held(outcome.status))
+            {
                 super::engine_state::mark_groups_of_member_due(
                     conn,
                     claimed.application_id,
