@@ -36,7 +36,7 @@ use serde_json::Value;
 
 use super::auth::Auth;
 use super::cursor::{self, CursorState, Direction};
-use super::render::render;
+use super::render::render_page;
 use super::{AppState, blocking, scim_json};
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -423,8 +423,8 @@ async fn run(
 
     // Each resource is rendered as GET-by-id serves it (api/render.rs):
     // meta.location, members' $ref/display, the computed User.groups, the
-    // projection. NOTE: one `groups_of` query per User when `groups` is
-    // returned (N+1); acceptable for page sizes up to maxResults for now.
+    // projection; the memberships of the whole page are read in one query
+    // per kind.
     let page_resources: Vec<StoredResource> = found
         .resources
         .iter()
@@ -443,16 +443,17 @@ async fn run(
     let render_state = state.clone();
     let render_types = types.clone();
     let resources: Vec<Value> = blocking(move || {
-        page_resources
+        let page: Vec<_> = page_resources
             .iter()
             .map(|r| {
                 let i = render_types
                     .iter()
                     .position(|rs| rs.resource_type().id == r.resource_type)
                     .unwrap_or(0);
-                render(&render_state, &render_types[i], r, &projections[i])
+                (r, &*render_types[i], &projections[i])
             })
-            .collect::<Result<Vec<_>>>()
+            .collect();
+        render_page(&render_state, tenant, &page)
     })
     .await?;
     let body = match (secret, &page) {

@@ -723,3 +723,96 @@ backend_test!(long_values_are_rechecked, |ctx| async move {
         assert_eq!(body["totalResults"], json!(want.len()));
     }
 });
+
+// A page renders every resource as GET by id does: each user's groups
+// (direct and, through nesting, indirect) and each group's members with
+// their current names, read for the whole page at once.
+backend_test!(
+    pages_render_groups_and_members_like_get_by_id,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Read]);
+        let alice = user(&ctx, "acme", json!({"userName": "alice"}));
+        let bob = user(
+            &ctx,
+            "acme",
+            json!({"userName": "bob", "displayName": "Bob B"}),
+        );
+        let carol = user(&ctx, "acme", json!({"userName": "carol"}));
+        let inner = group(
+            &ctx,
+            "acme",
+            json!({"displayName": "inner", "members": [{"value": alice.id}, {"value": bob.id}]}),
+        );
+        let outer = group(
+            &ctx,
+            "acme",
+            json!({"displayName": "outer", "members": [
+            {"value": inner.id}, {"value": bob.id, "display": "given name"}]}),
+        );
+        for (path, n) in [("/scim/v2/Users", 3), ("/scim/v2/Groups", 2)] {
+            let (status, page) = list(&ctx, &token, path, &[("count", "10")]).await;
+            assert_eq!(status, StatusCode::OK);
+            let resources = page["Resources"].as_array().unwrap();
+            assert_eq!(resources.len(), n);
+            for listed in resources {
+                let id = listed["id"].as_str().unwrap();
+                let res = ctx.get(&format!("{path}/{id}"), Some(&token)).await;
+                let (_, _, single) = json_parts(res).await;
+                assert_eq!(listed, &single, "{path}/{id}");
+            }
+        }
+        // The computed values themselves.
+        let (_, page) = list(
+            &ctx,
+            &token,
+            "/scim/v2/Users",
+            &[("filter", &format!("id eq \"{}\"", bob.id))],
+        )
+        .await;
+        let mut groups: Vec<(String, String)> = page["Resources"][0]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["display"].as_str().unwrap().to_owned(),
+                    g["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        groups.sort();
+        assert_eq!(
+            groups,
+            [
+                ("inner".to_owned(), "direct".to_owned()),
+                ("outer".to_owned(), "direct".to_owned())
+            ]
+        );
+        let (_, page) = list(
+            &ctx,
+            &token,
+            "/scim/v2/Users",
+            &[("filter", &format!("id eq \"{}\"", alice.id))],
+        )
+        .await;
+        assert_eq!(
+            page["Resources"][0]["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| (g["value"].as_str().unwrap(), g["type"].as_str().unwrap()))
+                .collect::<Vec<_>>(),
+            [
+                (inner.id.as_str(), "direct"),
+                (outer.id.as_str(), "indirect")
+            ]
+        );
+        assert!(
+            page["Resources"][0]["groups"][0]["$ref"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/Groups/{}", inner.id))
+        );
+        let _ = carol;
+    }
+);
