@@ -104,20 +104,6 @@ fn expected_ids(case: &Value) -> Option<BTreeSet<String>> {
         .map(|ids| ids.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
 }
 
-/// Cases on attributes the server computes when serving (`User.groups`,
-/// Group `members.display` and `members.$ref`, from the memberships table):
-/// not indexed, so the server refuses them with `invalidFilter` instead of
-/// answering like the evaluator. Remove a name once it is supported.
-const REFUSED_COMPUTED: &[&str] = &[
-    "groups_value",
-    "groups_value_path",
-    "group_member_value_path",
-    "group_member_display_unicode",
-    "group_member_display_co",
-    "reference_sub_attribute_ew",
-    "group_reference_sw",
-];
-
 store_test!(corpus_answers_like_the_evaluator, |store| {
     let tenant = load_dataset(&store, "corpus");
     // The same data in another tenant must never leak into the answers.
@@ -143,14 +129,6 @@ store_test!(corpus_answers_like_the_evaluator, |store| {
             &search,
             &all,
         );
-        if REFUSED_COMPUTED.contains(&name) {
-            if got.as_ref().err().map(|(t, _)| t.as_str()) != Some("invalidFilter") {
-                failures.push(format!(
-                    "{file} {name}: {filter}\n  expected invalidFilter (computed attribute)\n  got {got:?}"
-                ));
-            }
-            continue;
-        }
         match (expected_ids(case), got) {
             (Some(want), Ok((total, ids, _))) => {
                 let got: BTreeSet<String> = ids.iter().cloned().collect();
