@@ -325,7 +325,7 @@ store_test!(compiled_filters_use_the_indexes, |store| {
         load_dataset(&store, &format!("noise{i}"));
     }
     let users = SchemaRegistry::core().resource_schema("User").unwrap();
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 8] = [
         (r#"userName eq "bjensen""#, &["attr_index_text"]),
         (
             r#"emails.value eq "bjensen@example.com""#,
@@ -343,6 +343,13 @@ store_test!(compiled_filters_use_the_indexes, |store| {
         (
             r#"userName eq "bjensen" and active eq true"#,
             &["attr_index_text", "attr_index_element"],
+        ),
+        // Computed: the groups are found by their index rows, their
+        // members by the memberships key.
+        (r#"groups.value eq "g01""#, &["attr_index_text"]),
+        (
+            r#"groups[display eq "engineering" and type eq "indirect"]"#,
+            &["attr_index_text"],
         ),
     ];
     for (filter, indexes) in cases {

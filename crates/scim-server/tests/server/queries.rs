@@ -843,11 +843,19 @@ fn sorted(ids: &[&str]) -> Vec<String> {
 backend_test!(computed_values_are_filtered_as_served, |ctx| async move {
     let token = ctx.token("acme", &[Scope::Write]);
     let ann = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann"}),
+        )
         .await
         .id();
     let ben = ctx
-        .create("/scim/v2/Users", &token, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ben"}))
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ben"}),
+        )
         .await
         .id();
     let leaf = ctx
@@ -880,8 +888,12 @@ backend_test!(computed_values_are_filtered_as_served, |ctx| async move {
     .expect(200);
     // Another tenant with the same names never answers.
     let other = ctx.token("other", &[Scope::Write]);
-    ctx.create("/scim/v2/Users", &other, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann"}))
-        .await;
+    ctx.create(
+        "/scim/v2/Users",
+        &other,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann"}),
+    )
+    .await;
 
     let users = |f: String| {
         let ctx = &ctx;
@@ -890,22 +902,37 @@ backend_test!(computed_values_are_filtered_as_served, |ctx| async move {
     };
     // ann: direct in Leaf, indirect in Root; ben: direct in Root,
     // indirect in Leaf (through the cycle).
-    assert_eq!(users(format!("groups.value eq \"{root}\"")).await, sorted(&[&ann, &ben]));
     assert_eq!(
-        users(format!("groups[value eq \"{root}\" and type eq \"direct\"]")).await,
+        users(format!("groups.value eq \"{root}\"")).await,
+        sorted(&[&ann, &ben])
+    );
+    assert_eq!(
+        users(format!(
+            "groups[value eq \"{root}\" and type eq \"direct\"]"
+        ))
+        .await,
         sorted(&[&ben])
     );
     assert_eq!(
         users("groups[display eq \"leaf\" and type eq \"indirect\"]".into()).await,
         sorted(&[&ben])
     );
-    assert_eq!(users("groups.display sw \"RO\"".into()).await, sorted(&[&ann, &ben]));
     assert_eq!(
-        users(format!("groups.$ref ew \"/Groups/{leaf}\" and userName eq \"ann\"")).await,
+        users("groups.display sw \"RO\"".into()).await,
+        sorted(&[&ann, &ben])
+    );
+    assert_eq!(
+        users(format!(
+            "groups.$ref ew \"/Groups/{leaf}\" and userName eq \"ann\""
+        ))
+        .await,
         sorted(&[&ann])
     );
     assert_eq!(users("not (groups pr)".into()).await, Vec::<String>::new());
-    assert_eq!(users("groups.display eq null".into()).await, Vec::<String>::new());
+    assert_eq!(
+        users("groups.display eq null".into()).await,
+        Vec::<String>::new()
+    );
 
     let groups = |f: &'static str| {
         let ctx = &ctx;
@@ -914,8 +941,14 @@ backend_test!(computed_values_are_filtered_as_served, |ctx| async move {
     };
     // ann's display is her current userName; ben's is the stored one.
     assert_eq!(groups("members.display eq \"ann\"").await, sorted(&[&leaf]));
-    assert_eq!(groups("members.display eq \"ben\"").await, Vec::<String>::new());
-    assert_eq!(groups("members.display eq \"benjamin\"").await, sorted(&[&root]));
+    assert_eq!(
+        groups("members.display eq \"ben\"").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        groups("members.display eq \"benjamin\"").await,
+        sorted(&[&root])
+    );
     ctx.send(
         reqwest::Method::PATCH,
         &format!("/scim/v2/Users/{ann}"),
@@ -927,8 +960,14 @@ backend_test!(computed_values_are_filtered_as_served, |ctx| async move {
     )
     .await
     .expect(200);
-    assert_eq!(groups("members.display eq \"annie\"").await, sorted(&[&leaf]));
-    assert_eq!(groups("members.display eq \"ann\"").await, Vec::<String>::new());
+    assert_eq!(
+        groups("members.display eq \"annie\"").await,
+        sorted(&[&leaf])
+    );
+    assert_eq!(
+        groups("members.display eq \"ann\"").await,
+        Vec::<String>::new()
+    );
     assert_eq!(
         groups("members[$ref sw \"http\" and type eq \"Group\"]").await,
         sorted(&[&leaf, &root])

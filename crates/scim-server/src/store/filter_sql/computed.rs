@@ -102,6 +102,47 @@ fn sibling_prefix(prefix: &str, endpoint: &str) -> String {
     format!("{base}/{endpoint}/")
 }
 
+/// `node` with its constant terms folded away.
+fn simplify(node: Node) -> Node {
+    match node {
+        Node::And(c) => {
+            let mut kept = Vec::new();
+            for x in c.into_iter().map(simplify) {
+                match x {
+                    Node::Const(true) => {}
+                    Node::Const(false) => return Node::Const(false),
+                    other => kept.push(other),
+                }
+            }
+            match kept.len() {
+                0 => Node::Const(true),
+                1 => kept.pop().unwrap_or(Node::Const(true)),
+                _ => Node::And(kept),
+            }
+        }
+        Node::Or(c) => {
+            let mut kept = Vec::new();
+            for x in c.into_iter().map(simplify) {
+                match x {
+                    Node::Const(false) => {}
+                    Node::Const(true) => return Node::Const(true),
+                    other => kept.push(other),
+                }
+            }
+            match kept.len() {
+                0 => Node::Const(false),
+                1 => kept.pop().unwrap_or(Node::Const(false)),
+                _ => Node::Or(kept),
+            }
+        }
+        Node::Not(c) => match simplify(*c) {
+            Node::Const(b) => Node::Const(!b),
+            other => Node::Not(Box::new(other)),
+        },
+        other => other,
+    }
+}
+
 fn constant(b: bool) -> Frag {
     let mut f = Frag::new();
     f.sql(if b { "1 = 1" } else { "1 = 0" });
@@ -230,8 +271,8 @@ impl Compiler<'_> {
         let prefix = sibling_prefix(self.location_prefix, "Groups");
         let cut = BTreeSet::new();
         let mut sub = self.nested("Group", &prefix, &cut);
-        let direct = sub.group_side(f, true)?;
-        let indirect = sub.group_side(f, false)?;
+        let direct = simplify(sub.group_side(f, true)?);
+        let indirect = simplify(sub.group_side(f, false)?);
         let g = format!("g{n}");
         let render = |node: &Node, out: &mut Frag| {
             let mut r = Renderer::about(self.tenant, &g, &format!("g{n}x"));
@@ -247,37 +288,48 @@ impl Compiler<'_> {
             .sql(format!(" AND {g}.resource_type = 'Group' AND "));
             render(node, out);
         };
-        let mut parts = Vec::new();
+        // One `IN` list: SQLite reads an `OR` of two as a scan of `r`.
+        let mut selects = Vec::new();
+        let mut with = Frag::new();
         if direct != Node::Const(false) {
             let mut f = Frag::new();
-            f.alias()
-                .sql(format!(".pk IN (SELECT d{n}.member_pk FROM ("));
+            f.sql(format!("SELECT d{n}.member_pk FROM ("));
             groups(&direct, &format!("m{n}"), &mut f);
-            f.sql(format!(") d{n})"));
-            parts.push(f);
+            f.sql(format!(") d{n}"));
+            selects.push(f);
         }
         // Any indirect member is also a direct member of some group, so
         // `groups pr` needs no walk.
         let trivial = direct == Node::Const(true) && indirect == Node::Const(true);
         if indirect != Node::Const(false) && !trivial {
-            let mut f = Frag::new();
-            f.alias()
-                .sql(format!(".pk IN (WITH RECURSIVE below{n}(top, pk) AS ("));
-            groups(&indirect, &format!("m{n}"), &mut f);
-            f.sql(format!(
+            with.sql(format!("WITH RECURSIVE below{n}(top, pk) AS ("));
+            groups(&indirect, &format!("i{n}"), &mut with);
+            with.sql(format!(
                 " UNION SELECT b.top, w.member_pk FROM below{n} b \
-                 JOIN memberships w ON w.group_pk = b.pk) \
-                 SELECT b.pk FROM below{n} b WHERE NOT EXISTS (SELECT 1 FROM memberships d \
-                 WHERE d.group_pk = b.top AND d.member_pk = b.pk))"
+                 JOIN memberships w ON w.group_pk = b.pk) "
             ));
-            parts.push(f);
+            let mut f = Frag::new();
+            f.sql(format!(
+                "SELECT b.pk FROM below{n} b WHERE NOT EXISTS (SELECT 1 FROM memberships d \
+                 WHERE d.group_pk = b.top AND d.member_pk = b.pk)"
+            ));
+            selects.push(f);
         }
-        Ok(match parts.len() {
-            0 => Node::Const(false),
-            _ => Node::Raw {
-                sql: join(parts, " OR "),
-                score: Some(5),
-            },
+        if selects.is_empty() {
+            return Ok(Node::Const(false));
+        }
+        let mut sql = Frag::new();
+        sql.alias().sql(".pk IN (").frag(&with);
+        for (i, s) in selects.iter().enumerate() {
+            if i > 0 {
+                sql.sql(" UNION ");
+            }
+            sql.frag(s);
+        }
+        sql.sql(")");
+        Ok(Node::Raw {
+            sql,
+            score: Some(5),
         })
     }
 
