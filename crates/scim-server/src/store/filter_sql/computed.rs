@@ -187,7 +187,7 @@ impl Compiler<'_> {
                 return Ok(Some(Node::Not(Box::new(node))));
             }
             if *op == CompareOp::Ne {
-                return Ok(self.computed_term(&Filter::Present(attr.clone()))?);
+                return self.computed_term(&Filter::Present(attr.clone()));
             }
         }
         self.subqueries += 1;
