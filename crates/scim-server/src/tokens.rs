@@ -3,14 +3,29 @@
 //! A secret is `scim_` followed by 40 random base62 characters (about 238
 //! bits). Only its SHA-256 is stored; a presented secret is hashed, the row
 //! is found by that hash, and the hashes are compared again in constant time.
+//!
+//! ## Verified-token cache
+//!
+//! A successful verification is remembered in this process for
+//! [`VERIFIED_TTL`], keyed by the secret's hash, so that a request with a
+//! known token costs one SHA-256 and a map lookup instead of a database
+//! round trip on the blocking pool ([`cached_principal`]). A revocation
+//! through this process ([`crate::store::TokenStore::revoke_token`]) drops
+//! the entry at once; a revocation by another process (the CLI, another
+//! replica) takes effect here within [`VERIFIED_TTL`]. `last_used` is
+//! written on the database path only, at most once a minute per token.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{LazyLock, RwLock};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
+use crate::store::Principal;
 
 /// The prefix of every secret, so leaked tokens are easy to recognise.
 pub const SECRET_PREFIX: &str = "scim_";
@@ -62,6 +77,64 @@ pub fn hash_secret(secret: &str) -> String {
 /// Compares two hashes in constant time.
 pub fn hashes_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// How long a verified token is trusted without asking the database: the
+/// longest a revocation made by another process can go unnoticed here.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(5);
+
+/// The most tokens remembered at once; past it, expired entries are
+/// dropped, and if none are, the whole cache is.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+struct Verified {
+    hash: String,
+    principal: Principal,
+    at: Instant,
+}
+
+static VERIFIED: LazyLock<RwLock<HashMap<String, Verified>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// The principal of `secret` if it was verified by this process less than
+/// [`VERIFIED_TTL`] ago (and not revoked through it since).
+pub fn cached_principal(secret: &str) -> Option<Principal> {
+    if !looks_like_secret(secret) {
+        return None;
+    }
+    let hash = hash_secret(secret);
+    let cache = VERIFIED.read().ok()?;
+    let entry = cache.get(&hash)?;
+    (hashes_equal(&entry.hash, &hash) && entry.at.elapsed() < VERIFIED_TTL)
+        .then_some(entry.principal)
+}
+
+/// Remembers that the secret with hash `hash` verified as `principal`.
+pub fn remember_verified(hash: &str, principal: Principal) {
+    let Ok(mut cache) = VERIFIED.write() else {
+        return;
+    };
+    if cache.len() >= VERIFIED_CAPACITY {
+        cache.retain(|_, v| v.at.elapsed() < VERIFIED_TTL);
+        if cache.len() >= VERIFIED_CAPACITY {
+            cache.clear();
+        }
+    }
+    cache.insert(
+        hash.to_owned(),
+        Verified {
+            hash: hash.to_owned(),
+            principal,
+            at: Instant::now(),
+        },
+    );
+}
+
+/// Forgets every cached verification of the token with this id.
+pub fn forget_verified(token_id: i64) {
+    if let Ok(mut cache) = VERIFIED.write() {
+        cache.retain(|_, v| v.principal.token_id != token_id);
+    }
 }
 
 /// What a token may do.
@@ -176,6 +249,25 @@ impl fmt::Display for Scopes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::TenantId;
+
+    #[test]
+    fn verified_tokens_are_cached_until_forgotten() {
+        let secret = generate_secret().unwrap();
+        assert_eq!(cached_principal(&secret), None);
+        let principal = Principal {
+            tenant_id: TenantId(3),
+            token_id: -42,
+            scopes: Scopes::of(&[Scope::Read]),
+        };
+        remember_verified(&hash_secret(&secret), principal);
+        assert_eq!(cached_principal(&secret), Some(principal));
+        // Another secret, or a malformed one, is never answered from it.
+        assert_eq!(cached_principal(&generate_secret().unwrap()), None);
+        assert_eq!(cached_principal("scim_short"), None);
+        forget_verified(-42);
+        assert_eq!(cached_principal(&secret), None);
+    }
 
     #[test]
     fn secrets_are_random_and_well_formed() {

@@ -13,7 +13,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use super::{AppState, blocking};
 use crate::error::{AuthFailure, Error, Result};
 use crate::store::Principal;
-use crate::tokens::Scope;
+use crate::tokens::{Scope, cached_principal};
 
 /// An authenticated request.
 #[derive(Debug, Clone)]
@@ -77,6 +77,10 @@ impl FromRequest for Auth {
             let Some(token) = bearer_token(header.as_bytes()) else {
                 return Err(fail(AuthFailure::Missing));
             };
+            // A token verified moments ago needs no database round trip.
+            if let Some(principal) = cached_principal(token) {
+                return Ok(Auth::new(principal, &realm));
+            }
             let token = token.to_owned();
             let storage = state.storage.clone();
             match blocking(move || storage.authenticate(&token)).await? {

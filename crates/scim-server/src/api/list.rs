@@ -31,12 +31,12 @@ use scim_core::filter::ast::{Expr, ExprKind};
 use scim_core::filter::{CompareOp, Filter, Limits, parse_syntax};
 use scim_core::messages::{ListResponse, SEARCH_REQUEST_SCHEMA, SearchRequest, require_schema};
 use scim_core::projection::Projection;
-use scim_core::schema::{AttrRef, GROUP_SCHEMA, ResourceSchema, Returned, USER_SCHEMA};
+use scim_core::schema::{AttrRef, ResourceSchema, Returned};
 use serde_json::Value;
 
 use super::auth::Auth;
 use super::cursor::{self, CursorState, Direction};
-use super::render::render;
+use super::render::render_page;
 use super::{AppState, blocking, scim_json};
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -62,7 +62,6 @@ pub fn conditions(
     let Some(text) = filter else {
         return Ok(types.iter().map(|_| Cond::Const(true)).collect());
     };
-    refuse_computed_filter(&parse_syntax(text, limits)?, types)?;
     if let [rs] = types {
         return Ok(vec![Cond::Filter(Filter::parse_with(text, rs, limits)?)]);
     }
@@ -72,58 +71,6 @@ pub fn conditions(
         Filter::resolve(unknown, rs)?;
     }
     types.iter().map(|rs| leafwise(&expr, rs)).collect()
-}
-
-/// `User.groups` and Group `members.display` / `members.$ref` are
-/// computed when served (from the memberships table), not stored or
-/// indexed, so the index cannot answer a filter on them: refuse it rather
-/// than answer wrongly.
-fn refuse_computed_filter(expr: &Expr, types: &[Arc<ResourceSchema>]) -> Result<()> {
-    let mut stack: Vec<(&Expr, String)> = vec![(expr, String::new())];
-    while let Some((e, prefix)) = stack.pop() {
-        match &e.kind {
-            ExprKind::And(c) | ExprKind::Or(c) => {
-                stack.extend(c.iter().map(|x| (x, prefix.clone())));
-            }
-            ExprKind::Not(c) => stack.push((c, prefix)),
-            ExprKind::ValuePath(p, inner) => {
-                check_computed(&p.text, types)?;
-                stack.push((inner, format!("{prefix}{}.", p.text)));
-            }
-            _ => {
-                if let Some(path) = leaf_path(e) {
-                    check_computed(&format!("{prefix}{path}"), types)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_computed(path: &str, types: &[Arc<ResourceSchema>]) -> Result<()> {
-    for rs in types {
-        let Ok(a) = rs.resolve(path) else { continue };
-        let core = &rs.core().id;
-        let full = a.to_string().to_ascii_lowercase();
-        let name = full.rsplit(':').next().unwrap_or_default();
-        let what = if core.eq_ignore_ascii_case(USER_SCHEMA)
-            && (name == "groups" || name.starts_with("groups."))
-        {
-            "groups"
-        } else if core.eq_ignore_ascii_case(GROUP_SCHEMA)
-            && (name == "members.display" || name == "members.$ref")
-        {
-            name
-        } else {
-            continue;
-        };
-        return Err(scim_core::Error::new(
-            ErrorKind::InvalidFilter,
-            format!("filtering on {what} is not supported yet"),
-        )
-        .into());
-    }
-    Ok(())
 }
 
 fn leaf_path(e: &Expr) -> Option<&str> {
@@ -423,8 +370,8 @@ async fn run(
 
     // Each resource is rendered as GET-by-id serves it (api/render.rs):
     // meta.location, members' $ref/display, the computed User.groups, the
-    // projection. NOTE: one `groups_of` query per User when `groups` is
-    // returned (N+1); acceptable for page sizes up to maxResults for now.
+    // projection; the memberships of the whole page are read in one query
+    // per kind.
     let page_resources: Vec<StoredResource> = found
         .resources
         .iter()
@@ -443,16 +390,17 @@ async fn run(
     let render_state = state.clone();
     let render_types = types.clone();
     let resources: Vec<Value> = blocking(move || {
-        page_resources
+        let page: Vec<_> = page_resources
             .iter()
             .map(|r| {
                 let i = render_types
                     .iter()
                     .position(|rs| rs.resource_type().id == r.resource_type)
                     .unwrap_or(0);
-                render(&render_state, &render_types[i], r, &projections[i])
+                (r, &*render_types[i], &projections[i])
             })
-            .collect::<Result<Vec<_>>>()
+            .collect();
+        render_page(&render_state, tenant, &page)
     })
     .await?;
     let body = match (secret, &page) {

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use crate::error::{Error, Result};
-use crate::store::{MemberInfo, StoredResource};
+use crate::store::{GroupInfo, MemberInfo, StoredResource, TenantId};
 
 /// The URL of a resource: `<base>/<endpoint>/<id>`.
 pub fn location(state: &AppState, rs: &ResourceSchema, id: &str) -> String {
@@ -104,6 +104,51 @@ impl Needs {
     }
 }
 
+/// Memberships read ahead for a page of resources (see [`render_page`]):
+/// the groups of each resource and the members of each group, by key.
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    groups: Option<HashMap<i64, Vec<GroupInfo>>>,
+    members: Option<HashMap<i64, Vec<MemberInfo>>>,
+}
+
+impl Prefetched {
+    /// What rendering `page` needs from the membership table, read with one
+    /// query per kind (not one per resource).
+    pub fn read(
+        state: &AppState,
+        tenant: TenantId,
+        page: &[(&StoredResource, Needs)],
+    ) -> Result<Self> {
+        let user_keys: Vec<i64> = page
+            .iter()
+            .filter(|(_, n)| n.groups)
+            .map(|(r, _)| r.pk)
+            .collect();
+        let group_keys: Vec<i64> = page
+            .iter()
+            .filter(|(r, n)| {
+                n.members
+                    && n.member_display
+                    && r.document
+                        .as_object()
+                        .is_some_and(has_member_without_display)
+            })
+            .map(|(r, _)| r.pk)
+            .collect();
+        Ok(Prefetched {
+            groups: match user_keys.is_empty() {
+                true => None,
+                false => Some(state.storage.groups_of_many(tenant, &user_keys)?),
+            },
+            members: match group_keys.is_empty() {
+                true => None,
+                false => Some(state.storage.members_of_many(tenant, &group_keys)?),
+            },
+        })
+    }
+}
+
 /// The resource as served: blocking (it may read memberships), so call it
 /// inside [`super::blocking`].
 pub fn render(
@@ -111,6 +156,34 @@ pub fn render(
     rs: &ResourceSchema,
     stored: &StoredResource,
     projection: &Projection,
+) -> Result<Value> {
+    render_with(state, rs, stored, projection, None)
+}
+
+/// A page of resources as served, each with its type's schema and
+/// projection: the memberships of the whole page are read first, with one
+/// query per kind (see [`Prefetched`]). Blocking, like [`render`].
+pub fn render_page(
+    state: &AppState,
+    tenant: TenantId,
+    page: &[(&StoredResource, &ResourceSchema, &Projection)],
+) -> Result<Vec<Value>> {
+    let needs: Vec<(&StoredResource, Needs)> = page
+        .iter()
+        .map(|(r, rs, p)| (*r, Needs::of(rs, p)))
+        .collect();
+    let pre = Prefetched::read(state, tenant, &needs)?;
+    page.iter()
+        .map(|(r, rs, p)| render_with(state, rs, r, p, Some(&pre)))
+        .collect()
+}
+
+fn render_with(
+    state: &AppState,
+    rs: &ResourceSchema,
+    stored: &StoredResource,
+    projection: &Projection,
+    pre: Option<&Prefetched>,
 ) -> Result<Value> {
     let needs = Needs::of(rs, projection);
     let Value::Object(mut doc) = stored.document.clone() else {
@@ -121,21 +194,22 @@ pub fn render(
     };
     if needs.members {
         let displays = if needs.member_display && has_member_without_display(&doc) {
-            state
-                .storage
-                .members_of(stored.tenant_id, stored.pk)?
-                .into_iter()
-                .map(|m| (m.id.clone(), m))
-                .collect()
+            let members = match pre.and_then(|p| p.members.as_ref()) {
+                Some(all) => all.get(&stored.pk).cloned().unwrap_or_default(),
+                None => state.storage.members_of(stored.tenant_id, stored.pk)?,
+            };
+            members.into_iter().map(|m| (m.id.clone(), m)).collect()
         } else {
             HashMap::new()
         };
         decorate_members(state, &mut doc, &displays);
     }
     if needs.groups {
-        let groups: Vec<Value> = state
-            .storage
-            .groups_of(stored.tenant_id, stored.pk)?
+        let found = match pre.and_then(|p| p.groups.as_ref()) {
+            Some(all) => all.get(&stored.pk).cloned().unwrap_or_default(),
+            None => state.storage.groups_of(stored.tenant_id, stored.pk)?,
+        };
+        let groups: Vec<Value> = found
             .into_iter()
             .map(|g| {
                 let mut out = Map::new();

@@ -56,6 +56,8 @@ use super::index::{MAYBE_CUT_BYTES, fold, prefix_upper_bound};
 use crate::db::Backend;
 use crate::error::Result;
 
+mod computed;
+
 /// A value bound to a statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
@@ -373,6 +375,14 @@ pub struct Compiler<'a> {
     pub cut_paths: &'a BTreeSet<String>,
     /// Set when some leaf could not be decided by the index alone.
     pub uncertain: bool,
+    /// The tenant (computed attributes are answered by subqueries that
+    /// name it).
+    pub tenant: i64,
+    /// The index path to use instead of the attribute's own (when a
+    /// computed sub-attribute is answered by another resource's rows).
+    pub key_override: Option<&'static str>,
+    /// Computed-attribute terms compiled so far (for unique aliases).
+    pub subqueries: usize,
 }
 
 const TWO_POW_53: f64 = 9_007_199_254_740_992.0;
@@ -387,6 +397,9 @@ fn is_location(a: &AttrRef) -> bool {
 impl Compiler<'_> {
     /// The node for `filter` on the side `bound`.
     pub fn build(&mut self, filter: &Filter, bound: Bound) -> Result<Node> {
+        if let Some(node) = self.computed_term(filter)? {
+            return Ok(node);
+        }
         Ok(match filter {
             Filter::And(c) => Node::And(
                 c.iter()
@@ -427,10 +440,18 @@ impl Compiler<'_> {
         })
     }
 
+    /// The index path of `a`'s rows.
+    fn key(&self, a: &AttrRef) -> String {
+        match self.key_override {
+            Some(k) => k.to_owned(),
+            None => attr_key(a),
+        }
+    }
+
     fn rows(&self, a: &AttrRef, cond: Frag, score: u8) -> Node {
         Node::Rows {
             rtype: self.rtype.to_owned(),
-            attr: attr_key(a),
+            attr: self.key(a),
             cond,
             score,
         }
@@ -487,7 +508,7 @@ impl Compiler<'_> {
                     // a poor place to start from.
                     score = score.max(6);
                 }
-                let key = attr_key(a);
+                let key = self.key(a);
                 let sensitive =
                     matches!(op, CompareOp::Co | CompareOp::Ew) || x.len() >= MAYBE_CUT_BYTES;
                 if sensitive && self.cut_paths.contains(&key) {
@@ -638,12 +659,17 @@ impl Compiler<'_> {
         let exact = a.case_exact();
         let norm = |t: &str| if exact { t.to_owned() } else { fold(t) };
         let (x, prefix) = (norm(s), norm(self.location_prefix));
-        let id: &'static str = if exact { "r.id" } else { "lower(r.id)" };
+        let mut id = Frag::new();
+        if exact {
+            id.alias().sql(".id");
+        } else {
+            id.sql("lower(").alias().sql(".id)");
+        }
         let mut f = Frag::new();
         match op {
             CompareOp::Eq => match x.strip_prefix(&prefix) {
                 Some(rest) => {
-                    f.sql(format!("{id} = ")).text(rest);
+                    f.frag(&id).sql(" = ").text(rest);
                     return Node::Raw {
                         sql: f,
                         score: Some(0),
@@ -654,9 +680,9 @@ impl Compiler<'_> {
             CompareOp::Sw if prefix.starts_with(&x) => return Node::Const(true),
             CompareOp::Sw => match x.strip_prefix(&prefix) {
                 Some(rest) => {
-                    f.sql(format!("{id} >= ")).text(rest);
+                    f.frag(&id).sql(" >= ").text(rest);
                     if let Some(upper) = prefix_upper_bound(rest) {
-                        f.sql(format!(" AND {id} < ")).text(upper);
+                        f.sql(" AND ").frag(&id).sql(" < ").text(upper);
                     }
                     return Node::Raw {
                         sql: f,
@@ -668,7 +694,7 @@ impl Compiler<'_> {
             _ => {}
         }
         let mut loc = Frag::new();
-        loc.sql("(").text(prefix).sql(format!(" || {id})"));
+        loc.sql("(").text(prefix).sql(" || ").frag(&id).sql(")");
         if self.backend == Backend::Postgres {
             loc.sql(" COLLATE \"C\"");
         }
@@ -812,17 +838,32 @@ fn balanced(parts: &[Frag], sep: &'static str, out: &mut Frag) {
 pub struct Renderer {
     tenant: i64,
     aliases: usize,
+    /// The alias of the resource row conditions are about (`r`).
+    outer: String,
+    /// The prefix of index-row aliases.
+    prefix: String,
 }
 
 impl Renderer {
     /// A renderer for the tenant's rows.
     pub fn new(tenant: i64) -> Self {
-        Self { tenant, aliases: 0 }
+        Self::about(tenant, "r", "x")
+    }
+
+    /// A renderer of conditions on the resource row `outer`, naming its
+    /// index rows `<prefix>1`, `<prefix>2`...
+    pub fn about(tenant: i64, outer: &str, prefix: &str) -> Self {
+        Self {
+            tenant,
+            aliases: 0,
+            outer: outer.to_owned(),
+            prefix: prefix.to_owned(),
+        }
     }
 
     fn alias(&mut self) -> String {
         self.aliases += 1;
-        format!("x{}", self.aliases)
+        format!("{}{}", self.prefix, self.aliases)
     }
 
     /// Writes `node` as a condition on `r`; `drive` asks for a form the
@@ -871,7 +912,8 @@ impl Renderer {
                 out.sql(")");
             }
             Node::Raw { sql, .. } => {
-                out.sql("(").frag(sql).sql(")");
+                let outer = self.outer.clone();
+                out.sql("(").frag_as(sql, &outer).sql(")");
             }
             Node::Rows {
                 rtype, attr, cond, ..
@@ -881,7 +923,8 @@ impl Renderer {
                     self.driving_rows(&a, rtype, attr, out);
                 } else {
                     out.sql(format!(
-                        "EXISTS (SELECT 1 FROM attr_index {a} WHERE {a}.resource_pk = r.pk AND {a}.attr = "
+                        "EXISTS (SELECT 1 FROM attr_index {a} WHERE {a}.resource_pk = {}.pk AND {a}.attr = ",
+                        self.outer
                     ))
                     .text(attr.as_str());
                 }
@@ -891,7 +934,8 @@ impl Renderer {
                 let a = self.alias();
                 if !drive {
                     out.sql(format!(
-                        "EXISTS (SELECT 1 FROM attr_index {a} WHERE {a}.resource_pk = r.pk AND {a}.attr = "
+                        "EXISTS (SELECT 1 FROM attr_index {a} WHERE {a}.resource_pk = {}.pk AND {a}.attr = ",
+                        self.outer
                     ))
                     .text(attr.as_str())
                     .sql(" AND ");
@@ -923,7 +967,8 @@ impl Renderer {
     /// attr>` (the caller adds the value condition and the closing paren).
     fn driving_rows(&mut self, a: &str, rtype: &str, attr: &str, out: &mut Frag) {
         out.sql(format!(
-            "r.pk IN (SELECT {a}.resource_pk FROM attr_index {a} WHERE {a}.tenant_id = "
+            "{}.pk IN (SELECT {a}.resource_pk FROM attr_index {a} WHERE {a}.tenant_id = ",
+            self.outer
         ))
         .int(self.tenant)
         .sql(format!(" AND {a}.resource_type = "))
@@ -992,6 +1037,9 @@ mod tests {
             location_prefix: "https://h/scim/v2/Users/",
             cut_paths: &cut,
             uncertain: false,
+            tenant: 7,
+            key_override: None,
+            subqueries: 0,
         };
         let node = c.build(&f, Bound::Sure).unwrap();
         assert!(!c.uncertain);

@@ -3,13 +3,18 @@
 //! [`index_rows`], change-log row), for fixtures, restores and benchmark
 //! seeding. Validation is the caller's job.
 
+use std::io::Write;
+
 use chrono::{DateTime, Utc};
+use diesel::pg::{CopyFormat, PgConnection};
 use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use scim_core::ErrorKind;
 use scim_core::json::get_ci;
 use scim_core::schema::ResourceSchema;
 use serde_json::Value;
 
-use super::index::{IndexRow, index_rows};
+use super::index::{IndexRow, IndexValue, index_rows};
 use super::memberships::{holds_members, prepare_members, sync_members};
 use super::resources::{Derived, canonical_document, new_id, uniqueness_error, write_index_rows};
 use super::{ChangeOp, Store, WriteContext, now, to_db_time};
@@ -55,6 +60,18 @@ fn meta_version(doc: &Value) -> Option<i64> {
     v.trim_start_matches("W/").trim_matches('"').parse().ok()
 }
 
+/// A document ready to be written, with its derived columns and index rows.
+struct Prepared {
+    id: String,
+    version: i64,
+    text: String,
+    derived: Derived,
+    rows: Vec<IndexRow>,
+    created: DateTime<Utc>,
+    last_modified: DateTime<Utc>,
+    document: Value,
+}
+
 /// Change-log rows per INSERT statement.
 const LOG_CHUNK: usize = 500;
 
@@ -68,16 +85,6 @@ impl ImportStore for Store {
     ) -> Result<Vec<String>> {
         let resource_type = rs.resource_type().id.as_str();
         let at = now();
-        struct Prepared {
-            id: String,
-            version: i64,
-            text: String,
-            derived: Derived,
-            rows: Vec<IndexRow>,
-            created: DateTime<Utc>,
-            last_modified: DateTime<Utc>,
-            document: Value,
-        }
         let prepared = documents
             .into_iter()
             .map(|doc| -> Result<Prepared> {
@@ -113,28 +120,36 @@ impl ImportStore for Store {
             .collect::<Result<Vec<_>>>()?;
         let mut conn = self.conn()?;
         write_transaction(&mut conn, |conn| -> Result<()> {
-            let mut pks = Vec::with_capacity(prepared.len());
-            for p in &prepared {
-                let pk: i64 = diesel::insert_into(resources::table)
-                    .values((
-                        resources::tenant_id.eq(ctx.tenant_id.0),
-                        resources::resource_type.eq(resource_type),
-                        resources::id.eq(&p.id),
-                        resources::version.eq(p.version),
-                        resources::document.eq(&p.text),
-                        resources::user_name_folded.eq(p.derived.user_name_folded.as_deref()),
-                        resources::display_name_folded.eq(p.derived.display_name_folded.as_deref()),
-                        resources::external_id.eq(p.derived.external_id.as_deref()),
-                        resources::display.eq(p.derived.display.as_deref()),
-                        resources::created.eq(to_db_time(p.created)),
-                        resources::last_modified.eq(to_db_time(p.last_modified)),
-                    ))
-                    .returning(resources::pk)
-                    .get_result(conn)
-                    .map_err(|e| uniqueness_error(e, &p.document))?;
-                write_index_rows(conn, ctx.tenant_id, resource_type, pk, &p.rows)?;
-                pks.push(pk);
-            }
+            let pks = match conn {
+                AnyConnection::Pg(c) => copy_resources(c, ctx, resource_type, &prepared)?,
+                AnyConnection::Sqlite(_) => {
+                    let mut pks = Vec::with_capacity(prepared.len());
+                    for p in &prepared {
+                        let pk: i64 = diesel::insert_into(resources::table)
+                            .values((
+                                resources::tenant_id.eq(ctx.tenant_id.0),
+                                resources::resource_type.eq(resource_type),
+                                resources::id.eq(&p.id),
+                                resources::version.eq(p.version),
+                                resources::document.eq(&p.text),
+                                resources::user_name_folded
+                                    .eq(p.derived.user_name_folded.as_deref()),
+                                resources::display_name_folded
+                                    .eq(p.derived.display_name_folded.as_deref()),
+                                resources::external_id.eq(p.derived.external_id.as_deref()),
+                                resources::display.eq(p.derived.display.as_deref()),
+                                resources::created.eq(to_db_time(p.created)),
+                                resources::last_modified.eq(to_db_time(p.last_modified)),
+                            ))
+                            .returning(resources::pk)
+                            .get_result(conn)
+                            .map_err(|e| uniqueness_error(e, &p.document))?;
+                        write_index_rows(conn, ctx.tenant_id, resource_type, pk, &p.rows)?;
+                        pks.push(pk);
+                    }
+                    pks
+                }
+            };
             // Groups: membership rows, resolved once every row of the
             // import exists (a group may name another imported group). As
             // on create, `members` is rewritten to its stored form.
@@ -154,30 +169,264 @@ impl ImportStore for Store {
                     sync_members(conn, ctx.tenant_id, pk, &members, true)?;
                 }
             }
-            let log: Vec<_> = prepared
-                .iter()
-                .map(|p| {
-                    (
-                        change_log::tenant_id.eq(ctx.tenant_id.0),
-                        change_log::resource_type.eq(resource_type),
-                        change_log::resource_id.eq(p.id.as_str()),
-                        change_log::version.eq(p.version),
-                        change_log::op.eq(ChangeOp::Create.as_str()),
-                        change_log::actor.eq(ctx.actor),
-                        change_log::at.eq(to_db_time(at)),
-                    )
-                })
-                .collect();
-            for chunk in log.chunks(LOG_CHUNK) {
-                let insert = diesel::insert_into(change_log::table).values(chunk);
-                match conn {
-                    AnyConnection::Sqlite(c) => insert.execute(c)?,
-                    AnyConnection::Pg(c) => insert.execute(c)?,
-                };
+            match conn {
+                AnyConnection::Pg(c) => copy_change_log(c, ctx, resource_type, at, &prepared)?,
+                AnyConnection::Sqlite(c) => {
+                    let log: Vec<_> = prepared
+                        .iter()
+                        .map(|p| {
+                            (
+                                change_log::tenant_id.eq(ctx.tenant_id.0),
+                                change_log::resource_type.eq(resource_type),
+                                change_log::resource_id.eq(p.id.as_str()),
+                                change_log::version.eq(p.version),
+                                change_log::op.eq(ChangeOp::Create.as_str()),
+                                change_log::actor.eq(ctx.actor),
+                                change_log::at.eq(to_db_time(at)),
+                            )
+                        })
+                        .collect();
+                    for chunk in log.chunks(LOG_CHUNK) {
+                        diesel::insert_into(change_log::table)
+                            .values(chunk)
+                            .execute(c)?;
+                    }
+                }
             }
             Ok(())
         })
         .map_err(|e: Error| e)?;
         Ok(prepared.into_iter().map(|p| p.id).collect())
     }
+}
+
+/// Writes one value of PostgreSQL's COPY text format: `\N` for NULL,
+/// backslash escapes for the characters the format gives a meaning.
+fn copy_text(out: &mut Vec<u8>, value: Option<&str>) {
+    let Some(v) = value else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    for b in v.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn copy_time(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    out.extend_from_slice(
+        to_db_time(t)
+            .format("%Y-%m-%d %H:%M:%S%.6f")
+            .to_string()
+            .as_bytes(),
+    );
+}
+
+/// Runs `COPY table (columns) FROM STDIN` with `data` in the text format.
+macro_rules! copy_in {
+    ($conn:expr, $table:expr, $columns:expr, $data:expr $(,)?) => {
+        diesel::copy_from($table)
+            .from_raw_data($columns, |w| {
+                w.write_all($data)
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+            })
+            .with_format(CopyFormat::Text)
+            .execute($conn)
+    };
+}
+
+/// PostgreSQL: the resource and index rows of an import with two `COPY`
+/// statements, keys drawn from the identity sequence in one round trip.
+/// Returns the keys in document order.
+fn copy_resources(
+    conn: &mut PgConnection,
+    ctx: WriteContext,
+    resource_type: &str,
+    prepared: &[Prepared],
+) -> Result<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        pk: i64,
+    }
+    let n = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
+    let pks: Vec<i64> = diesel::sql_query(
+        "SELECT nextval(pg_get_serial_sequence('resources', 'pk')) AS pk \
+         FROM generate_series(1, $1)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(n)
+    .load::<Key>(conn)?
+    .into_iter()
+    .map(|k| k.pk)
+    .collect();
+    if pks.len() != prepared.len() {
+        return Err(Error::internal("the key sequence returned too few keys"));
+    }
+    let tenant = ctx.tenant_id.0.to_string();
+    let mut data = Vec::with_capacity(prepared.len() * 1024);
+    for (p, pk) in prepared.iter().zip(&pks) {
+        let d = &p.derived;
+        write!(data, "{pk}\t{tenant}\t").ok();
+        copy_text(&mut data, Some(resource_type));
+        data.push(b'\t');
+        copy_text(&mut data, Some(&p.id));
+        write!(data, "\t{}\t", p.version).ok();
+        copy_text(&mut data, Some(&p.text));
+        for v in [
+            &d.user_name_folded,
+            &d.display_name_folded,
+            &d.external_id,
+            &d.display,
+        ] {
+            data.push(b'\t');
+            copy_text(&mut data, v.as_deref());
+        }
+        data.push(b'\t');
+        copy_time(&mut data, p.created);
+        data.push(b'\t');
+        copy_time(&mut data, p.last_modified);
+        data.push(b'\n');
+    }
+    copy_in!(
+        conn,
+        resources::table,
+        (
+            resources::pk,
+            resources::tenant_id,
+            resources::resource_type,
+            resources::id,
+            resources::version,
+            resources::document,
+            resources::user_name_folded,
+            resources::display_name_folded,
+            resources::external_id,
+            resources::display,
+            resources::created,
+            resources::last_modified,
+        ),
+        &data,
+    )
+    .map_err(import_uniqueness)?;
+    data.clear();
+    for (p, pk) in prepared.iter().zip(&pks) {
+        for r in &p.rows {
+            write!(data, "{pk}\t{tenant}\t").ok();
+            copy_text(&mut data, Some(resource_type));
+            data.push(b'\t');
+            copy_text(&mut data, Some(&r.attr));
+            write!(data, "\t{}\t", r.ordinal).ok();
+            let (folded, exact, num, time, boolean) = match &r.value {
+                IndexValue::Text { folded, exact } => {
+                    (Some(folded.as_str()), exact.as_deref(), None, None, None)
+                }
+                IndexValue::Number(x) => (None, None, Some(*x), None, None),
+                IndexValue::Time(t) => (None, None, None, Some(*t), None),
+                IndexValue::Bool(b) => (None, None, None, None, Some(*b)),
+            };
+            copy_text(&mut data, folded);
+            data.push(b'\t');
+            copy_text(&mut data, exact);
+            data.push(b'\t');
+            match num {
+                // `{:?}` writes every f64 so that it parses back to itself.
+                Some(x) => write!(data, "{x:?}").ok(),
+                None => write!(data, "\\N").ok(),
+            };
+            data.push(b'\t');
+            match time {
+                Some(t) => write!(data, "{t}").ok(),
+                None => write!(data, "\\N").ok(),
+            };
+            data.push(b'\t');
+            data.extend_from_slice(match boolean {
+                Some(true) => b"t",
+                Some(false) => b"f",
+                None => b"\\N",
+            });
+            data.push(b'\n');
+        }
+    }
+    copy_in!(
+        conn,
+        attr_index::table,
+        (
+            attr_index::resource_pk,
+            attr_index::tenant_id,
+            attr_index::resource_type,
+            attr_index::attr,
+            attr_index::ordinal,
+            attr_index::text_folded,
+            attr_index::text_exact,
+            attr_index::num,
+            attr_index::time_us,
+            attr_index::boolean,
+        ),
+        &data,
+    )?;
+    Ok(pks)
+}
+
+/// A unique violation during a COPY names no single document.
+fn import_uniqueness(e: diesel::result::Error) -> Error {
+    if let diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
+        let what = info.constraint_name().unwrap_or("").to_owned();
+        let attr = if what.contains("user_name") {
+            "a userName"
+        } else if what.contains("display_name") {
+            "a displayName"
+        } else {
+            "an id"
+        };
+        return scim_core::Error::new(
+            ErrorKind::Uniqueness,
+            format!("{attr} of the import is already in use"),
+        )
+        .into();
+    }
+    e.into()
+}
+
+/// PostgreSQL: the change-log rows of an import with one `COPY`.
+fn copy_change_log(
+    conn: &mut PgConnection,
+    ctx: WriteContext,
+    resource_type: &str,
+    at: DateTime<Utc>,
+    prepared: &[Prepared],
+) -> Result<()> {
+    let mut data = Vec::with_capacity(prepared.len() * 96);
+    for p in prepared {
+        write!(data, "{}\t", ctx.tenant_id.0).ok();
+        copy_text(&mut data, Some(resource_type));
+        data.push(b'\t');
+        copy_text(&mut data, Some(&p.id));
+        write!(data, "\t{}\t{}\t", p.version, ChangeOp::Create.as_str()).ok();
+        match ctx.actor {
+            Some(a) => write!(data, "{a}").ok(),
+            None => write!(data, "\\N").ok(),
+        };
+        data.push(b'\t');
+        copy_time(&mut data, at);
+        data.push(b'\n');
+    }
+    copy_in!(
+        conn,
+        change_log::table,
+        (
+            change_log::tenant_id,
+            change_log::resource_type,
+            change_log::resource_id,
+            change_log::version,
+            change_log::op,
+            change_log::actor,
+            change_log::at,
+        ),
+        &data,
+    )?;
+    Ok(())
 }

@@ -65,6 +65,22 @@ pub trait MembershipStore {
     /// directly, or through any depth of nested groups (cycles allowed),
     /// each group once, direct ones first.
     fn groups_of(&self, tenant: TenantId, member_pk: i64) -> Result<Vec<GroupInfo>>;
+
+    /// [`MembershipStore::groups_of`] for every resource of a page at once,
+    /// in one query per [`LOOKUP_CHUNK`] keys. Keys without groups are absent.
+    fn groups_of_many(
+        &self,
+        tenant: TenantId,
+        member_pks: &[i64],
+    ) -> Result<HashMap<i64, Vec<GroupInfo>>>;
+
+    /// [`MembershipStore::members_of`] for several groups at once, in one
+    /// query per [`LOOKUP_CHUNK`] keys. Groups without members are absent.
+    fn members_of_many(
+        &self,
+        tenant: TenantId,
+        group_pks: &[i64],
+    ) -> Result<HashMap<i64, Vec<MemberInfo>>>;
 }
 
 /// A resolved member: what the membership row holds.
@@ -353,7 +369,106 @@ FROM above a JOIN resources r ON r.pk = a.pk
 WHERE r.tenant_id = {p}2
 ORDER BY direct DESC, r.pk";
 
+#[derive(QueryableByName)]
+struct PageGroupRow {
+    #[diesel(sql_type = BigInt)]
+    member: i64,
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    display: Option<String>,
+    #[diesel(sql_type = Bool)]
+    direct: bool,
+}
+
+/// [`GROUPS_OF_SQL`] for many members: `{keys}` is a list of integer keys
+/// (written into the text: they come from the database, never from a
+/// client), `{p}1` the tenant.
+const GROUPS_OF_MANY_SQL: &str = "WITH RECURSIVE above(member, pk) AS (
+    SELECT member_pk, group_pk FROM memberships WHERE member_pk IN ({keys})
+    UNION
+    SELECT a.member, m.group_pk FROM memberships m JOIN above a ON m.member_pk = a.pk
+)
+SELECT a.member AS member, r.id AS id, r.display AS display,
+       EXISTS (SELECT 1 FROM memberships d
+               WHERE d.group_pk = r.pk AND d.member_pk = a.member) AS direct
+FROM above a JOIN resources r ON r.pk = a.pk
+WHERE r.tenant_id = {p}1
+ORDER BY a.member, direct DESC, r.pk";
+
+fn key_list(keys: &[i64]) -> String {
+    let mut out = String::with_capacity(keys.len() * 8);
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&k.to_string());
+    }
+    out
+}
+
 impl MembershipStore for Store {
+    fn groups_of_many(
+        &self,
+        tenant: TenantId,
+        member_pks: &[i64],
+    ) -> Result<HashMap<i64, Vec<GroupInfo>>> {
+        let mut out: HashMap<i64, Vec<GroupInfo>> = HashMap::new();
+        if member_pks.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = self.conn()?;
+        for chunk in member_pks.chunks(LOOKUP_CHUNK) {
+            let sql = GROUPS_OF_MANY_SQL.replace("{keys}", &key_list(chunk));
+            let rows: Vec<PageGroupRow> = match &mut *conn {
+                AnyConnection::Pg(c) => diesel::sql_query(sql.replace("{p}", "$"))
+                    .bind::<BigInt, _>(tenant.0)
+                    .load(c)?,
+                AnyConnection::Sqlite(c) => diesel::sql_query(sql.replace("{p}", "?"))
+                    .bind::<BigInt, _>(tenant.0)
+                    .load(c)?,
+            };
+            for r in rows {
+                out.entry(r.member).or_default().push(GroupInfo {
+                    id: r.id,
+                    display: r.display,
+                    direct: r.direct,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn members_of_many(
+        &self,
+        tenant: TenantId,
+        group_pks: &[i64],
+    ) -> Result<HashMap<i64, Vec<MemberInfo>>> {
+        let mut out: HashMap<i64, Vec<MemberInfo>> = HashMap::new();
+        let mut conn = self.conn()?;
+        for chunk in group_pks.chunks(LOOKUP_CHUNK) {
+            let rows: Vec<(i64, String, String, Option<String>)> = memberships::table
+                .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))
+                .filter(memberships::group_pk.eq_any(chunk))
+                .filter(memberships::tenant_id.eq(tenant.0))
+                .select((
+                    memberships::group_pk,
+                    resources::id,
+                    resources::resource_type,
+                    resources::display,
+                ))
+                .load(&mut *conn)?;
+            for (group, id, resource_type, display) in rows {
+                out.entry(group).or_default().push(MemberInfo {
+                    id,
+                    resource_type,
+                    display,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     fn members_of(&self, tenant: TenantId, group_pk: i64) -> Result<Vec<MemberInfo>> {
         let rows: Vec<(String, String, Option<String>)> = memberships::table
             .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))

@@ -900,6 +900,9 @@ impl Store {
             location_prefix: &t.location_prefix,
             cut_paths: &cut,
             uncertain: false,
+            tenant: tenant.0,
+            key_override: None,
+            subqueries: 0,
         };
         let sure = t.cond.build(&mut c, Bound::Sure)?;
         if !c.uncertain {

@@ -9,7 +9,10 @@ use super::{
 use crate::db::schema::{tenants, tokens};
 use crate::db::write_transaction;
 use crate::error::{Error, Result};
-use crate::tokens::{Scopes, generate_secret, hash_secret, hashes_equal, looks_like_secret};
+use crate::tokens::{
+    Scopes, forget_verified, generate_secret, hash_secret, hashes_equal, looks_like_secret,
+    remember_verified,
+};
 
 /// `last_used` is written at most this often per token, so authentication
 /// does not turn every request into a write.
@@ -136,11 +139,13 @@ impl TokenStore for Store {
                 log::warn!("could not record the use of token {}: {e}", row.id);
             }
         }
-        Ok(Some(Principal {
+        let principal = Principal {
             tenant_id: TenantId(row.tenant_id),
             token_id: row.id,
             scopes: Scopes::parse_stored(&row.scopes),
-        }))
+        };
+        remember_verified(&hash, principal);
+        Ok(Some(principal))
     }
 
     fn list_tokens(&self, tenant: Option<&str>) -> Result<Vec<TokenInfo>> {
@@ -161,7 +166,10 @@ impl TokenStore for Store {
 
     fn revoke_token(&self, id: i64) -> Result<Option<TokenInfo>> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<_> {
+        // Forgotten before and after: a request verifying the token while
+        // the revocation commits cannot leave it cached.
+        forget_verified(id);
+        let revoked = write_transaction(&mut conn, |conn| -> Result<_> {
             diesel::update(tokens::table.find(id).filter(tokens::revoked_at.is_null()))
                 .set(tokens::revoked_at.eq(to_db_time(now())))
                 .execute(conn)?;
@@ -172,7 +180,9 @@ impl TokenStore for Store {
                 .first(conn)
                 .optional()?;
             Ok(row.map(|(row, tenant)| row.into_info(tenant).0))
-        })
+        });
+        forget_verified(id);
+        revoked
     }
 
     fn count_active_tokens(&self) -> Result<i64> {

@@ -104,20 +104,6 @@ fn expected_ids(case: &Value) -> Option<BTreeSet<String>> {
         .map(|ids| ids.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
 }
 
-/// Cases on attributes the server computes when serving (`User.groups`,
-/// Group `members.display` and `members.$ref`, from the memberships table):
-/// not indexed, so the server refuses them with `invalidFilter` instead of
-/// answering like the evaluator. Remove a name once it is supported.
-const REFUSED_COMPUTED: &[&str] = &[
-    "groups_value",
-    "groups_value_path",
-    "group_member_value_path",
-    "group_member_display_unicode",
-    "group_member_display_co",
-    "reference_sub_attribute_ew",
-    "group_reference_sw",
-];
-
 store_test!(corpus_answers_like_the_evaluator, |store| {
     let tenant = load_dataset(&store, "corpus");
     // The same data in another tenant must never leak into the answers.
@@ -143,14 +129,6 @@ store_test!(corpus_answers_like_the_evaluator, |store| {
             &search,
             &all,
         );
-        if REFUSED_COMPUTED.contains(&name) {
-            if got.as_ref().err().map(|(t, _)| t.as_str()) != Some("invalidFilter") {
-                failures.push(format!(
-                    "{file} {name}: {filter}\n  expected invalidFilter (computed attribute)\n  got {got:?}"
-                ));
-            }
-            continue;
-        }
         match (expected_ids(case), got) {
             (Some(want), Ok((total, ids, _))) => {
                 let got: BTreeSet<String> = ids.iter().cloned().collect();
@@ -347,7 +325,7 @@ store_test!(compiled_filters_use_the_indexes, |store| {
         load_dataset(&store, &format!("noise{i}"));
     }
     let users = SchemaRegistry::core().resource_schema("User").unwrap();
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 8] = [
         (r#"userName eq "bjensen""#, &["attr_index_text"]),
         (
             r#"emails.value eq "bjensen@example.com""#,
@@ -365,6 +343,13 @@ store_test!(compiled_filters_use_the_indexes, |store| {
         (
             r#"userName eq "bjensen" and active eq true"#,
             &["attr_index_text", "attr_index_element"],
+        ),
+        // Computed: the groups are found by their index rows, their
+        // members by the memberships key.
+        (r#"groups.value eq "g01""#, &["attr_index_text"]),
+        (
+            r#"groups[display eq "engineering" and type eq "indirect"]"#,
+            &["attr_index_text"],
         ),
     ];
     for (filter, indexes) in cases {

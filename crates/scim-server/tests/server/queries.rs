@@ -723,3 +723,257 @@ backend_test!(long_values_are_rechecked, |ctx| async move {
         assert_eq!(body["totalResults"], json!(want.len()));
     }
 });
+
+// A page renders every resource as GET by id does: each user's groups
+// (direct and, through nesting, indirect) and each group's members with
+// their current names, read for the whole page at once.
+backend_test!(
+    pages_render_groups_and_members_like_get_by_id,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Read]);
+        let alice = user(&ctx, "acme", json!({"userName": "alice"}));
+        let bob = user(
+            &ctx,
+            "acme",
+            json!({"userName": "bob", "displayName": "Bob B"}),
+        );
+        let carol = user(&ctx, "acme", json!({"userName": "carol"}));
+        let inner = group(
+            &ctx,
+            "acme",
+            json!({"displayName": "inner", "members": [{"value": alice.id}, {"value": bob.id}]}),
+        );
+        let outer = group(
+            &ctx,
+            "acme",
+            json!({"displayName": "outer", "members": [
+            {"value": inner.id}, {"value": bob.id, "display": "given name"}]}),
+        );
+        for (path, n) in [("/scim/v2/Users", 3), ("/scim/v2/Groups", 2)] {
+            let (status, page) = list(&ctx, &token, path, &[("count", "10")]).await;
+            assert_eq!(status, StatusCode::OK);
+            let resources = page["Resources"].as_array().unwrap();
+            assert_eq!(resources.len(), n);
+            for listed in resources {
+                let id = listed["id"].as_str().unwrap();
+                let res = ctx.get(&format!("{path}/{id}"), Some(&token)).await;
+                let (_, _, single) = json_parts(res).await;
+                assert_eq!(listed, &single, "{path}/{id}");
+            }
+        }
+        // The computed values themselves.
+        let (_, page) = list(
+            &ctx,
+            &token,
+            "/scim/v2/Users",
+            &[("filter", &format!("id eq \"{}\"", bob.id))],
+        )
+        .await;
+        let mut groups: Vec<(String, String)> = page["Resources"][0]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["display"].as_str().unwrap().to_owned(),
+                    g["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        groups.sort();
+        assert_eq!(
+            groups,
+            [
+                ("inner".to_owned(), "direct".to_owned()),
+                ("outer".to_owned(), "direct".to_owned())
+            ]
+        );
+        let (_, page) = list(
+            &ctx,
+            &token,
+            "/scim/v2/Users",
+            &[("filter", &format!("id eq \"{}\"", alice.id))],
+        )
+        .await;
+        assert_eq!(
+            page["Resources"][0]["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| (g["value"].as_str().unwrap(), g["type"].as_str().unwrap()))
+                .collect::<Vec<_>>(),
+            [
+                (inner.id.as_str(), "direct"),
+                (outer.id.as_str(), "indirect")
+            ]
+        );
+        assert!(
+            page["Resources"][0]["groups"][0]["$ref"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/Groups/{}", inner.id))
+        );
+        let _ = carol;
+    }
+);
+
+/// The sorted ids a filter selects at `path`.
+async fn ids_of(ctx: &Ctx, token: &str, path: &str, filter: &str) -> Vec<String> {
+    let (status, page) = list(ctx, token, path, &[("filter", filter), ("count", "100")]).await;
+    assert_eq!(status, StatusCode::OK, "{filter}: {page}");
+    let mut ids: Vec<String> = page["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
+// Filters on computed values follow what the server serves: User.groups
+// through nested groups (and a cycle), members' display from the member's
+// current name when the group stores none, and $ref from the base URL.
+backend_test!(computed_values_are_filtered_as_served, |ctx| async move {
+    let token = ctx.token("acme", &[Scope::Write]);
+    let ann = ctx
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann"}),
+        )
+        .await
+        .id();
+    let ben = ctx
+        .create(
+            "/scim/v2/Users",
+            &token,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ben"}),
+        )
+        .await
+        .id();
+    let leaf = ctx
+        .create(
+            "/scim/v2/Groups",
+            &token,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Leaf", "members": [{"value": ann}]}),
+        )
+        .await
+        .id();
+    let root = ctx
+        .create(
+            "/scim/v2/Groups",
+            &token,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Root", "members": [{"value": leaf}, {"value": ben, "display": "Benjamin"}]}),
+        )
+        .await
+        .id();
+    // A cycle: Leaf holds Root too.
+    ctx.send(
+        reqwest::Method::PATCH,
+        &format!("/scim/v2/Groups/{leaf}"),
+        &token,
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": root}]}]
+        })),
+    )
+    .await
+    .expect(200);
+    // Another tenant with the same names never answers.
+    let other = ctx.token("other", &[Scope::Write]);
+    ctx.create(
+        "/scim/v2/Users",
+        &other,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann"}),
+    )
+    .await;
+
+    let users = |f: String| {
+        let ctx = &ctx;
+        let token = &token;
+        async move { ids_of(ctx, token, "/scim/v2/Users", &f).await }
+    };
+    // ann: direct in Leaf, indirect in Root; ben: direct in Root,
+    // indirect in Leaf (through the cycle).
+    assert_eq!(
+        users(format!("groups.value eq \"{root}\"")).await,
+        sorted(&[&ann, &ben])
+    );
+    assert_eq!(
+        users(format!(
+            "groups[value eq \"{root}\" and type eq \"direct\"]"
+        ))
+        .await,
+        sorted(&[&ben])
+    );
+    assert_eq!(
+        users("groups[display eq \"leaf\" and type eq \"indirect\"]".into()).await,
+        sorted(&[&ben])
+    );
+    assert_eq!(
+        users("groups.display sw \"RO\"".into()).await,
+        sorted(&[&ann, &ben])
+    );
+    assert_eq!(
+        users(format!(
+            "groups.$ref ew \"/Groups/{leaf}\" and userName eq \"ann\""
+        ))
+        .await,
+        sorted(&[&ann])
+    );
+    assert_eq!(users("not (groups pr)".into()).await, Vec::<String>::new());
+    assert_eq!(
+        users("groups.display eq null".into()).await,
+        Vec::<String>::new()
+    );
+
+    let groups = |f: &'static str| {
+        let ctx = &ctx;
+        let token = &token;
+        async move { ids_of(ctx, token, "/scim/v2/Groups", f).await }
+    };
+    // ann's display is her current userName; ben's is the stored one.
+    assert_eq!(groups("members.display eq \"ann\"").await, sorted(&[&leaf]));
+    assert_eq!(
+        groups("members.display eq \"ben\"").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        groups("members.display eq \"benjamin\"").await,
+        sorted(&[&root])
+    );
+    ctx.send(
+        reqwest::Method::PATCH,
+        &format!("/scim/v2/Users/{ann}"),
+        &token,
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Annie"}]
+        })),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        groups("members.display eq \"annie\"").await,
+        sorted(&[&leaf])
+    );
+    assert_eq!(
+        groups("members.display eq \"ann\"").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        groups("members[$ref sw \"http\" and type eq \"Group\"]").await,
+        sorted(&[&leaf, &root])
+    );
+    assert_eq!(
+        groups("members[type eq \"User\" and display co \"jam\"]").await,
+        sorted(&[&root])
+    );
+});
