@@ -9,6 +9,7 @@
 //! front (see [`crate::db::write_transaction`]).
 
 mod applications;
+pub mod audit;
 pub mod filter_sql;
 mod import;
 pub mod index;
@@ -36,6 +37,7 @@ use crate::tokens::Scopes;
 pub use applications::{
     Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
 };
+pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry, Verification};
 pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
@@ -398,6 +400,7 @@ pub trait Storage:
     + ApplicationStore
     + ProvisioningStore
     + ProvisioningQueue
+    + AuditStore
     + HealthCheck
     + Send
     + Sync
@@ -416,6 +419,7 @@ impl<T> Storage for T where
         + ApplicationStore
         + ProvisioningStore
         + ProvisioningQueue
+        + AuditStore
         + HealthCheck
         + Send
         + Sync
