@@ -8,6 +8,8 @@ mod harness;
 
 #[path = "server/applications.rs"]
 mod applications;
+#[path = "server/audit.rs"]
+mod audit;
 #[path = "server/auth.rs"]
 mod auth;
 #[path = "server/bulk.rs"]

@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod assignments;
+pub mod audit;
 pub mod auth;
 pub mod bulk;
 pub mod cursor;

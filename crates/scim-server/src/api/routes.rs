@@ -28,6 +28,9 @@
 //! | POST | `/api/v1/provisioning/dead-letters/replay` | [`provisioning::replay_dead_letters`] |
 //! | GET, POST | `/api/v1/assignments` | [`assignments`]`::{list,create}_assignment(s)` |
 //! | DELETE | `/api/v1/assignments/{id}` | [`assignments::delete_assignment`] |
+//! | GET | `/api/v1/audit` | [`audit::list_audit`] |
+//! | GET | `/api/v1/audit/export` | [`audit::export_audit`] |
+//! | GET | `/api/v1/audit/verify` | [`audit::verify_audit`] |
 //!
 //! Other methods on these paths answer 405 with an `Allow` header; any
 //! other path answers 404. Both as SCIM errors.
@@ -40,8 +43,8 @@ use actix_web::{
 use scim_core::ErrorKind;
 
 use super::{
-    SCIM_PREFIX, applications, assignments, bulk, discovery, groups, health, list, me, metrics,
-    provisioning, request, users,
+    SCIM_PREFIX, applications, assignments, audit, bulk, discovery, groups, health, list, me,
+    metrics, provisioning, request, users,
 };
 use crate::error::Error;
 
@@ -166,9 +169,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     web::resource("/assignments/{id}")
                         .route(web::delete().to(assignments::delete_assignment))
                         .default_service(not_allowed("DELETE")),
-                ),
+                )
+                // Governance: audit log, access reviews, the OpenAPI document.
+                .configure(governance_routes),
         )
         .default_service(web::to(not_found));
+}
+
+/// The governance routes under `/api/v1` (api/audit.rs, api/reviews.rs,
+/// api/openapi.rs).
+fn governance_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_only("/audit", audit::list_audit))
+        .service(get_only("/audit/export", audit::export_audit))
+        .service(get_only("/audit/verify", audit::verify_audit));
 }
 
 /// The methods of a collection (list and create).

@@ -715,9 +715,7 @@ impl AuditStore for Store {
         if expected_seq <= head_seq {
             return fail(
                 expected_seq,
-                format!(
-                    "entry {expected_seq} is missing (the chain head is at {head_seq})"
-                ),
+                format!("entry {expected_seq} is missing (the chain head is at {head_seq})"),
                 checked,
             );
         }
@@ -763,16 +761,46 @@ mod tests {
         assert_eq!(h.len(), 64);
         assert_eq!(h, entry_hash(TenantId(1), &base.clone()));
         let variants: Vec<AuditEntry> = vec![
-            AuditEntry { seq: 2, ..base.clone() },
-            AuditEntry { actor: "token:2".into(), ..base.clone() },
-            AuditEntry { action: "user.patch".into(), ..base.clone() },
-            AuditEntry { target_type: "Group".into(), ..base.clone() },
-            AuditEntry { target_id: "u2".into(), ..base.clone() },
-            AuditEntry { before: Some("{}".into()), ..base.clone() },
-            AuditEntry { after: Some(r#"{"userName":"b"}"#.into()), ..base.clone() },
-            AuditEntry { cause: Some(1), ..base.clone() },
-            AuditEntry { prev_hash: "1".repeat(64), ..base.clone() },
-            AuditEntry { at: base.at + chrono::Duration::microseconds(1), ..base.clone() },
+            AuditEntry {
+                seq: 2,
+                ..base.clone()
+            },
+            AuditEntry {
+                actor: "token:2".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                action: "user.patch".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                target_type: "Group".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                target_id: "u2".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                before: Some("{}".into()),
+                ..base.clone()
+            },
+            AuditEntry {
+                after: Some(r#"{"userName":"b"}"#.into()),
+                ..base.clone()
+            },
+            AuditEntry {
+                cause: Some(1),
+                ..base.clone()
+            },
+            AuditEntry {
+                prev_hash: "1".repeat(64),
+                ..base.clone()
+            },
+            AuditEntry {
+                at: base.at + chrono::Duration::microseconds(1),
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(entry_hash(TenantId(1), &v), h, "{v:?}");
@@ -783,6 +811,9 @@ mod tests {
     #[test]
     fn snapshots_drop_the_password() {
         let doc = json!({"userName": "a", "Password": "x", "active": true});
-        assert_eq!(scim_snapshot(&doc), json!({"userName": "a", "active": true}));
+        assert_eq!(
+            scim_snapshot(&doc),
+            json!({"userName": "a", "active": true})
+        );
     }
 }

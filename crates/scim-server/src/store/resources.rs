@@ -17,11 +17,11 @@ use scim_core::json::get_ci;
 use scim_core::schema::{ResourceSchema, Uniqueness};
 use serde_json::{Map, Value, json};
 
+use super::audit::{self, NewAuditEntry, actor_of, scim_snapshot};
 use super::index::{IndexRow, IndexValue, fold, index_rows};
 use super::memberships::{
     groups_holding, holds_members, prepare_members, sync_members, without_member,
 };
-use super::audit::{self, NewAuditEntry, actor_of, scim_snapshot};
 use super::provisioning::{mark_due, member_pks};
 use super::{
     Change, ChangeLogStore, ChangeOp, ResourceStore, Store, StoredResource, TenantId, WriteContext,
