@@ -249,6 +249,17 @@ pub struct Settings {
         global = true
     )]
     pub provisioning_interval: f64,
+
+    /// Seconds between looks for access review campaigns past their due
+    /// date (their undecided items then take the campaign's default); 0
+    /// turns the scheduler off on this replica.
+    #[arg(
+        long,
+        env = "SCIM_REVIEW_INTERVAL",
+        default_value_t = 30.0,
+        global = true
+    )]
+    pub review_interval: f64,
 }
 
 impl Settings {
@@ -301,6 +312,12 @@ impl Settings {
             self.provisioning_interval.is_finite()
                 && (0.01..=3600.0).contains(&self.provisioning_interval),
             "--provisioning-interval must be between 0.01 and 3600 seconds",
+        )?;
+        check(
+            self.review_interval == 0.0
+                || (self.review_interval.is_finite()
+                    && (0.01..=86400.0).contains(&self.review_interval)),
+            "--review-interval must be 0 or between 0.01 and 86400 seconds",
         )?;
         if let Some(key) = &self.secret_key {
             crate::secrets::SecretKey::from_base64(key)?;

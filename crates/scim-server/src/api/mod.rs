@@ -20,6 +20,7 @@ pub mod provisioning;
 pub mod render;
 pub mod request;
 pub mod resources;
+pub mod reviews;
 pub mod routes;
 pub mod users;
 

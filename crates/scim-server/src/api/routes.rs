@@ -31,6 +31,12 @@
 //! | GET | `/api/v1/audit` | [`audit::list_audit`] |
 //! | GET | `/api/v1/audit/export` | [`audit::export_audit`] |
 //! | GET | `/api/v1/audit/verify` | [`audit::verify_audit`] |
+//! | GET, POST | `/api/v1/reviews` | [`reviews`]`::{list,create}_review(s)` |
+//! | GET | `/api/v1/reviews/{id}` | [`reviews::get_review`] |
+//! | GET | `/api/v1/reviews/{id}/items` | [`reviews::list_review_items`] |
+//! | POST | `/api/v1/reviews/{id}/items/{item}/decision` | [`reviews::decide_review_item`] |
+//! | POST | `/api/v1/reviews/{id}/close` | [`reviews::close_review`] |
+//! | GET | `/api/v1/reviews/{id}/export` | [`reviews::export_review`] |
 //!
 //! Other methods on these paths answer 405 with an `Allow` header; any
 //! other path answers 404. Both as SCIM errors.
@@ -44,7 +50,7 @@ use scim_core::ErrorKind;
 
 use super::{
     SCIM_PREFIX, applications, assignments, audit, bulk, discovery, groups, health, list, me,
-    metrics, provisioning, request, users,
+    metrics, provisioning, request, reviews, users,
 };
 use crate::error::Error;
 
@@ -181,7 +187,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 fn governance_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_only("/audit", audit::list_audit))
         .service(get_only("/audit/export", audit::export_audit))
-        .service(get_only("/audit/verify", audit::verify_audit));
+        .service(get_only("/audit/verify", audit::verify_audit))
+        .service(
+            web::resource("/reviews")
+                .route(web::get().to(reviews::list_reviews))
+                .route(web::post().to(reviews::create_review))
+                .default_service(not_allowed("GET, POST")),
+        )
+        .service(get_only("/reviews/{id}", reviews::get_review))
+        .service(get_only("/reviews/{id}/items", reviews::list_review_items))
+        .service(post_only(
+            "/reviews/{id}/items/{item}/decision",
+            reviews::decide_review_item,
+        ))
+        .service(post_only("/reviews/{id}/close", reviews::close_review))
+        .service(get_only("/reviews/{id}/export", reviews::export_review));
 }
 
 /// The methods of a collection (list and create).

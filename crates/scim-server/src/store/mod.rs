@@ -17,6 +17,7 @@ mod memberships;
 pub mod provisioning;
 pub mod query;
 mod resources;
+pub mod reviews;
 mod tenants;
 mod tokens;
 
@@ -45,6 +46,7 @@ pub use provisioning::{
     ClaimedPair, LogEntry, PairCounts, PairOutcome, PairState, PairStatus, ProvisioningQueue,
     ProvisioningStore,
 };
+pub use reviews::{Campaign, Decision, NewCampaign, ReviewItem, ReviewScope, ReviewStore};
 
 pub use query::{
     Cond, FoundResource, KeyValue, PageRequest, QueryPage, QueryStore, ResourceQuery, SortKey,
@@ -401,6 +403,7 @@ pub trait Storage:
     + ProvisioningStore
     + ProvisioningQueue
     + AuditStore
+    + ReviewStore
     + HealthCheck
     + Send
     + Sync
@@ -420,6 +423,7 @@ impl<T> Storage for T where
         + ProvisioningStore
         + ProvisioningQueue
         + AuditStore
+        + ReviewStore
         + HealthCheck
         + Send
         + Sync
