@@ -38,6 +38,8 @@ mod ops;
 mod provisioning;
 #[path = "server/queries.rs"]
 mod queries;
+#[path = "server/reviews.rs"]
+mod reviews;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]
