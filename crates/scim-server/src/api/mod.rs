@@ -16,6 +16,7 @@ pub mod list;
 pub mod me;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod provisioning;
 pub mod render;
 pub mod request;

@@ -37,6 +37,7 @@
 //! | POST | `/api/v1/reviews/{id}/items/{item}/decision` | [`reviews::decide_review_item`] |
 //! | POST | `/api/v1/reviews/{id}/close` | [`reviews::close_review`] |
 //! | GET | `/api/v1/reviews/{id}/export` | [`reviews::export_review`] |
+//! | GET | `/api/v1/openapi.json` | [`openapi::get_openapi`] (no token needed) |
 //!
 //! Other methods on these paths answer 405 with an `Allow` header; any
 //! other path answers 404. Both as SCIM errors.
@@ -50,7 +51,7 @@ use scim_core::ErrorKind;
 
 use super::{
     SCIM_PREFIX, applications, assignments, audit, bulk, discovery, groups, health, list, me,
-    metrics, provisioning, request, reviews, users,
+    metrics, openapi, provisioning, request, reviews, users,
 };
 use crate::error::Error;
 
@@ -201,7 +202,8 @@ fn governance_routes(cfg: &mut web::ServiceConfig) {
             reviews::decide_review_item,
         ))
         .service(post_only("/reviews/{id}/close", reviews::close_review))
-        .service(get_only("/reviews/{id}/export", reviews::export_review));
+        .service(get_only("/reviews/{id}/export", reviews::export_review))
+        .service(get_only("/openapi.json", openapi::get_openapi));
 }
 
 /// The methods of a collection (list and create).
