@@ -200,9 +200,7 @@ pub fn api_url(scim_url: Option<&str>, explicit: Option<&str>) -> Result<String>
     let url = scim_url
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| {
-            Error::Usage(
-                "no server URL: pass --url (the SCIM base) or set SCIMCTL_API_URL".into(),
-            )
+            Error::Usage("no server URL: pass --url (the SCIM base) or set SCIMCTL_API_URL".into())
         })?
         .trim_end_matches('/');
     let root = url.strip_suffix("/scim/v2").unwrap_or(url);
@@ -439,7 +437,9 @@ pub async fn reviews(global: &GlobalArgs, cmd: ReviewsCommand) -> Result<()> {
             }
         }
         ReviewsCommand::Close(arg) => {
-            let c = api.post(&format!("/reviews/{}/close", arg.id), None).await?;
+            let c = api
+                .post(&format!("/reviews/{}/close", arg.id), None)
+                .await?;
             if out.is_json() {
                 out.json_line(&c)
             } else {
@@ -519,7 +519,12 @@ pub async fn audit(global: &GlobalArgs, cmd: AuditCommand) -> Result<()> {
         }
         AuditCommand::Export(filter) => {
             let (_, body) = api
-                .send(reqwest::Method::GET, "/audit/export", &filter.params(), None)
+                .send(
+                    reqwest::Method::GET,
+                    "/audit/export",
+                    &filter.params(),
+                    None,
+                )
                 .await?;
             out.text(&body)
         }
