@@ -356,3 +356,79 @@ backend_test!(
         assert_eq!(v["headSeq"], 5);
     }
 );
+
+backend_test!(bulk_operations_are_recorded_one_by_one, |ctx| async move {
+    let scim = ctx.token("acme", &[Scope::Write]);
+    let admin = ctx.token("acme", &[Scope::Admin]);
+    let res = ctx
+        .send(
+            Method::POST,
+            "/scim/v2/Bulk",
+            &scim,
+            Some(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "u",
+                     "data": {"schemas": [USER], "userName": "bulk-u"}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "g",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                              "displayName": "bulk-g", "members": [{"value": "bulkId:u"}]}},
+                    {"method": "POST", "path": "/Users", "bulkId": "dup",
+                     "data": {"schemas": [USER], "userName": "bulk-u"}}
+                ]
+            })),
+        )
+        .await
+        .expect(200);
+    assert_eq!(res.body["Operations"][2]["status"], "409", "{}", res.body);
+    let page = audit(&ctx, &admin, "").await;
+    // The failed operation wrote nothing and recorded nothing.
+    assert_eq!(actions(&page), ["user.create", "group.create"], "{page}");
+    assert_eq!(page["entries"][1]["after"]["displayName"], "bulk-g");
+    assert_eq!(verify(&ctx, &admin).await["valid"], true);
+
+    // The OpenAPI document is served without a token.
+    let doc: Value = ctx
+        .client
+        .get(ctx.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/audit/verify"]["get"].is_object());
+});
+
+backend_test!(
+    concurrent_writers_keep_one_unbroken_chain,
+    |ctx| async move {
+        let scim = ctx.token("acme", &[Scope::Write]);
+        let admin = ctx.token("acme", &[Scope::Admin]);
+        let creates = (0..24).map(|i| {
+            let (ctx, scim) = (&ctx, &scim);
+            async move {
+                ctx.create(
+                    "/scim/v2/Users",
+                    scim,
+                    json!({"schemas": [USER], "userName": format!("c{i}")}),
+                )
+                .await
+            }
+        });
+        futures::future::join_all(creates).await;
+        let page = audit(&ctx, &admin, "").await;
+        let seqs: Vec<i64> = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=24).collect::<Vec<i64>>());
+        assert_eq!(
+            verify(&ctx, &admin).await,
+            json!({"valid": true, "checked": 24, "headSeq": 24, "firstBadSeq": null, "reason": null})
+        );
+    }
+);
