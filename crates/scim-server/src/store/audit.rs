@@ -500,18 +500,17 @@ pub(crate) fn assignment_before(
 }
 
 /// Records what the engine did with a pair (inside the transaction that
-/// records the outcome), when something happened: the status changed,
-/// something new was sent, or the attempt failed. The cause is the latest
-/// entry about the resource.
+/// records the outcome), when something happened: the status changed or
+/// something new was sent. Repeated failures of a failing pair are not
+/// repeated here (the provisioning log has every request). The cause is
+/// the latest entry about the resource.
 pub(crate) fn provisioning_outcome(
     conn: &mut AnyConnection,
     claimed: &super::PairState,
     outcome: &super::PairOutcome,
 ) -> Result<()> {
-    use super::PairStatus;
     let changed = outcome.status != claimed.status
-        || outcome.last_sent_hash != claimed.last_sent_hash
-        || outcome.status == PairStatus::Failed;
+        || outcome.last_sent_hash != claimed.last_sent_hash;
     if !changed {
         return Ok(());
     }
