@@ -509,8 +509,8 @@ pub(crate) fn provisioning_outcome(
     claimed: &super::PairState,
     outcome: &super::PairOutcome,
 ) -> Result<()> {
-    let changed = outcome.status != claimed.status
-        || outcome.last_sent_hash != claimed.last_sent_hash;
+    let changed =
+        outcome.status != claimed.status || outcome.last_sent_hash != claimed.last_sent_hash;
     if !changed {
         return Ok(());
     }

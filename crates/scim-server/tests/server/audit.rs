@@ -432,3 +432,47 @@ backend_test!(
         );
     }
 );
+
+/// `scim-server audit verify --tenant acme` on the test database.
+fn cli_verify(ctx: &Ctx) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SCIM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args([
+        "--database-url",
+        &ctx.db.url,
+        "audit",
+        "verify",
+        "--tenant",
+        "acme",
+    ])
+    .output()
+    .expect("run scim-server audit verify")
+}
+
+backend_test!(
+    the_server_cli_verifies_the_chain_in_the_database,
+    |ctx| async move {
+        let scim = ctx.token("acme", &[Scope::Write]);
+        some_writes(&ctx, &scim).await;
+        let ok = cli_verify(&ctx);
+        let stdout = String::from_utf8_lossy(&ok.stdout);
+        assert!(
+            ok.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        assert!(stdout.contains("verifies: 5 entries"), "{stdout}");
+        tamper(
+            &ctx,
+            "UPDATE audit_log SET target_id = 'someone-else' WHERE seq = 2",
+        );
+        let broken = cli_verify(&ctx);
+        let stderr = String::from_utf8_lossy(&broken.stderr);
+        assert_eq!(broken.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("broken at seq 2"), "{stderr}");
+    }
+);
