@@ -145,6 +145,11 @@ backend_test!(
             actions(&audit(&ctx, &admin, "?actor=token:2").await).len(),
             0
         );
+        assert_eq!(
+            actions(&audit(&ctx, &admin, &format!("?subject={a}")).await),
+            ["user.create", "user.patch", "user.delete"]
+        );
+        assert_eq!(entries[3]["subject"], json!(g));
         let first = audit(&ctx, &admin, "?limit=2").await;
         assert_eq!(actions(&first), ["user.create", "user.patch"]);
         assert_eq!(first["next"], 2);
