@@ -34,6 +34,20 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check the audit log in the database.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `scim-server audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a tenant's hash chain; exit code 1 names the first bad seq.
+    Verify {
+        /// The tenant's name.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
 }
 
 /// `scim-server token ...`.
@@ -259,6 +273,16 @@ pub struct Settings {
         global = true
     )]
     pub provisioning_lease: u64,
+    /// Seconds between looks for access review campaigns past their due
+    /// date (their undecided items then take the campaign's default); 0
+    /// turns the scheduler off on this replica.
+    #[arg(
+        long,
+        env = "SCIM_REVIEW_INTERVAL",
+        default_value_t = 30.0,
+        global = true
+    )]
+    pub review_interval: f64,
 }
 
 impl Settings {
@@ -315,6 +339,12 @@ impl Settings {
         check(
             (1..=86_400).contains(&self.provisioning_lease),
             "--provisioning-lease must be between 1 and 86400 seconds",
+        )?;
+        check(
+            self.review_interval == 0.0
+                || (self.review_interval.is_finite()
+                    && (0.01..=86400.0).contains(&self.review_interval)),
+            "--review-interval must be 0 or between 0.01 and 86400 seconds",
         )?;
         if let Some(key) = &self.secret_key {
             crate::secrets::SecretKey::from_base64(key)?;

@@ -92,6 +92,10 @@ pub fn start(
     let max_body = settings.max_body_bytes;
     let shutdown = settings.shutdown_timeout_secs;
     start_provisioning(&settings, &storage)?;
+    if settings.review_interval > 0.0 {
+        let interval = std::time::Duration::from_secs_f64(settings.review_interval);
+        actix_web::rt::spawn(api::reviews::run_scheduler(storage.clone(), interval));
+    }
     let state = web::Data::new(AppState {
         storage,
         registry: Arc::new(schema_registry(&settings)?),

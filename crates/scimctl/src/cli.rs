@@ -79,6 +79,13 @@ pub enum Command {
     /// Drive our provisioning engine through its management API
     /// (`/api/v1`, an admin token): plan, provision, reconcile, status, log.
     Engine(crate::commands::engine::EngineArgs),
+    /// Access reviews of a scim-server (its /api/v1): list, start, decide,
+    /// close, export.
+    #[command(subcommand)]
+    Reviews(crate::commands::governance::ReviewsCommand),
+    /// The audit log of a scim-server (its /api/v1): query, export, verify.
+    #[command(subcommand)]
+    Audit(crate::commands::governance::AuditCommand),
 }
 
 /// `scimctl users ...`.

@@ -18,5 +18,7 @@ mod crud;
 mod engine;
 #[path = "scimctl/errors.rs"]
 mod errors;
+#[path = "scimctl/governance.rs"]
+mod governance;
 #[path = "scimctl/transfer.rs"]
 mod transfer;

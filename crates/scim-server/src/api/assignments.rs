@@ -18,6 +18,7 @@ use super::applications::api_json;
 use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
+use crate::store::audit::{actor_of, with_actor};
 use crate::store::{Assignment, AssignmentFilter};
 use crate::tokens::Scope;
 
@@ -94,14 +95,17 @@ pub async fn create_assignment(
         return Err(scim_core::Error::invalid_value("validUntil must be after validFrom").into());
     }
     let storage = state.storage.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     let created = blocking(move || {
-        storage.create_assignment(
-            tenant,
-            input.application_id,
-            &input.resource_id,
-            input.valid_from,
-            input.valid_until,
-        )
+        with_actor(actor, || {
+            storage.create_assignment(
+                tenant,
+                input.application_id,
+                &input.resource_id,
+                input.valid_from,
+                input.valid_until,
+            )
+        })
     })
     .await?;
     Ok(api_json(StatusCode::CREATED, &render(&created)))
@@ -144,7 +148,8 @@ pub async fn delete_assignment(
     auth.require(Scope::Admin)?;
     let tenant = auth.principal.tenant_id;
     let id = id.into_inner();
+    let actor = actor_of(Some(auth.principal.token_id));
     let storage = state.storage.clone();
-    blocking(move || storage.delete_assignment(tenant, id)).await?;
+    blocking(move || with_actor(actor, || storage.delete_assignment(tenant, id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }

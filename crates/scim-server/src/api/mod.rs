@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod assignments;
+pub mod audit;
 pub mod auth;
 pub mod bulk;
 pub mod cursor;
@@ -15,11 +16,13 @@ pub mod list;
 pub mod me;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod provisioning;
 pub mod reconcile;
 pub mod render;
 pub mod request;
 pub mod resources;
+pub mod reviews;
 pub mod routes;
 pub mod users;
 

@@ -1,6 +1,9 @@
 //! Storage, split by capability: [`TenantStore`], [`TokenStore`],
 //! [`ResourceStore`], [`MembershipStore`], [`ChangeLogStore`],
-//! [`ApplicationStore`] and [`ProvisioningStore`], combined by [`Storage`].
+//! [`ApplicationStore`], [`ProvisioningStore`], [`AuditStore`] (the
+//! hash-chained audit log; writers append with [`audit::append`] inside
+//! their transaction) and [`ReviewStore`] (access reviews), combined by
+//! [`Storage`].
 //! API and lifecycle code depend on these traits; [`Store`] implements them
 //! with diesel over SQLite or PostgreSQL.
 //!
@@ -10,6 +13,7 @@
 
 mod applications;
 pub mod engine_state;
+pub mod audit;
 pub mod filter_sql;
 mod import;
 pub mod index;
@@ -18,6 +22,7 @@ pub mod provisioning;
 pub mod query;
 pub mod reconcile;
 mod resources;
+pub mod reviews;
 mod tenants;
 mod tokens;
 
@@ -38,6 +43,7 @@ use crate::tokens::Scopes;
 pub use applications::{
     Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
 };
+pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry, Verification};
 pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
@@ -45,6 +51,7 @@ pub use provisioning::{
     ClaimedPair, LogEntry, PairCounts, PairOutcome, PairState, PairStatus, ProvisioningQueue,
     ProvisioningStore,
 };
+pub use reviews::{Campaign, Decision, NewCampaign, ReviewItem, ReviewScope, ReviewStore};
 
 pub use query::{
     Cond, FoundResource, KeyValue, PageRequest, QueryPage, QueryStore, ResourceQuery, SortKey,
@@ -401,6 +408,8 @@ pub trait Storage:
     + ProvisioningStore
     + ProvisioningQueue
     + reconcile::ReconcileStore
+    + AuditStore
+    + ReviewStore
     + HealthCheck
     + Send
     + Sync
@@ -420,6 +429,8 @@ impl<T> Storage for T where
         + ProvisioningStore
         + ProvisioningQueue
         + reconcile::ReconcileStore
+        + AuditStore
+        + ReviewStore
         + HealthCheck
         + Send
         + Sync

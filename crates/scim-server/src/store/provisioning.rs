@@ -823,6 +823,7 @@ impl ProvisioningQueue for Store {
                     at,
                 )?;
             }
+            super::audit::provisioning_outcome(conn, claimed, outcome)?;
             Ok(())
         })
     }

@@ -4,6 +4,7 @@
 pub mod discover;
 pub mod engine;
 pub mod export;
+pub mod governance;
 pub mod groups;
 pub mod import;
 pub mod resource;
@@ -32,6 +33,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
         Command::Import(args) => import::import(&scim()?, args).await,
         Command::Export(args) => export::export(&scim()?, args).await,
         Command::Engine(args) => engine::run(global, args).await,
+        Command::Reviews(cmd) => governance::reviews(global, cmd).await,
+        Command::Audit(cmd) => governance::audit(global, cmd).await,
     }
 }
 
