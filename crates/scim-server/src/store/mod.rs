@@ -11,6 +11,7 @@
 mod applications;
 pub mod filter_sql;
 mod import;
+pub mod lifecycle;
 pub mod index;
 mod memberships;
 pub mod provisioning;
@@ -37,6 +38,7 @@ pub use applications::{
     Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
 };
 pub use import::{ImportMode, ImportStore};
+pub use lifecycle::LifecycleStore;
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
 pub use provisioning::{
@@ -398,6 +400,7 @@ pub trait Storage:
     + ApplicationStore
     + ProvisioningStore
     + ProvisioningQueue
+    + LifecycleStore
     + HealthCheck
     + Send
     + Sync
@@ -416,6 +419,7 @@ impl<T> Storage for T where
         + ApplicationStore
         + ProvisioningStore
         + ProvisioningQueue
+        + LifecycleStore
         + HealthCheck
         + Send
         + Sync
