@@ -1,6 +1,7 @@
 //! The HTTP surface: the route table, handlers per area, authentication,
 //! request/response plumbing, and the one error-to-response conversion.
 
+pub mod access;
 pub mod applications;
 pub mod assignments;
 pub mod auth;
@@ -15,11 +16,13 @@ pub mod list;
 pub mod me;
 pub mod metrics;
 pub mod middleware;
+pub mod playbooks;
 pub mod provisioning;
 pub mod render;
 pub mod request;
 pub mod resources;
 pub mod routes;
+pub mod rules;
 pub mod users;
 
 use std::sync::Arc;

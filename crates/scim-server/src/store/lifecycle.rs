@@ -317,6 +317,22 @@ pub trait LifecycleStore {
     fn resource_id_of(&self, tenant: TenantId, pk: i64) -> Result<Option<String>>;
 }
 
+/// Sets an assignment's reason and grantor inside the caller's transaction.
+pub(crate) fn describe(
+    conn: &mut AnyConnection,
+    id: i64,
+    reason: Option<&str>,
+    granted_by: Option<&str>,
+) -> Result<()> {
+    diesel::update(assignments::table.filter(assignments::id.eq(id)))
+        .set((
+            assignments::reason.eq(reason),
+            assignments::granted_by.eq(granted_by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// One line of the access view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessRow {

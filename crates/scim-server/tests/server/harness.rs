@@ -227,6 +227,7 @@ impl Ctx {
         settings.secret_key = Some(TEST_SECRET_KEY.into());
         // Tests drive the engine themselves unless they ask for workers.
         settings.provisioning_workers = 0;
+        settings.lifecycle_interval = 0.0;
         adjust(&mut settings);
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let store = server::open_store(&settings, &metrics).expect("open store");
