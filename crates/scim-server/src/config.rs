@@ -324,7 +324,8 @@ impl Settings {
             "--provisioning-interval must be between 0.01 and 3600 seconds",
         )?;
         check(
-            self.lifecycle_interval.is_finite() && (0.0..=3600.0).contains(&self.lifecycle_interval),
+            self.lifecycle_interval.is_finite()
+                && (0.0..=3600.0).contains(&self.lifecycle_interval),
             "--lifecycle-interval must be between 0 and 3600 seconds",
         )?;
         check(

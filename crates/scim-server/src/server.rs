@@ -152,7 +152,11 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
 
 /// Spawns the lifecycle evaluator (rules, temporary access) on the current
 /// actix system unless `--lifecycle-interval` is 0.
-fn start_lifecycle(settings: &Settings, storage: &Arc<dyn Storage>, registry: &Arc<SchemaRegistry>) {
+fn start_lifecycle(
+    settings: &Settings,
+    storage: &Arc<dyn Storage>,
+    registry: &Arc<SchemaRegistry>,
+) {
     if settings.lifecycle_interval <= 0.0 {
         return;
     }

@@ -247,7 +247,13 @@ pub async fn extend_assignment(
     })?;
     let storage = state.storage.clone();
     let out = blocking(move || {
-        storage.extend_assignment(tenant, id, input.valid_until, input.reason.as_deref(), Some(&by))
+        storage.extend_assignment(
+            tenant,
+            id,
+            input.valid_until,
+            input.reason.as_deref(),
+            Some(&by),
+        )
     })
     .await?;
     Ok(api_json(StatusCode::OK, &out))

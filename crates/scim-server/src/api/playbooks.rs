@@ -338,7 +338,9 @@ pub async fn list_runs(
     let id = id.into_inner();
     let storage = state.storage.clone();
     let runs = blocking(move || {
-        storage.get_playbook(tenant, id)?.ok_or_else(|| not_found(id))?;
+        storage
+            .get_playbook(tenant, id)?
+            .ok_or_else(|| not_found(id))?;
         storage.list_runs(tenant, id, 100)
     })
     .await?;

@@ -57,8 +57,8 @@ use super::{
     SCIM_PREFIX, applications, assignments, bulk, discovery, groups, health, list, me, metrics,
     provisioning, request, users,
 };
-use crate::error::Error;
 use super::{access, playbooks, rules};
+use crate::error::Error;
 
 /// Registers every route, the extractor configurations and the 404
 /// default service.

@@ -231,7 +231,9 @@ pub async fn replace_rule(
     let id = id.into_inner();
     let st = state.clone();
     let rule = blocking(move || {
-        st.storage.get_rule(tenant, id)?.ok_or_else(|| not_found(id))?;
+        st.storage
+            .get_rule(tenant, id)?
+            .ok_or_else(|| not_found(id))?;
         let (input, fields) = read(&st, tenant, body.into_inner())?;
         let (impact, _) = preview(&st, tenant, Some(id), Some(fields.clone()))?;
         check_blast_radius(
@@ -261,7 +263,9 @@ pub async fn delete_rule(
     let confirm = query.confirm;
     let st = state.clone();
     blocking(move || {
-        st.storage.get_rule(tenant, id)?.ok_or_else(|| not_found(id))?;
+        st.storage
+            .get_rule(tenant, id)?
+            .ok_or_else(|| not_found(id))?;
         let (impact, _) = preview(&st, tenant, Some(id), None)?;
         check_blast_radius(
             &*st.storage,
@@ -290,7 +294,9 @@ pub async fn preview_rule(
     let out = blocking(move || {
         let (input, fields) = read(&st, tenant, body.into_inner())?;
         if let Some(id) = input.id {
-            st.storage.get_rule(tenant, id)?.ok_or_else(|| not_found(id))?;
+            st.storage
+                .get_rule(tenant, id)?
+                .ok_or_else(|| not_found(id))?;
         }
         Ok(preview(&st, tenant, input.id, Some(fields))?.1)
     })

@@ -239,7 +239,9 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
                         }
                     }
                 };
-                results.push(json!({"playbookId": pb, "action": i, "type": action.kind(), "status": status}));
+                results.push(
+                    json!({"playbookId": pb, "action": i, "type": action.kind(), "status": status}),
+                );
             }
         }
         for pb in &r.rule.fields.playbooks {
@@ -267,7 +269,8 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
                 for a in &facts.assignments {
                     if a.valid_until.is_none_or(|u| u > at) {
                         d.outcome.expire_at.push((a.id, at));
-                        scheduled.push(json!({"assignmentId": a.id, "applicationId": a.application_id}));
+                        scheduled
+                            .push(json!({"assignmentId": a.id, "applicationId": a.application_id}));
                     }
                 }
             }

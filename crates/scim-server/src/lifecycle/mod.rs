@@ -82,7 +82,11 @@ impl Impact {
     /// Applications where more than `max_percent` of the provisioned
     /// accounts (and more than one) would be deactivated: (application,
     /// deactivated, accounts).
-    pub fn over_threshold(&self, accounts: &[(i64, i64)], max_percent: f64) -> Vec<(i64, i64, i64)> {
+    pub fn over_threshold(
+        &self,
+        accounts: &[(i64, i64)],
+        max_percent: f64,
+    ) -> Vec<(i64, i64, i64)> {
         self.per_application
             .iter()
             .filter_map(|(app, (_, deact))| {
@@ -239,24 +243,25 @@ impl Lifecycle {
         let users = self.users()?;
         for attrs in &d.set_attributes {
             let message = set_message(attrs);
-            self.storage
-                .update_resource(ctx, &users, user_id, None, ChangeOp::Patch, &mut |cur| {
+            self.storage.update_resource(
+                ctx,
+                &users,
+                user_id,
+                None,
+                ChangeOp::Patch,
+                &mut |cur| {
                     Ok(
                         patch::apply_message(&cur.document, &message, &users, Mode::Strict)
                             .map_err(|e| Error::from(e.into_error()))?
                             .resource,
                     )
-                })?;
+                },
+            )?;
         }
         let groups = self.groups_rs()?;
         for g in &d.add_to_groups {
-            self.storage.update_resource(
-                ctx,
-                &groups,
-                g,
-                None,
-                ChangeOp::Patch,
-                &mut |cur| {
+            self.storage
+                .update_resource(ctx, &groups, g, None, ChangeOp::Patch, &mut |cur| {
                     let mut doc = cur.document.clone();
                     let members = doc
                         .as_object_mut()
@@ -267,8 +272,7 @@ impl Lifecycle {
                         list.push(json!({"value": user_id, "type": "User"}));
                     }
                     Ok(doc)
-                },
-            )?;
+                })?;
         }
         for pk in &d.remove_from_groups {
             let Some(gid) = self.storage.resource_id_of(tenant, *pk)? else {
@@ -316,11 +320,11 @@ impl Lifecycle {
         let mut contexts: HashMap<TenantId, Context> = HashMap::new();
         let mut evaluated = 0;
         for d in &due {
-            if !contexts.contains_key(&d.tenant) {
-                contexts.insert(d.tenant, self.context(d.tenant, None)?);
-            }
-            let Some(ctx) = contexts.get(&d.tenant) else {
-                continue;
+            let ctx = match contexts.entry(d.tenant) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(self.context(d.tenant, None)?)
+                }
             };
             match self.evaluate(d, ctx) {
                 Ok(_) => evaluated += 1,
@@ -437,7 +441,10 @@ impl Lifecycle {
                                     .or_else(|| Some(format!("playbook '{}'", pb.fields.name))),
                                 valid_until: until,
                             });
-                            ("granted", json!({"applicationId": app, "validUntil": until}))
+                            (
+                                "granted",
+                                json!({"applicationId": app, "validUntil": until}),
+                            )
                         }
                     }
                     Action::AddToGroup {
@@ -460,9 +467,14 @@ impl Lifecycle {
                         outcome.revoke.extend(&ids);
                         ("revoked", json!({"assignments": ids}))
                     }
-                    other => ("skipped", json!({"reason": format!("unresolved {}", other.kind())})),
+                    other => (
+                        "skipped",
+                        json!({"reason": format!("unresolved {}", other.kind())}),
+                    ),
                 };
-                per_action.push(json!({"action": i, "type": action.kind(), "status": status, "detail": detail}));
+                per_action.push(
+                    json!({"action": i, "type": action.kind(), "status": status, "detail": detail}),
+                );
             }
             let before = apps_in_force(&facts, now);
             let after = apps_after(&facts, &outcome, now);
@@ -528,9 +540,7 @@ impl Lifecycle {
     ) -> Result<(Impact, Value)> {
         let mut facts = self.storage.user_facts(tenant, user_id)?;
         let Some(current) = facts.document.clone() else {
-            return Err(
-                scim_core::Error::not_found(format!("no user with id '{user_id}'")).into(),
-            );
+            return Err(scim_core::Error::not_found(format!("no user with id '{user_id}'")).into());
         };
         let users = self.users()?;
         let new_doc = if proposed.get("Operations").is_some() {

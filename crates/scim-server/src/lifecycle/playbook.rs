@@ -123,7 +123,10 @@ pub fn resolve(
         found.map(|a| (a.id, a.fields.name.clone())).ok_or_else(|| {
             invalid(format!(
                 "action {i}: no application {}",
-                id.map_or_else(|| format!("named '{}'", name.clone().unwrap_or_default()), |id| format!("with id {id}"))
+                id.map_or_else(
+                    || format!("named '{}'", name.clone().unwrap_or_default()),
+                    |id| format!("with id {id}")
+                )
             ))
         })
     };
@@ -186,7 +189,8 @@ pub fn resolve(
                 if attributes.is_empty() {
                     return Err(invalid(format!("action {i}: 'attributes' is empty")));
                 }
-                let probe = json!({"schemas": [scim_core::schema::USER_SCHEMA], "userName": "probe"});
+                let probe =
+                    json!({"schemas": [scim_core::schema::USER_SCHEMA], "userName": "probe"});
                 patch::apply_message(&probe, &set_message(&attributes), users, Mode::Strict)
                     .map_err(|e| invalid(format!("action {i}: {}", e.into_error().detail())))?;
                 Action::SetAttributes { attributes }

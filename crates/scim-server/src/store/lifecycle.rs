@@ -276,8 +276,7 @@ pub trait LifecycleStore {
     ) -> Result<Outcome>;
     /// Applies an outcome for a user now (manual playbook runs), in one
     /// transaction. Returns the ids of assignments created.
-    fn apply_outcome(&self, tenant: TenantId, resource_id: &str, outcome: &Outcome)
-    -> Result<()>;
+    fn apply_outcome(&self, tenant: TenantId, resource_id: &str, outcome: &Outcome) -> Result<()>;
 
     /// Deletes assignments whose end has passed (each with its pairs marked
     /// due and an `expired` event, one transaction each), and marks due the
@@ -306,8 +305,12 @@ pub trait LifecycleStore {
         application: Option<i64>,
     ) -> Result<Vec<AccessRow>>;
     /// The users of the tenant (id, document), in key order after `after`.
-    fn users_page(&self, tenant: TenantId, after: i64, limit: i64)
-    -> Result<Vec<(i64, String, Value)>>;
+    fn users_page(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, Value)>>;
     /// Users with an assignment in force (direct or through a group) per
     /// application: (application, count).
     fn assigned_counts(&self, tenant: TenantId) -> Result<Vec<(i64, i64)>>;
@@ -521,7 +524,9 @@ fn load_rule(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Opti
 fn check_playbooks_exist(conn: &mut AnyConnection, tenant: TenantId, ids: &[i64]) -> Result<()> {
     for id in ids {
         if load_playbook(conn, tenant, *id)?.is_none() {
-            return Err(scim_core::Error::invalid_value(format!("no playbook with id {id}")).into());
+            return Err(
+                scim_core::Error::invalid_value(format!("no playbook with id {id}")).into(),
+            );
         }
     }
     Ok(())
@@ -871,9 +876,7 @@ fn not_found(what: &str, id: i64) -> Error {
 
 fn time_json(t: Option<NaiveDateTime>) -> Value {
     t.map_or(Value::Null, |t| {
-        Value::String(
-            from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        )
+        Value::String(from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     })
 }
 
@@ -1440,9 +1443,7 @@ impl LifecycleStore for Store {
         let mut users: BTreeSet<i64> = BTreeSet::new();
         if let Some(id) = user {
             let Some((pk, _)) = user_pk(conn, tenant, id)? else {
-                return Err(
-                    scim_core::Error::not_found(format!("no user with id '{id}'")).into(),
-                );
+                return Err(scim_core::Error::not_found(format!("no user with id '{id}'")).into());
             };
             users.insert(pk);
         } else if let Some(app) = application {

@@ -11,8 +11,8 @@
 mod applications;
 pub mod filter_sql;
 mod import;
-pub mod lifecycle;
 pub mod index;
+pub mod lifecycle;
 mod memberships;
 pub mod provisioning;
 pub mod query;
@@ -38,8 +38,8 @@ pub use applications::{
     Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
 };
 pub use import::{ImportMode, ImportStore};
-pub use lifecycle::LifecycleStore;
 pub use index::{IndexRow, IndexValue, fold, index_rows};
+pub use lifecycle::LifecycleStore;
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
 pub use provisioning::{
     ClaimedPair, LogEntry, PairCounts, PairOutcome, PairState, PairStatus, ProvisioningQueue,

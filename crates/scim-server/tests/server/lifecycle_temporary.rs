@@ -107,7 +107,10 @@ backend_test!(
             w.account("Trello", "carl").await == Some(false)
         })
         .await;
-        assert!(gone, "the contractor's account was deactivated after the restart");
+        assert!(
+            gone,
+            "the contractor's account was deactivated after the restart"
+        );
         // The engine records the outcome just after the answer arrives.
         let revoked = eventually(Duration::from_secs(10), || async {
             let access = ctx
@@ -167,9 +170,18 @@ backend_test!(
         )
         .await;
         worker.drain(5).await.unwrap();
-        assert_eq!(w.account("Slack", "dana").await, None, "not before validFrom");
+        assert_eq!(
+            w.account("Slack", "dana").await,
+            None,
+            "not before validFrom"
+        );
         let access = ctx
-            .send(Method::GET, &format!("/api/v1/users/{dana}/access"), &w.admin, None)
+            .send(
+                Method::GET,
+                &format!("/api/v1/users/{dana}/access"),
+                &w.admin,
+                None,
+            )
             .await
             .expect(200)
             .body;
@@ -180,11 +192,22 @@ backend_test!(
         worker.drain(5).await.unwrap();
         assert_eq!(w.account("Slack", "dana").await, Some(true));
         let access = ctx
-            .send(Method::GET, &format!("/api/v1/users/{dana}/access"), &w.admin, None)
+            .send(
+                Method::GET,
+                &format!("/api/v1/users/{dana}/access"),
+                &w.admin,
+                None,
+            )
             .await
             .expect(200)
             .body;
-        assert_eq!(access["applications"][0]["state"], "provisioned", "{access}");
-        assert!(access["applications"][0]["expiresAt"].is_string(), "{access}");
+        assert_eq!(
+            access["applications"][0]["state"], "provisioned",
+            "{access}"
+        );
+        assert!(
+            access["applications"][0]["expiresAt"].is_string(),
+            "{access}"
+        );
     }
 );
