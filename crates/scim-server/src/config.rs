@@ -270,6 +270,16 @@ pub struct Settings {
         global = true
     )]
     pub max_deactivation_percent: f64,
+    /// Seconds between looks for access review campaigns past their due
+    /// date (their undecided items then take the campaign's default); 0
+    /// turns the scheduler off on this replica.
+    #[arg(
+        long,
+        env = "SCIM_REVIEW_INTERVAL",
+        default_value_t = 30.0,
+        global = true
+    )]
+    pub review_interval: f64,
 }
 
 impl Settings {
@@ -332,6 +342,12 @@ impl Settings {
             self.max_deactivation_percent.is_finite()
                 && (0.0..=100.0).contains(&self.max_deactivation_percent),
             "--max-deactivation-percent must be between 0 and 100",
+        )?;
+        check(
+            self.review_interval == 0.0
+                || (self.review_interval.is_finite()
+                    && (0.01..=86400.0).contains(&self.review_interval)),
+            "--review-interval must be 0 or between 0.01 and 86400 seconds",
         )?;
         if let Some(key) = &self.secret_key {
             crate::secrets::SecretKey::from_base64(key)?;

@@ -94,6 +94,10 @@ pub fn start(
     start_provisioning(&settings, &storage)?;
     let registry = Arc::new(schema_registry(&settings)?);
     start_lifecycle(&settings, &storage, &registry);
+    if settings.review_interval > 0.0 {
+        let interval = std::time::Duration::from_secs_f64(settings.review_interval);
+        actix_web::rt::spawn(api::reviews::run_scheduler(storage.clone(), interval));
+    }
     let state = web::Data::new(AppState {
         storage,
         registry,

@@ -8,6 +8,8 @@ mod harness;
 
 #[path = "server/applications.rs"]
 mod applications;
+#[path = "server/audit.rs"]
+mod audit;
 #[path = "server/auth.rs"]
 mod auth;
 #[path = "server/bulk.rs"]
@@ -42,6 +44,8 @@ mod ops;
 mod provisioning;
 #[path = "server/queries.rs"]
 mod queries;
+#[path = "server/reviews.rs"]
+mod reviews;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]

@@ -76,6 +76,13 @@ pub enum Command {
     /// Write every resource (or those matching a filter) to standard
     /// output as JSON lines or CSV.
     Export(ExportArgs),
+    /// Access reviews of a scim-server (its /api/v1): list, start, decide,
+    /// close, export.
+    #[command(subcommand)]
+    Reviews(crate::commands::governance::ReviewsCommand),
+    /// The audit log of a scim-server (its /api/v1): query, export, verify.
+    #[command(subcommand)]
+    Audit(crate::commands::governance::AuditCommand),
 }
 
 /// `scimctl users ...`.

@@ -16,5 +16,7 @@ mod harness;
 mod crud;
 #[path = "scimctl/errors.rs"]
 mod errors;
+#[path = "scimctl/governance.rs"]
+mod governance;
 #[path = "scimctl/transfer.rs"]
 mod transfer;

@@ -26,6 +26,7 @@ use super::playbooks::app_names;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
+use crate::store::audit::{actor_of, with_actor};
 use crate::store::lifecycle::{AccessRow, UserAssignment};
 use crate::tokens::Scope;
 
@@ -246,14 +247,17 @@ pub async fn extend_assignment(
         )))
     })?;
     let storage = state.storage.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     let out = blocking(move || {
-        storage.extend_assignment(
-            tenant,
-            id,
-            input.valid_until,
-            input.reason.as_deref(),
-            Some(&by),
-        )
+        with_actor(actor, || {
+            storage.extend_assignment(
+                tenant,
+                id,
+                input.valid_until,
+                input.reason.as_deref(),
+                Some(&by),
+            )
+        })
     })
     .await?;
     Ok(api_json(StatusCode::OK, &out))

@@ -35,6 +35,7 @@ use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::secrets::SecretKey;
+use crate::store::audit::{actor_of, with_actor};
 use crate::store::{Application, ApplicationFields};
 use crate::tokens::Scope;
 
@@ -403,8 +404,10 @@ pub async fn create_application(
         return Err(invalid("an application needs a name and a baseUrl"));
     }
     let fields = merge(&state, tenant.0, defaults(), None, input)?;
+    let actor = actor_of(Some(auth.principal.token_id));
     let storage = state.storage.clone();
-    let app = blocking(move || storage.create_application(tenant, &fields)).await?;
+    let app =
+        blocking(move || with_actor(actor, || storage.create_application(tenant, &fields))).await?;
     Ok(api_json(StatusCode::CREATED, &render(&app)))
 }
 
@@ -443,8 +446,11 @@ pub async fn update_application(
         .ok_or_else(|| not_found(id))?;
     let old_name = current.fields.name.clone();
     let fields = merge(&state, tenant.0, current.fields, Some(&old_name), input)?;
+    let actor = actor_of(Some(auth.principal.token_id));
     let storage = state.storage.clone();
-    let app = blocking(move || storage.update_application(tenant, id, &fields)).await?;
+    let app =
+        blocking(move || with_actor(actor, || storage.update_application(tenant, id, &fields)))
+            .await?;
     Ok(api_json(StatusCode::OK, &render(&app)))
 }
 
@@ -458,8 +464,9 @@ pub async fn delete_application(
     auth.require(Scope::Admin)?;
     let tenant = auth.principal.tenant_id;
     let id = id.into_inner();
+    let actor = actor_of(Some(auth.principal.token_id));
     let storage = state.storage.clone();
-    blocking(move || storage.delete_application(tenant, id)).await?;
+    blocking(move || with_actor(actor, || storage.delete_application(tenant, id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

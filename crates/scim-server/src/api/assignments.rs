@@ -18,6 +18,7 @@ use super::applications::api_json;
 use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
+use crate::store::audit::{actor_of, with_actor};
 use crate::store::{Assignment, AssignmentFilter};
 use crate::tokens::Scope;
 
@@ -106,16 +107,19 @@ pub async fn create_assignment(
         .unwrap_or_else(|| format!("token:{}", auth.principal.token_id));
     let reason = input.reason.clone();
     let (by, why) = (granted_by.clone(), reason.clone());
+    let actor = actor_of(Some(auth.principal.token_id));
     let created = blocking(move || {
-        storage.create_assignment_with(
-            tenant,
-            input.application_id,
-            &input.resource_id,
-            input.valid_from,
-            input.valid_until,
-            why.as_deref(),
-            Some(&by),
-        )
+        with_actor(actor, || {
+            storage.create_assignment_with(
+                tenant,
+                input.application_id,
+                &input.resource_id,
+                input.valid_from,
+                input.valid_until,
+                why.as_deref(),
+                Some(&by),
+            )
+        })
     })
     .await?;
     let mut body = render(&created);
@@ -161,7 +165,8 @@ pub async fn delete_assignment(
     auth.require(Scope::Admin)?;
     let tenant = auth.principal.tenant_id;
     let id = id.into_inner();
+    let actor = actor_of(Some(auth.principal.token_id));
     let storage = state.storage.clone();
-    blocking(move || storage.delete_assignment(tenant, id)).await?;
+    blocking(move || with_actor(actor, || storage.delete_assignment(tenant, id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }

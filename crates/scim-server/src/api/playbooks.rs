@@ -23,6 +23,7 @@ use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Impact, Lifecycle, RunOptions, playbook};
+use crate::store::audit::{actor_of, with_actor};
 use crate::store::lifecycle::{Playbook, PlaybookFields, PlaybookRun};
 use crate::store::{Storage, TenantId};
 use crate::tokens::Scope;
@@ -175,9 +176,12 @@ pub async fn create_playbook(
     auth.require(Scope::Admin)?;
     let tenant = auth.principal.tenant_id;
     let st = state.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     let created = blocking(move || {
-        let f = fields(&st, tenant, body.into_inner())?;
-        st.storage.create_playbook(tenant, &f)
+        with_actor(actor, || {
+            let f = fields(&st, tenant, body.into_inner())?;
+            st.storage.create_playbook(tenant, &f)
+        })
     })
     .await?;
     Ok(api_json(StatusCode::CREATED, &render(&created)))
@@ -214,9 +218,12 @@ pub async fn replace_playbook(
     let tenant = auth.principal.tenant_id;
     let id = id.into_inner();
     let st = state.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     let pb = blocking(move || {
-        let f = fields(&st, tenant, body.into_inner())?;
-        st.storage.update_playbook(tenant, id, &f)
+        with_actor(actor, || {
+            let f = fields(&st, tenant, body.into_inner())?;
+            st.storage.update_playbook(tenant, id, &f)
+        })
     })
     .await?;
     Ok(api_json(StatusCode::OK, &render(&pb)))
@@ -232,7 +239,8 @@ pub async fn delete_playbook(
     let tenant = auth.principal.tenant_id;
     let id = id.into_inner();
     let storage = state.storage.clone();
-    blocking(move || storage.delete_playbook(tenant, id)).await?;
+    let actor = actor_of(Some(auth.principal.token_id));
+    blocking(move || with_actor(actor, || storage.delete_playbook(tenant, id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -264,34 +272,38 @@ pub async fn run_playbook(
 ) -> Result<HttpResponse> {
     auth.require(Scope::Admin)?;
     let tenant = auth.principal.tenant_id;
-    let actor = auth.principal.token_id;
+    let token = auth.principal.token_id;
     let id = id.into_inner();
     let st = state.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     let run = blocking(move || {
-        let input = run_input(body.into_inner())?;
-        let lc = Lifecycle::new(st.storage.clone(), st.registry.clone());
-        let mut options = RunOptions {
-            valid_until: input.valid_until,
-            reason: input.reason.clone(),
-            dry_run: true,
-        };
-        let (_, impact) = lc.run_playbook(tenant, id, &input.users, &options, Some(actor))?;
-        check_blast_radius(
-            &*st.storage,
-            tenant,
-            &impact,
-            st.settings.max_deactivation_percent,
-            input.confirm,
-        )?;
-        options.dry_run = false;
-        let (results, impact) = lc.run_playbook(tenant, id, &input.users, &options, Some(actor))?;
-        let names = app_names(&*st.storage, tenant)?;
-        let run = st
-            .storage
-            .insert_run(tenant, id, "manual", Some(actor), &json!(results))?;
-        let mut body = render_run(&run);
-        body["impact"] = impact.to_json(&names);
-        Ok(body)
+        with_actor(actor, || {
+            let input = run_input(body.into_inner())?;
+            let lc = Lifecycle::new(st.storage.clone(), st.registry.clone());
+            let mut options = RunOptions {
+                valid_until: input.valid_until,
+                reason: input.reason.clone(),
+                dry_run: true,
+            };
+            let (_, impact) = lc.run_playbook(tenant, id, &input.users, &options, Some(token))?;
+            check_blast_radius(
+                &*st.storage,
+                tenant,
+                &impact,
+                st.settings.max_deactivation_percent,
+                input.confirm,
+            )?;
+            options.dry_run = false;
+            let (results, impact) =
+                lc.run_playbook(tenant, id, &input.users, &options, Some(token))?;
+            let names = app_names(&*st.storage, tenant)?;
+            let run = st
+                .storage
+                .insert_run(tenant, id, "manual", Some(token), &json!(results))?;
+            let mut body = render_run(&run);
+            body["impact"] = impact.to_json(&names);
+            Ok(body)
+        })
     })
     .await?;
     Ok(api_json(StatusCode::CREATED, &run))

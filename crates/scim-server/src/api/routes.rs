@@ -42,6 +42,16 @@
 //! | GET | `/api/v1/applications/{id}/access` | [`access::get_application_access`] |
 //! | POST | `/api/v1/assignments/{id}/extend` | [`access::extend_assignment`] |
 //! | GET | `/api/v1/assignments/{id}/extensions` | [`access::list_extensions`] |
+//! | GET | `/api/v1/audit` | [`audit::list_audit`] |
+//! | GET | `/api/v1/audit/export` | [`audit::export_audit`] |
+//! | GET | `/api/v1/audit/verify` | [`audit::verify_audit`] |
+//! | GET, POST | `/api/v1/reviews` | [`reviews`]`::{list,create}_review(s)` |
+//! | GET | `/api/v1/reviews/{id}` | [`reviews::get_review`] |
+//! | GET | `/api/v1/reviews/{id}/items` | [`reviews::list_review_items`] |
+//! | POST | `/api/v1/reviews/{id}/items/{item}/decision` | [`reviews::decide_review_item`] |
+//! | POST | `/api/v1/reviews/{id}/close` | [`reviews::close_review`] |
+//! | GET | `/api/v1/reviews/{id}/export` | [`reviews::export_review`] |
+//! | GET | `/api/v1/openapi.json` | [`openapi::get_openapi`] (no token needed) |
 //!
 //! Other methods on these paths answer 405 with an `Allow` header; any
 //! other path answers 404. Both as SCIM errors.
@@ -54,8 +64,8 @@ use actix_web::{
 use scim_core::ErrorKind;
 
 use super::{
-    SCIM_PREFIX, applications, assignments, bulk, discovery, groups, health, list, me, metrics,
-    provisioning, request, users,
+    SCIM_PREFIX, applications, assignments, audit, bulk, discovery, groups, health, list, me,
+    metrics, openapi, provisioning, request, reviews, users,
 };
 use super::{access, playbooks, rules};
 use crate::error::Error;
@@ -239,9 +249,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .service(get_only(
                     "/assignments/{id}/extensions",
                     access::list_extensions,
-                )),
+                ))
+                // Governance: audit log, access reviews, the OpenAPI document.
+                .configure(governance_routes),
         )
         .default_service(web::to(not_found));
+}
+
+/// The governance routes under `/api/v1` (api/audit.rs, api/reviews.rs,
+/// api/openapi.rs).
+fn governance_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_only("/audit", audit::list_audit))
+        .service(get_only("/audit/export", audit::export_audit))
+        .service(get_only("/audit/verify", audit::verify_audit))
+        .service(
+            web::resource("/reviews")
+                .route(web::get().to(reviews::list_reviews))
+                .route(web::post().to(reviews::create_review))
+                .default_service(not_allowed("GET, POST")),
+        )
+        .service(get_only("/reviews/{id}", reviews::get_review))
+        .service(get_only("/reviews/{id}/items", reviews::list_review_items))
+        .service(post_only(
+            "/reviews/{id}/items/{item}/decision",
+            reviews::decide_review_item,
+        ))
+        .service(post_only("/reviews/{id}/close", reviews::close_review))
+        .service(get_only("/reviews/{id}/export", reviews::export_review))
+        .service(get_only("/openapi.json", openapi::get_openapi));
 }
 
 /// The methods of a collection (list and create).

@@ -25,6 +25,7 @@ use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
 use crate::store::TenantId;
+use crate::store::audit::{actor_of, with_actor};
 use crate::store::lifecycle::{Rule, RuleFields};
 use crate::tokens::Scope;
 
@@ -183,17 +184,20 @@ pub async fn create_rule(
     auth.require(Scope::Admin)?;
     let tenant = auth.principal.tenant_id;
     let st = state.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     let rule = blocking(move || {
-        let (input, fields) = read(&st, tenant, body.into_inner())?;
-        let (impact, _) = preview(&st, tenant, None, Some(fields.clone()))?;
-        check_blast_radius(
-            &*st.storage,
-            tenant,
-            &impact,
-            st.settings.max_deactivation_percent,
-            input.confirm,
-        )?;
-        st.storage.create_rule(tenant, &fields)
+        with_actor(actor, || {
+            let (input, fields) = read(&st, tenant, body.into_inner())?;
+            let (impact, _) = preview(&st, tenant, None, Some(fields.clone()))?;
+            check_blast_radius(
+                &*st.storage,
+                tenant,
+                &impact,
+                st.settings.max_deactivation_percent,
+                input.confirm,
+            )?;
+            st.storage.create_rule(tenant, &fields)
+        })
     })
     .await?;
     Ok(api_json(StatusCode::CREATED, &render(&rule)))
@@ -230,20 +234,23 @@ pub async fn replace_rule(
     let tenant = auth.principal.tenant_id;
     let id = id.into_inner();
     let st = state.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     let rule = blocking(move || {
-        st.storage
-            .get_rule(tenant, id)?
-            .ok_or_else(|| not_found(id))?;
-        let (input, fields) = read(&st, tenant, body.into_inner())?;
-        let (impact, _) = preview(&st, tenant, Some(id), Some(fields.clone()))?;
-        check_blast_radius(
-            &*st.storage,
-            tenant,
-            &impact,
-            st.settings.max_deactivation_percent,
-            input.confirm,
-        )?;
-        st.storage.update_rule(tenant, id, &fields)
+        with_actor(actor, || {
+            st.storage
+                .get_rule(tenant, id)?
+                .ok_or_else(|| not_found(id))?;
+            let (input, fields) = read(&st, tenant, body.into_inner())?;
+            let (impact, _) = preview(&st, tenant, Some(id), Some(fields.clone()))?;
+            check_blast_radius(
+                &*st.storage,
+                tenant,
+                &impact,
+                st.settings.max_deactivation_percent,
+                input.confirm,
+            )?;
+            st.storage.update_rule(tenant, id, &fields)
+        })
     })
     .await?;
     Ok(api_json(StatusCode::OK, &render(&rule)))
@@ -262,19 +269,22 @@ pub async fn delete_rule(
     let id = id.into_inner();
     let confirm = query.confirm;
     let st = state.clone();
+    let actor = actor_of(Some(auth.principal.token_id));
     blocking(move || {
-        st.storage
-            .get_rule(tenant, id)?
-            .ok_or_else(|| not_found(id))?;
-        let (impact, _) = preview(&st, tenant, Some(id), None)?;
-        check_blast_radius(
-            &*st.storage,
-            tenant,
-            &impact,
-            st.settings.max_deactivation_percent,
-            confirm,
-        )?;
-        st.storage.delete_rule(tenant, id)
+        with_actor(actor, || {
+            st.storage
+                .get_rule(tenant, id)?
+                .ok_or_else(|| not_found(id))?;
+            let (impact, _) = preview(&st, tenant, Some(id), None)?;
+            check_blast_radius(
+                &*st.storage,
+                tenant,
+                &impact,
+                st.settings.max_deactivation_percent,
+                confirm,
+            )?;
+            st.storage.delete_rule(tenant, id)
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -280,3 +280,68 @@ diesel::table! {
         at -> Timestamp,
     }
 }
+// Governance (migration 2026-11-26-000003_governance): the audit log and
+// access reviews.
+
+diesel::table! {
+    audit_log (tenant_id, seq) {
+        tenant_id -> BigInt,
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+        cause -> Nullable<BigInt>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_heads (tenant_id) {
+        tenant_id -> BigInt,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    review_campaigns (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        scope_type -> Text,
+        scope_id -> Nullable<Text>,
+        reviewers -> Text,
+        due_at -> Timestamp,
+        default_decision -> Text,
+        status -> Text,
+        created_by -> Text,
+        created -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    review_items (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        tenant_id -> BigInt,
+        user_id -> Text,
+        user_name -> Nullable<Text>,
+        application_id -> BigInt,
+        application_name -> Text,
+        assignment_id -> BigInt,
+        decision -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(review_items -> review_campaigns (campaign_id));
+diesel::allow_tables_to_appear_in_same_query!(review_campaigns, review_items);

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use scim_core::ErrorKind;
 
+use super::audit::{self, application_snapshot, assignment_snapshot, management};
 use super::provisioning::{mark_application_due, mark_due, member_pks};
 use super::{Store, TenantId, from_db_time, now, to_db_time};
 use crate::db::schema::{applications, assignments, resources};
@@ -321,7 +322,11 @@ impl ApplicationStore for Store {
                 .returning(applications::id)
                 .get_result(conn)
                 .map_err(|e| name_taken(e, &f.name))?;
-            load_app(conn, tenant, id)?.ok_or_else(|| app_not_found(id))
+            let app = load_app(conn, tenant, id)?.ok_or_else(|| app_not_found(id))?;
+            let entry = management("application.create", "Application", id)
+                .after(Some(application_snapshot(&app)));
+            audit::append(conn, tenant, &entry)?;
+            Ok(app)
         })
     }
 
@@ -347,6 +352,7 @@ impl ApplicationStore for Store {
         let f = fields;
         let mut conn = self.conn()?;
         write_transaction(&mut conn, |conn| -> Result<Application> {
+            let before = load_app(conn, tenant, id)?;
             let updated = diesel::update(
                 applications::table
                     .filter(applications::tenant_id.eq(tenant.0))
@@ -374,7 +380,12 @@ impl ApplicationStore for Store {
                 return Err(app_not_found(id));
             }
             mark_application_due(conn, id)?;
-            load_app(conn, tenant, id)?.ok_or_else(|| app_not_found(id))
+            let app = load_app(conn, tenant, id)?.ok_or_else(|| app_not_found(id))?;
+            let entry = management("application.update", "Application", id)
+                .before(before.as_ref().map(application_snapshot))
+                .after(Some(application_snapshot(&app)));
+            audit::append(conn, tenant, &entry)?;
+            Ok(app)
         })
     }
 
@@ -382,9 +393,9 @@ impl ApplicationStore for Store {
         use crate::db::schema::{provisioning_log, provisioning_state};
         let mut conn = self.conn()?;
         write_transaction(&mut conn, |conn| -> Result<()> {
-            if load_app(conn, tenant, id)?.is_none() {
+            let Some(before) = load_app(conn, tenant, id)? else {
                 return Err(app_not_found(id));
-            }
+            };
             diesel::delete(assignments::table.filter(assignments::application_id.eq(id)))
                 .execute(conn)?;
             diesel::delete(
@@ -394,6 +405,9 @@ impl ApplicationStore for Store {
             diesel::delete(provisioning_log::table.filter(provisioning_log::application_id.eq(id)))
                 .execute(conn)?;
             diesel::delete(applications::table.filter(applications::id.eq(id))).execute(conn)?;
+            let entry = management("application.delete", "Application", id)
+                .before(Some(application_snapshot(&before)));
+            audit::append(conn, tenant, &entry)?;
             Ok(())
         })
     }
@@ -453,7 +467,7 @@ impl ApplicationStore for Store {
             super::lifecycle::describe(conn, id, reason, granted_by)?;
             let pks = affected(conn, pk, &resource_type)?;
             mark_due(conn, tenant, &pks)?;
-            Ok(Assignment {
+            let assignment = Assignment {
                 id,
                 application_id,
                 resource_type,
@@ -462,7 +476,11 @@ impl ApplicationStore for Store {
                 valid_from: valid_from.map(|t| from_db_time(to_db_time(t))),
                 valid_until: valid_until.map(|t| from_db_time(to_db_time(t))),
                 created: from_db_time(at),
-            })
+            };
+            let entry = management("assignment.create", "Assignment", id)
+                .after(Some(assignment_snapshot(&assignment)));
+            audit::append(conn, tenant, &entry)?;
+            Ok(assignment)
         })
     }
 
@@ -515,7 +533,10 @@ impl ApplicationStore for Store {
             // once the assignment is gone; new ones are created here.
             let pks = affected(conn, pk, &resource_type)?;
             mark_due(conn, tenant, &pks)?;
+            let before = audit::assignment_before(conn, tenant, id)?;
             diesel::delete(assignments::table.filter(assignments::id.eq(id))).execute(conn)?;
+            let entry = management("assignment.delete", "Assignment", id).before(before);
+            audit::append(conn, tenant, &entry)?;
             Ok(())
         })
     }

@@ -19,6 +19,7 @@ use diesel::sql_types::{BigInt, Timestamp};
 use scim_core::ErrorKind;
 use serde_json::Value;
 
+use super::audit::{self, NewAuditEntry};
 use super::provisioning::{mark_due, member_pks};
 use super::{Store, TenantId, from_db_time, now, to_db_time};
 use crate::db::schema::{
@@ -710,6 +711,8 @@ fn write_outcome(
 ) -> Result<()> {
     let at = to_db_time(now());
     let mut touched = false;
+    let mut created: Vec<(i64, &Grant)> = Vec::new();
+    let mut removed: Vec<(i64, Option<Value>)> = Vec::new();
     if let Some(pk) = pk {
         for g in &outcome.grants {
             let exists: i64 = assignments::table
@@ -729,7 +732,7 @@ fn write_outcome(
             if app_ok == 0 {
                 continue;
             }
-            diesel::insert_into(assignments::table)
+            let new_id: i64 = diesel::insert_into(assignments::table)
                 .values((
                     assignments::tenant_id.eq(tenant.0),
                     assignments::application_id.eq(g.application_id),
@@ -742,7 +745,9 @@ fn write_outcome(
                     assignments::granted_by.eq(Some(g.source.as_str())),
                     assignments::role.eq(g.role.as_deref()),
                 ))
-                .execute(conn)?;
+                .returning(assignments::id)
+                .get_result(conn)?;
+            created.push((new_id, g));
             touched = true;
         }
         for (id, until) in &outcome.expire_at {
@@ -788,6 +793,9 @@ fn write_outcome(
             // Mark while the revoked rows still exist: their pairs remember
             // the application.
             mark_due(conn, tenant, &[pk])?;
+        }
+        for id in &outcome.revoke {
+            removed.push((*id, audit::assignment_before(conn, tenant, *id)?));
         }
         if !outcome.revoke.is_empty() {
             diesel::delete(
@@ -846,6 +854,78 @@ fn write_outcome(
     if let Some((event, detail)) = &outcome.event {
         insert_event(conn, tenant, resource_id, event, cause_seq, detail)?;
     }
+    audit_outcome(conn, tenant, resource_id, outcome, &created, &removed)
+}
+
+/// Records an outcome in the audit log, last in its transaction, with its
+/// causal chain: the user's latest entry (the SCIM write) -> the lifecycle
+/// event -> each rule that fired -> the playbook runs; assignments granted
+/// and revoked are caused by the event.
+fn audit_outcome(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_id: &str,
+    outcome: &Outcome,
+    created: &[(i64, &Grant)],
+    removed: &[(i64, Option<Value>)],
+) -> Result<()> {
+    let actor = audit::actor_of(None);
+    let actor = if actor == "system" {
+        "system:lifecycle".to_owned()
+    } else {
+        actor
+    };
+    let mut cause = audit::latest_for(conn, tenant, "User", resource_id)?;
+    if let Some((event, detail)) = &outcome.event {
+        let entry = NewAuditEntry::new(&actor, format!("lifecycle.{event}"), "User", resource_id)
+            .after(Some(detail.clone()))
+            .cause(cause);
+        cause = Some(audit::append(conn, tenant, &entry)?);
+    }
+    let mut fired: Vec<&str> = outcome.runs.iter().map(|r| r.1.as_str()).collect();
+    fired.dedup();
+    for source in fired {
+        let Some(rule) = source.strip_prefix("rule:") else {
+            continue;
+        };
+        let entry = NewAuditEntry::new(&actor, "rule.fire", "Rule", rule)
+            .after(Some(serde_json::json!({"userId": resource_id})))
+            .cause(cause);
+        let fire = audit::append(conn, tenant, &entry)?;
+        for (playbook, _, results) in outcome.runs.iter().filter(|r| r.1 == source) {
+            let entry =
+                NewAuditEntry::new(&actor, "playbook.run", "Playbook", playbook.to_string())
+                    .after(Some(
+                        serde_json::json!({"source": source, "results": results}),
+                    ))
+                    .cause(Some(fire));
+            audit::append(conn, tenant, &entry)?;
+        }
+    }
+    for (id, g) in created {
+        let entry = NewAuditEntry::new(&actor, "assignment.create", "Assignment", id.to_string())
+            .after(Some(serde_json::json!({
+                "id": id, "applicationId": g.application_id, "resourceType": "User",
+                "resourceId": resource_id, "source": g.source, "role": g.role,
+                "validUntil": g.valid_until.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            })))
+            .cause(cause);
+        audit::append(conn, tenant, &entry)?;
+    }
+    for (id, before) in removed {
+        let entry = NewAuditEntry::new(&actor, "assignment.delete", "Assignment", id.to_string())
+            .before(before.clone())
+            .cause(cause);
+        audit::append(conn, tenant, &entry)?;
+    }
+    for (id, until) in &outcome.expire_at {
+        let entry = NewAuditEntry::new(&actor, "assignment.schedule", "Assignment", id.to_string())
+            .after(Some(serde_json::json!({
+                "validUntil": until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })))
+            .cause(cause);
+        audit::append(conn, tenant, &entry)?;
+    }
     Ok(())
 }
 
@@ -868,6 +948,33 @@ fn insert_event(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Records a management action on a playbook or rule (the actor comes from
+/// the caller's [`audit::with_context`]).
+fn audit_mgmt(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    action: &str,
+    target_type: &str,
+    id: i64,
+    after: Option<Value>,
+) -> Result<()> {
+    let entry =
+        NewAuditEntry::new(audit::actor_of(None), action, target_type, id.to_string()).after(after);
+    audit::append(conn, tenant, &entry)?;
+    Ok(())
+}
+
+fn playbook_json(p: &Playbook) -> Value {
+    serde_json::json!({"name": p.fields.name, "description": p.fields.description,
+                       "actions": p.fields.actions})
+}
+
+fn rule_json(r: &Rule) -> Value {
+    serde_json::json!({"name": r.fields.name, "event": r.fields.event, "filter": r.fields.filter,
+                       "playbooks": r.fields.playbooks, "enabled": r.fields.enabled,
+                       "revokeAfterSeconds": r.fields.revoke_after_seconds})
 }
 
 fn not_found(what: &str, id: i64) -> Error {
@@ -897,7 +1004,16 @@ impl LifecycleStore for Store {
                 .returning(playbooks::id)
                 .get_result(conn)
                 .map_err(|e| taken(e, "playbook", &f.name))?;
-            load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))
+            let pb = load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "playbook.create",
+                "Playbook",
+                id,
+                Some(playbook_json(&pb)),
+            )?;
+            Ok(pb)
         })
     }
 
@@ -943,7 +1059,16 @@ impl LifecycleStore for Store {
             }
             // Rules apply playbooks: their users must be looked at again.
             mark_all_users_due(conn, tenant)?;
-            load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))
+            let pb = load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "playbook.update",
+                "Playbook",
+                id,
+                Some(playbook_json(&pb)),
+            )?;
+            Ok(pb)
         })
     }
 
@@ -971,7 +1096,7 @@ impl LifecycleStore for Store {
                 }
             }
             diesel::delete(playbooks::table.filter(playbooks::id.eq(id))).execute(conn)?;
-            Ok(())
+            audit_mgmt(conn, tenant, "playbook.delete", "Playbook", id, None)
         })
     }
 
@@ -998,7 +1123,16 @@ impl LifecycleStore for Store {
                 .get_result(conn)
                 .map_err(|e| taken(e, "rule", &f.name))?;
             mark_all_users_due(conn, tenant)?;
-            load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))
+            let rule = load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "rule.create",
+                "Rule",
+                id,
+                Some(rule_json(&rule)),
+            )?;
+            Ok(rule)
         })
     }
 
@@ -1042,7 +1176,16 @@ impl LifecycleStore for Store {
                 return Err(not_found("rule", id));
             }
             mark_all_users_due(conn, tenant)?;
-            load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))
+            let rule = load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "rule.update",
+                "Rule",
+                id,
+                Some(rule_json(&rule)),
+            )?;
+            Ok(rule)
         })
     }
 
@@ -1059,7 +1202,7 @@ impl LifecycleStore for Store {
                 return Err(not_found("rule", id));
             }
             mark_all_users_due(conn, tenant)?;
-            Ok(())
+            audit_mgmt(conn, tenant, "rule.delete", "Rule", id, None)
         })
     }
 
@@ -1073,17 +1216,30 @@ impl LifecycleStore for Store {
     ) -> Result<PlaybookRun> {
         let at = to_db_time(now());
         let mut conn = self.conn()?;
-        let id: i64 = diesel::insert_into(playbook_runs::table)
-            .values((
-                playbook_runs::tenant_id.eq(tenant.0),
-                playbook_runs::playbook_id.eq(playbook_id),
-                playbook_runs::source.eq(source),
-                playbook_runs::actor.eq(actor),
-                playbook_runs::results.eq(results.to_string()),
-                playbook_runs::at.eq(at),
-            ))
-            .returning(playbook_runs::id)
-            .get_result(&mut *conn)?;
+        let id = write_transaction(&mut conn, |conn| -> Result<i64> {
+            let id: i64 = diesel::insert_into(playbook_runs::table)
+                .values((
+                    playbook_runs::tenant_id.eq(tenant.0),
+                    playbook_runs::playbook_id.eq(playbook_id),
+                    playbook_runs::source.eq(source),
+                    playbook_runs::actor.eq(actor),
+                    playbook_runs::results.eq(results.to_string()),
+                    playbook_runs::at.eq(at),
+                ))
+                .returning(playbook_runs::id)
+                .get_result(conn)?;
+            let entry = NewAuditEntry::new(
+                audit::actor_of(actor),
+                "playbook.run",
+                "Playbook",
+                playbook_id.to_string(),
+            )
+            .after(Some(
+                serde_json::json!({"runId": id, "source": source, "results": results}),
+            ));
+            audit::append(conn, tenant, &entry)?;
+            Ok(id)
+        })?;
         Ok(PlaybookRun {
             id,
             playbook_id,
@@ -1273,6 +1429,7 @@ impl LifecycleStore for Store {
                     pks.extend(member_pks(conn, pk)?);
                 }
                 mark_due(conn, TenantId(tenant), &pks)?;
+                let before = audit::assignment_before(conn, TenantId(tenant), id)?;
                 diesel::delete(assignments::table.filter(assignments::id.eq(id))).execute(conn)?;
                 let rid: Option<String> = resources::table
                     .filter(resources::pk.eq(pk))
@@ -1292,6 +1449,14 @@ impl LifecycleStore for Store {
                         }),
                     )?;
                 }
+                let entry = NewAuditEntry::new(
+                    "system:lifecycle",
+                    "assignment.expire",
+                    "Assignment",
+                    id.to_string(),
+                )
+                .before(before);
+                audit::append(conn, TenantId(tenant), &entry)?;
                 Ok(true)
             })?;
             if done {
@@ -1388,6 +1553,17 @@ impl LifecycleStore for Store {
                 pks.extend(member_pks(conn, pk)?);
             }
             mark_due(conn, tenant, &pks)?;
+            let entry = NewAuditEntry::new(
+                audit::actor_of(None),
+                "assignment.extend",
+                "Assignment",
+                id.to_string(),
+            )
+            .before(Some(serde_json::json!({"validUntil": time_json(old)})))
+            .after(Some(
+                serde_json::json!({"validUntil": time_json(new), "reason": reason}),
+            ));
+            audit::append(conn, tenant, &entry)?;
             Ok(serde_json::json!({
                 "assignmentId": id,
                 "oldValidUntil": time_json(old),

@@ -9,6 +9,7 @@
 //! front (see [`crate::db::write_transaction`]).
 
 mod applications;
+pub mod audit;
 pub mod filter_sql;
 mod import;
 pub mod index;
@@ -17,6 +18,7 @@ mod memberships;
 pub mod provisioning;
 pub mod query;
 mod resources;
+pub mod reviews;
 mod tenants;
 mod tokens;
 
@@ -37,6 +39,7 @@ use crate::tokens::Scopes;
 pub use applications::{
     Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
 };
+pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry, Verification};
 pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use lifecycle::LifecycleStore;
@@ -45,6 +48,7 @@ pub use provisioning::{
     ClaimedPair, LogEntry, PairCounts, PairOutcome, PairState, PairStatus, ProvisioningQueue,
     ProvisioningStore,
 };
+pub use reviews::{Campaign, Decision, NewCampaign, ReviewItem, ReviewScope, ReviewStore};
 
 pub use query::{
     Cond, FoundResource, KeyValue, PageRequest, QueryPage, QueryStore, ResourceQuery, SortKey,
@@ -401,6 +405,8 @@ pub trait Storage:
     + ProvisioningStore
     + ProvisioningQueue
     + LifecycleStore
+    + AuditStore
+    + ReviewStore
     + HealthCheck
     + Send
     + Sync
@@ -420,6 +426,8 @@ impl<T> Storage for T where
         + ProvisioningStore
         + ProvisioningQueue
         + LifecycleStore
+        + AuditStore
+        + ReviewStore
         + HealthCheck
         + Send
         + Sync

@@ -766,6 +766,7 @@ impl ProvisioningQueue for Store {
                     ps::updated.eq(at),
                 ))
                 .execute(conn)?;
+            super::audit::provisioning_outcome(conn, claimed, outcome)?;
             Ok(())
         })
     }

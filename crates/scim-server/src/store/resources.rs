@@ -17,6 +17,7 @@ use scim_core::json::get_ci;
 use scim_core::schema::{ResourceSchema, Uniqueness};
 use serde_json::{Map, Value, json};
 
+use super::audit::{self, NewAuditEntry, actor_of, scim_snapshot};
 use super::index::{IndexRow, IndexValue, fold, index_rows};
 use super::memberships::{
     groups_holding, holds_members, prepare_members, sync_members, without_member,
@@ -318,6 +319,17 @@ fn log_change(
     Ok(())
 }
 
+/// The audit entry of a SCIM write: action `<type>.<op>` (`user.create`,
+/// `group.patch`), the token as actor.
+fn scim_audit(ctx: WriteContext, resource_type: &str, id: &str, op: ChangeOp) -> NewAuditEntry {
+    NewAuditEntry::new(
+        actor_of(ctx.actor),
+        format!("{}.{}", resource_type.to_lowercase(), op.as_str()),
+        resource_type,
+        id,
+    )
+}
+
 fn load(
     conn: &mut AnyConnection,
     tenant: TenantId,
@@ -365,19 +377,19 @@ fn load_for_update(
     }
 }
 
-/// The key and version of a resource about to be deleted, locked
-/// `FOR UPDATE` on PostgreSQL.
+/// The key, version and document of a resource about to be deleted,
+/// locked `FOR UPDATE` on PostgreSQL.
 fn load_for_delete(
     conn: &mut AnyConnection,
     tenant: TenantId,
     resource_type: &str,
     id: &str,
-) -> Result<Option<(i64, i64)>> {
+) -> Result<Option<(i64, i64, String)>> {
     let query = resources::table
         .filter(resources::tenant_id.eq(tenant.0))
         .filter(resources::id.eq(id))
         .filter(resources::resource_type.eq(resource_type))
-        .select((resources::pk, resources::version));
+        .select((resources::pk, resources::version, resources::document));
     Ok(match conn {
         AnyConnection::Pg(c) => query.for_update().first(c).optional()?,
         AnyConnection::Sqlite(c) => query.first(c).optional()?,
@@ -552,10 +564,11 @@ impl Store {
         ctx: WriteContext,
         member_pk: i64,
         member_id: &str,
-    ) -> Result<()> {
+    ) -> Result<Vec<NewAuditEntry>> {
         let holders = groups_holding(conn, member_pk)?;
+        let mut entries = Vec::new();
         if holders.is_empty() {
-            return Ok(());
+            return Ok(entries);
         }
         let groups = self.group_schema()?;
         for group_pk in holders {
@@ -574,6 +587,13 @@ impl Store {
                 )?,
                 None => None,
             };
+            if let Some(written) = &written {
+                entries.push(
+                    scim_audit(ctx, "Group", &group.id, ChangeOp::Patch)
+                        .before(Some(scim_snapshot(&group.document)))
+                        .after(Some(scim_snapshot(&written.document))),
+                );
+            }
             if written.is_none() {
                 // The row without a document entry (should not happen):
                 // drop it so the tables agree again.
@@ -585,7 +605,7 @@ impl Store {
                 .execute(conn)?;
             }
         }
-        Ok(())
+        Ok(entries)
     }
 
     fn group_schema(&self) -> Result<Arc<ResourceSchema>> {
@@ -648,6 +668,12 @@ impl ResourceStore for Store {
                 ChangeOp::Create,
                 to_db_time(at),
             )?;
+            audit::append(
+                conn,
+                ctx.tenant_id,
+                &scim_audit(ctx, resource_type, &id, ChangeOp::Create)
+                    .after(Some(scim_snapshot(&document))),
+            )?;
             Ok(StoredResource {
                 pk,
                 tenant_id: ctx.tenant_id,
@@ -707,10 +733,19 @@ impl ResourceStore for Store {
                     .ok_or_else(|| not_found(rs, id))?;
                 check_version(current.version, expected_version)?;
                 let document = change(&current)?;
-                Ok(
-                    write_version(conn, ctx, rs, &current, document, op, Members::Resolve)?
-                        .unwrap_or(current),
-                )
+                match write_version(conn, ctx, rs, &current, document, op, Members::Resolve)? {
+                    Some(written) => {
+                        audit::append(
+                            conn,
+                            ctx.tenant_id,
+                            &scim_audit(ctx, resource_type, id, op)
+                                .before(Some(scim_snapshot(&current.document)))
+                                .after(Some(scim_snapshot(&written.document))),
+                        )?;
+                        Ok(written)
+                    }
+                    None => Ok(current),
+                }
             });
             match result {
                 Err(e) if lost_race(&e) && attempt < MAX_WRITE_ATTEMPTS => continue,
@@ -732,15 +767,16 @@ impl ResourceStore for Store {
         loop {
             attempt += 1;
             let result = write_transaction(&mut conn, |conn| -> Result<()> {
-                let (pk, version) = load_for_delete(conn, ctx.tenant_id, resource_type, id)?
-                    .ok_or_else(|| not_found(rs, id))?;
+                let (pk, version, before) =
+                    load_for_delete(conn, ctx.tenant_id, resource_type, id)?
+                        .ok_or_else(|| not_found(rs, id))?;
                 check_version(version, expected_version)?;
                 // While the row and its assignments still exist: the pairs
                 // outlive it and carry the deletion to the applications.
                 let mut marked = vec![pk];
                 marked.extend(member_pks(conn, pk)?);
                 mark_due(conn, ctx.tenant_id, &marked)?;
-                self.detach_from_groups(conn, ctx, pk, id)?;
+                let mut entries = self.detach_from_groups(conn, ctx, pk, id)?;
                 diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(pk)))
                     .execute(conn)?;
                 diesel::delete(memberships::table.filter(memberships::group_pk.eq(pk)))
@@ -763,6 +799,11 @@ impl ResourceStore for Store {
                     ChangeOp::Delete,
                     to_db_time(now()),
                 )?;
+                let before = serde_json::from_str::<Value>(&before)
+                    .map(|doc| scim_snapshot(&doc))
+                    .ok();
+                entries.push(scim_audit(ctx, resource_type, id, ChangeOp::Delete).before(before));
+                audit::append_all(conn, ctx.tenant_id, &entries)?;
                 Ok(())
             });
             match result {

@@ -3,6 +3,7 @@
 
 pub mod discover;
 pub mod export;
+pub mod governance;
 pub mod groups;
 pub mod import;
 pub mod resource;
@@ -30,6 +31,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
         Command::Groups(cmd) => groups::run(&scim()?, cmd).await,
         Command::Import(args) => import::import(&scim()?, args).await,
         Command::Export(args) => export::export(&scim()?, args).await,
+        Command::Reviews(cmd) => governance::reviews(global, cmd).await,
+        Command::Audit(cmd) => governance::audit(global, cmd).await,
     }
 }
 

@@ -243,6 +243,7 @@ struct Ours {
     _dir: tempfile::TempDir,
     target: Target,
     read_token: String,
+    admin_token: String,
 }
 
 /// `scim-server token create` for tenant `t` with one scope.
@@ -267,6 +268,7 @@ fn start_ours() -> Ours {
     let db = dir.path().join("scim.db");
     let token = create_token(&db, "scim:write");
     let read_token = create_token(&db, "scim:read");
+    let admin_token = create_token(&db, "admin");
     // A port can be taken between finding it free and binding it: try a few.
     for _ in 0..3 {
         let port = free_port();
@@ -297,6 +299,7 @@ fn start_ours() -> Ours {
                 _server: Server { child, stdin },
                 _dir: dir,
                 read_token,
+                admin_token,
                 target: Target {
                     name: "scim-server",
                     base,
@@ -337,6 +340,15 @@ pub fn ours_read_only() -> Target {
     let server = ours_server();
     Target {
         token: Some(server.read_token.clone()),
+        ..server.target.clone()
+    }
+}
+
+/// Our server with a token of the `admin` scope (the management API).
+pub fn ours_admin() -> Target {
+    let server = ours_server();
+    Target {
+        token: Some(server.admin_token.clone()),
         ..server.target.clone()
     }
 }
