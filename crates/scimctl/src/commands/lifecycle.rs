@@ -242,7 +242,12 @@ impl Api {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(t) = &self.token {
@@ -454,8 +459,12 @@ pub async fn playbooks(global: &GlobalArgs, cmd: PlaybooksCommand) -> Result<()>
             api.show(&v, |v| format!("updated playbook {}\n", s(&v["id"])))
         }
         PlaybooksCommand::Delete(a) => {
-            api.call(reqwest::Method::DELETE, &format!("/playbooks/{}", a.id), None)
-                .await?;
+            api.call(
+                reqwest::Method::DELETE,
+                &format!("/playbooks/{}", a.id),
+                None,
+            )
+            .await?;
             api.show(&json!({"deleted": a.id}), |_| {
                 format!("deleted playbook {}\n", a.id)
             })
