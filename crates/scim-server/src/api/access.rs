@@ -78,7 +78,8 @@ fn entry(rows: &[&AccessRow], now: DateTime<Utc>) -> Value {
     let status = first.status.as_deref();
     let state = match (in_force.is_empty(), status) {
         (true, _) if !grants.is_empty() => "scheduled",
-        (true, Some("provisioned" | "pending")) => "revoking",
+        // The engine has yet to deprovision it.
+        (true, Some("provisioned" | "pending")) if rows.iter().any(|r| r.due) => "revoking",
         (true, _) => "revoked",
         (false, Some("provisioned")) => "provisioned",
         (false, Some("failed" | "dead")) => "failed",

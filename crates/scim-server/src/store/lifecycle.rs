@@ -356,6 +356,8 @@ pub struct AccessRow {
     pub last_error: Option<String>,
     /// The account's id in the application.
     pub remote_id: Option<String>,
+    /// Whether the engine has yet to look at the pair.
+    pub due: bool,
 }
 
 /// Marks a user due for rule evaluation, inside the caller's write
@@ -1692,7 +1694,7 @@ impl LifecycleStore for Store {
                         .map(|t| assignment_from(t, Some(gid.clone()))),
                 );
             }
-            let pairs: Vec<(i64, String, Option<String>, Option<String>)> =
+            let pairs: Vec<(i64, String, Option<String>, Option<String>, bool)> =
                 provisioning_state::table
                     .filter(provisioning_state::resource_pk.eq(pk))
                     .select((
@@ -1700,6 +1702,7 @@ impl LifecycleStore for Store {
                         provisioning_state::status,
                         provisioning_state::last_error,
                         provisioning_state::remote_id,
+                        provisioning_state::due,
                     ))
                     .load(conn)?;
             let mut apps: BTreeSet<i64> = rows.iter().map(|a| a.application_id).collect();
@@ -1712,6 +1715,7 @@ impl LifecycleStore for Store {
                 let status = pair.map(|p| p.1.clone());
                 let last_error = pair.and_then(|p| p.2.clone());
                 let remote_id = pair.and_then(|p| p.3.clone());
+                let due = pair.is_some_and(|p| p.4);
                 let of_app: Vec<&UserAssignment> =
                     rows.iter().filter(|a| a.application_id == app).collect();
                 let row = |assignment: Option<UserAssignment>| AccessRow {
@@ -1723,6 +1727,7 @@ impl LifecycleStore for Store {
                     status: status.clone(),
                     last_error: last_error.clone(),
                     remote_id: remote_id.clone(),
+                    due,
                 };
                 if of_app.is_empty() {
                     out.push(row(None));
