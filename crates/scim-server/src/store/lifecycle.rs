@@ -572,6 +572,10 @@ macro_rules! run_columns {
     };
 }
 
+/// A provisioning pair as the access view reads it: application, status,
+/// last error, remote id, due.
+type PairRow = (i64, String, Option<String>, Option<String>, bool);
+
 type AssignmentTuple = (
     i64,
     i64,
@@ -1694,17 +1698,16 @@ impl LifecycleStore for Store {
                         .map(|t| assignment_from(t, Some(gid.clone()))),
                 );
             }
-            let pairs: Vec<(i64, String, Option<String>, Option<String>, bool)> =
-                provisioning_state::table
-                    .filter(provisioning_state::resource_pk.eq(pk))
-                    .select((
-                        provisioning_state::application_id,
-                        provisioning_state::status,
-                        provisioning_state::last_error,
-                        provisioning_state::remote_id,
-                        provisioning_state::due,
-                    ))
-                    .load(conn)?;
+            let pairs: Vec<PairRow> = provisioning_state::table
+                .filter(provisioning_state::resource_pk.eq(pk))
+                .select((
+                    provisioning_state::application_id,
+                    provisioning_state::status,
+                    provisioning_state::last_error,
+                    provisioning_state::remote_id,
+                    provisioning_state::due,
+                ))
+                .load(conn)?;
             let mut apps: BTreeSet<i64> = rows.iter().map(|a| a.application_id).collect();
             apps.extend(pairs.iter().map(|p| p.0));
             for app in apps {
