@@ -34,6 +34,20 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check the audit log in the database.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `scim-server audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a tenant's hash chain; exit code 1 names the first bad seq.
+    Verify {
+        /// The tenant's name.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
 }
 
 /// `scim-server token ...`.

@@ -57,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve => actix_web::rt::System::new().block_on(server::serve(settings)),
         Command::Migrate => cli::migrate::run(&settings),
         Command::Token(command) => cli::token::run(&settings, command),
+        Command::Audit(command) => cli::audit::run(&settings, command),
     }
 }
 

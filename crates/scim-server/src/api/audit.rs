@@ -29,6 +29,8 @@ pub struct AuditParams {
     pub target_type: Option<String>,
     /// Only this target id.
     pub target_id: Option<String>,
+    /// Only entries concerning this user or group (SCIM id).
+    pub subject: Option<String>,
     /// Only entries at or after this time (RFC 3339).
     pub since: Option<String>,
     /// Only entries before this time (RFC 3339).
@@ -61,6 +63,7 @@ impl AuditParams {
             action,
             target_type,
             target_id,
+            subject,
             since,
             until,
             after,
@@ -78,6 +81,7 @@ impl AuditParams {
             action,
             target_type,
             target_id,
+            subject,
             since: time("since", since)?,
             until: time("until", until)?,
             after_seq: after,

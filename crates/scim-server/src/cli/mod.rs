@@ -1,4 +1,5 @@
 //! The subcommands other than `serve`.
 
+pub mod audit;
 pub mod migrate;
 pub mod token;

@@ -292,6 +292,7 @@ diesel::table! {
         action -> Text,
         target_type -> Text,
         target_id -> Text,
+        subject -> Nullable<Text>,
         before_json -> Nullable<Text>,
         after_json -> Nullable<Text>,
         cause -> Nullable<BigInt>,

@@ -478,6 +478,7 @@ impl ApplicationStore for Store {
                 created: from_db_time(at),
             };
             let entry = management("assignment.create", "Assignment", id)
+                .subject(resource_id)
                 .after(Some(assignment_snapshot(&assignment)));
             audit::append(conn, tenant, &entry)?;
             Ok(assignment)
@@ -533,10 +534,11 @@ impl ApplicationStore for Store {
             // once the assignment is gone; new ones are created here.
             let pks = affected(conn, pk, &resource_type)?;
             mark_due(conn, tenant, &pks)?;
-            let before = audit::assignment_before(conn, tenant, id)?;
+            let entry = audit::assignment_deleted(conn, tenant, id, audit::actor_of(None))?;
             diesel::delete(assignments::table.filter(assignments::id.eq(id))).execute(conn)?;
-            let entry = management("assignment.delete", "Assignment", id).before(before);
-            audit::append(conn, tenant, &entry)?;
+            if let Some(entry) = entry {
+                audit::append(conn, tenant, &entry)?;
+            }
             Ok(())
         })
     }

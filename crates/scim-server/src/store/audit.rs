@@ -49,6 +49,10 @@ pub struct NewAuditEntry {
     pub target_type: String,
     /// Its id.
     pub target_id: String,
+    /// The SCIM id of the user or group the entry concerns (the resource
+    /// written, an assignment's assignee, a provisioned user), if any:
+    /// what "everything about this user" queries by.
+    pub subject: Option<String>,
     /// Its state before (None: it did not exist, or not recorded).
     pub before: Option<Value>,
     /// Its state after (None: it no longer exists).
@@ -85,6 +89,13 @@ impl NewAuditEntry {
     #[must_use]
     pub fn after(mut self, after: Option<Value>) -> Self {
         self.after = after;
+        self
+    }
+
+    /// With the user or group it concerns.
+    #[must_use]
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
         self
     }
 
@@ -170,6 +181,8 @@ pub struct AuditEntry {
     pub target_type: String,
     /// Its id.
     pub target_id: String,
+    /// The user or group it concerns.
+    pub subject: Option<String>,
     /// The state before, as stored JSON text.
     pub before: Option<String>,
     /// The state after, as stored JSON text.
@@ -192,6 +205,7 @@ impl AuditEntry {
             action,
             target_type,
             target_id,
+            subject,
             before,
             after,
             cause,
@@ -209,6 +223,7 @@ impl AuditEntry {
             "action": action,
             "targetType": target_type,
             "targetId": target_id,
+            "subject": subject,
             "before": parse(before),
             "after": parse(after),
             "cause": cause,
@@ -228,6 +243,7 @@ struct AuditRow {
     action: String,
     target_type: String,
     target_id: String,
+    subject: Option<String>,
     before_json: Option<String>,
     after_json: Option<String>,
     cause: Option<i64>,
@@ -245,6 +261,7 @@ impl AuditRow {
             action,
             target_type,
             target_id,
+            subject,
             before_json,
             after_json,
             cause,
@@ -260,6 +277,7 @@ impl AuditRow {
                 action,
                 target_type,
                 target_id,
+                subject,
                 before: before_json,
                 after: after_json,
                 cause,
@@ -272,7 +290,7 @@ impl AuditRow {
 
 /// The hash of an entry: SHA-256 (lowercase hex) of the canonical
 /// encoding, a JSON array of a format tag and every column in a fixed
-/// order, with `before`/`after` as the stored JSON text and `at` in
+/// order (`subject` after `target_id`), with `before`/`after` as the stored JSON text and `at` in
 /// microseconds since the epoch. A JSON array of strings, numbers and
 /// nulls has exactly one serialisation, so the encoding is unambiguous.
 pub fn entry_hash(tenant: TenantId, e: &AuditEntry) -> String {
@@ -285,6 +303,7 @@ pub fn entry_hash(tenant: TenantId, e: &AuditEntry) -> String {
         e.action,
         e.target_type,
         e.target_id,
+        e.subject,
         e.before,
         e.after,
         e.cause,
@@ -346,6 +365,7 @@ pub fn append_all(
             action: new.action.clone(),
             target_type: new.target_type.clone(),
             target_id: new.target_id.clone(),
+            subject: new.subject.clone(),
             before: new.before.as_ref().map(Value::to_string),
             after: new.after.as_ref().map(Value::to_string),
             cause: new.cause.or_else(context_cause),
@@ -362,6 +382,7 @@ pub fn append_all(
                 audit_log::action.eq(&entry.action),
                 audit_log::target_type.eq(&entry.target_type),
                 audit_log::target_id.eq(&entry.target_id),
+                audit_log::subject.eq(entry.subject.as_deref()),
                 audit_log::before_json.eq(entry.before.as_deref()),
                 audit_log::after_json.eq(entry.after.as_deref()),
                 audit_log::cause.eq(entry.cause),
@@ -386,22 +407,27 @@ pub fn append(conn: &mut AnyConnection, tenant: TenantId, entry: &NewAuditEntry)
         .ok_or_else(|| Error::internal("an audit append returned no seq"))
 }
 
-/// The seq of the latest entry about a target, if any (used as the cause
-/// of what follows from it, such as a provisioning outcome).
-pub fn latest_for(
+/// The seq of the latest change concerning a user or group (its
+/// `subject`), not counting the engine's own outcomes: what a provisioning
+/// outcome for it follows from.
+pub fn latest_change_about(
     conn: &mut AnyConnection,
     tenant: TenantId,
-    target_type: &str,
-    target_id: &str,
+    subject: &str,
 ) -> Result<Option<i64>> {
-    Ok(audit_log::table
+    // A few rows back suffice: outcomes are at most one per pair and
+    // change; bounded either way.
+    let recent: Vec<(i64, String)> = audit_log::table
         .filter(audit_log::tenant_id.eq(tenant.0))
-        .filter(audit_log::target_type.eq(target_type))
-        .filter(audit_log::target_id.eq(target_id))
+        .filter(audit_log::subject.eq(subject))
         .order(audit_log::seq.desc())
-        .select(audit_log::seq)
-        .first(conn)
-        .optional()?)
+        .limit(50)
+        .select((audit_log::seq, audit_log::action))
+        .load(conn)?;
+    Ok(recent
+        .into_iter()
+        .find(|(_, action)| !action.starts_with("provisioning."))
+        .map(|(seq, _)| seq))
 }
 
 /// A SCIM document as the audit log keeps it: without `password` (the
@@ -453,12 +479,15 @@ pub(crate) fn management(action: &str, target_type: &str, id: i64) -> NewAuditEn
     NewAuditEntry::new(actor_of(None), action, target_type, id.to_string())
 }
 
-/// The audit form of the assignment `id` (before it is deleted).
-pub(crate) fn assignment_before(
+/// The entry recording the deletion of assignment `id` (read before it is
+/// deleted), with `actor` and the assignee as subject; `None` when there
+/// is no such assignment.
+pub(crate) fn assignment_deleted(
     conn: &mut AnyConnection,
     tenant: TenantId,
     id: i64,
-) -> Result<Option<Value>> {
+    actor: String,
+) -> Result<Option<NewAuditEntry>> {
     type Row = (
         i64,
         String,
@@ -485,33 +514,36 @@ pub(crate) fn assignment_before(
         .optional()?;
     Ok(row.map(
         |(application_id, resource_type, resource_id, source, valid_from, valid_until, created)| {
-            assignment_snapshot(&super::Assignment {
+            let before = assignment_snapshot(&super::Assignment {
                 id,
                 application_id,
                 resource_type,
-                resource_id,
+                resource_id: resource_id.clone(),
                 source,
                 valid_from: valid_from.map(from_db_time),
                 valid_until: valid_until.map(from_db_time),
                 created: from_db_time(created),
-            })
+            });
+            NewAuditEntry::new(actor, "assignment.delete", "Assignment", id.to_string())
+                .subject(resource_id)
+                .before(Some(before))
         },
     ))
 }
 
 /// Records what the engine did with a pair (inside the transaction that
-/// records the outcome), when something happened: the status changed,
-/// something new was sent, or the attempt failed. The cause is the latest
-/// entry about the resource.
+/// records the outcome), when something happened: the status changed or
+/// something new was sent. Repeated failures of a failing pair are not
+/// repeated here (the provisioning log has every request). The cause is
+/// the latest change concerning the resource (its write, or the
+/// assignment change that granted or removed the access).
 pub(crate) fn provisioning_outcome(
     conn: &mut AnyConnection,
     claimed: &super::PairState,
     outcome: &super::PairOutcome,
 ) -> Result<()> {
-    use super::PairStatus;
-    let changed = outcome.status != claimed.status
-        || outcome.last_sent_hash != claimed.last_sent_hash
-        || outcome.status == PairStatus::Failed;
+    let changed =
+        outcome.status != claimed.status || outcome.last_sent_hash != claimed.last_sent_hash;
     if !changed {
         return Ok(());
     }
@@ -523,13 +555,14 @@ pub(crate) fn provisioning_outcome(
     let Some(tenant) = tenant.map(TenantId) else {
         return Ok(());
     };
-    let cause = latest_for(conn, tenant, &claimed.resource_type, &claimed.resource_id)?;
+    let cause = latest_change_about(conn, tenant, &claimed.resource_id)?;
     let entry = NewAuditEntry::new(
         "system:engine",
         format!("provisioning.{}", outcome.status.as_str()),
         "Provisioning",
         format!("{}/{}", claimed.application_id, claimed.resource_id),
     )
+    .subject(claimed.resource_id.clone())
     .before(Some(json!({
         "status": claimed.status.as_str(),
         "remoteId": claimed.remote_id,
@@ -560,6 +593,8 @@ pub struct AuditQuery {
     pub target_type: Option<String>,
     /// Only this target id.
     pub target_id: Option<String>,
+    /// Only entries concerning this user or group (SCIM id).
+    pub subject: Option<String>,
     /// Only entries at or after this time.
     pub since: Option<DateTime<Utc>>,
     /// Only entries before this time.
@@ -633,6 +668,9 @@ impl AuditStore for Store {
         }
         if let Some(id) = &q.target_id {
             query = query.filter(audit_log::target_id.eq(id.clone()));
+        }
+        if let Some(subject) = &q.subject {
+            query = query.filter(audit_log::subject.eq(subject.clone()));
         }
         if let Some(since) = q.since {
             query = query.filter(audit_log::at.ge(to_db_time(since)));
@@ -746,6 +784,7 @@ mod tests {
             action: "user.create".into(),
             target_type: "User".into(),
             target_id: "u1".into(),
+            subject: Some("u1".into()),
             before: None,
             after: Some(r#"{"userName":"a"}"#.into()),
             cause: None,
@@ -779,6 +818,14 @@ mod tests {
             },
             AuditEntry {
                 target_id: "u2".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                subject: None,
+                ..base.clone()
+            },
+            AuditEntry {
+                subject: Some("u2".into()),
                 ..base.clone()
             },
             AuditEntry {

@@ -718,7 +718,7 @@ fn write_outcome(
     let at = to_db_time(now());
     let mut touched = false;
     let mut created: Vec<(i64, &Grant)> = Vec::new();
-    let mut removed: Vec<(i64, Option<Value>)> = Vec::new();
+    let mut removed: Vec<NewAuditEntry> = Vec::new();
     if let Some(pk) = pk {
         for g in &outcome.grants {
             let exists: i64 = assignments::table
@@ -801,7 +801,12 @@ fn write_outcome(
             mark_due(conn, tenant, &[pk])?;
         }
         for id in &outcome.revoke {
-            removed.push((*id, audit::assignment_before(conn, tenant, *id)?));
+            removed.extend(audit::assignment_deleted(
+                conn,
+                tenant,
+                *id,
+                lifecycle_actor(),
+            )?);
         }
         if !outcome.revoke.is_empty() {
             diesel::delete(
@@ -863,6 +868,17 @@ fn write_outcome(
     audit_outcome(conn, tenant, resource_id, outcome, &created, &removed)
 }
 
+/// The actor of lifecycle writes: the caller's (a manual run), else the
+/// evaluator.
+fn lifecycle_actor() -> String {
+    let actor = audit::actor_of(None);
+    if actor == "system" {
+        "system:lifecycle".to_owned()
+    } else {
+        actor
+    }
+}
+
 /// Records an outcome in the audit log, last in its transaction, with its
 /// causal chain: the user's latest entry (the SCIM write) -> the lifecycle
 /// event -> each rule that fired -> the playbook runs; assignments granted
@@ -873,18 +889,14 @@ fn audit_outcome(
     resource_id: &str,
     outcome: &Outcome,
     created: &[(i64, &Grant)],
-    removed: &[(i64, Option<Value>)],
+    removed: &[NewAuditEntry],
 ) -> Result<()> {
-    let actor = audit::actor_of(None);
-    let actor = if actor == "system" {
-        "system:lifecycle".to_owned()
-    } else {
-        actor
-    };
-    let mut cause = audit::latest_for(conn, tenant, "User", resource_id)?;
+    let actor = lifecycle_actor();
+    let mut cause = audit::latest_change_about(conn, tenant, resource_id)?;
     if let Some((event, detail)) = &outcome.event {
         let entry = NewAuditEntry::new(&actor, format!("lifecycle.{event}"), "User", resource_id)
             .after(Some(detail.clone()))
+            .subject(resource_id)
             .cause(cause);
         cause = Some(audit::append(conn, tenant, &entry)?);
     }
@@ -896,6 +908,7 @@ fn audit_outcome(
         };
         let entry = NewAuditEntry::new(&actor, "rule.fire", "Rule", rule)
             .after(Some(serde_json::json!({"userId": resource_id})))
+            .subject(resource_id)
             .cause(cause);
         let fire = audit::append(conn, tenant, &entry)?;
         for (playbook, _, results) in outcome.runs.iter().filter(|r| r.1 == source) {
@@ -904,6 +917,7 @@ fn audit_outcome(
                     .after(Some(
                         serde_json::json!({"source": source, "results": results}),
                     ))
+                    .subject(resource_id)
                     .cause(Some(fire));
             audit::append(conn, tenant, &entry)?;
         }
@@ -915,20 +929,19 @@ fn audit_outcome(
                 "resourceId": resource_id, "source": g.source, "role": g.role,
                 "validUntil": g.valid_until.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             })))
+            .subject(resource_id)
             .cause(cause);
         audit::append(conn, tenant, &entry)?;
     }
-    for (id, before) in removed {
-        let entry = NewAuditEntry::new(&actor, "assignment.delete", "Assignment", id.to_string())
-            .before(before.clone())
-            .cause(cause);
-        audit::append(conn, tenant, &entry)?;
+    for entry in removed {
+        audit::append(conn, tenant, &entry.clone().cause(cause))?;
     }
     for (id, until) in &outcome.expire_at {
         let entry = NewAuditEntry::new(&actor, "assignment.schedule", "Assignment", id.to_string())
             .after(Some(serde_json::json!({
                 "validUntil": until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             })))
+            .subject(resource_id)
             .cause(cause);
         audit::append(conn, tenant, &entry)?;
     }
@@ -1435,7 +1448,12 @@ impl LifecycleStore for Store {
                     pks.extend(member_pks(conn, pk)?);
                 }
                 mark_due(conn, TenantId(tenant), &pks)?;
-                let before = audit::assignment_before(conn, TenantId(tenant), id)?;
+                let deleted = audit::assignment_deleted(
+                    conn,
+                    TenantId(tenant),
+                    id,
+                    "system:lifecycle".to_owned(),
+                )?;
                 diesel::delete(assignments::table.filter(assignments::id.eq(id))).execute(conn)?;
                 let rid: Option<String> = resources::table
                     .filter(resources::pk.eq(pk))
@@ -1455,14 +1473,10 @@ impl LifecycleStore for Store {
                         }),
                     )?;
                 }
-                let entry = NewAuditEntry::new(
-                    "system:lifecycle",
-                    "assignment.expire",
-                    "Assignment",
-                    id.to_string(),
-                )
-                .before(before);
-                audit::append(conn, TenantId(tenant), &entry)?;
+                if let Some(mut entry) = deleted {
+                    entry.action = "assignment.expire".into();
+                    audit::append(conn, TenantId(tenant), &entry)?;
+                }
                 Ok(true)
             })?;
             if done {

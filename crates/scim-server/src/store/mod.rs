@@ -1,6 +1,9 @@
 //! Storage, split by capability: [`TenantStore`], [`TokenStore`],
 //! [`ResourceStore`], [`MembershipStore`], [`ChangeLogStore`],
-//! [`ApplicationStore`] and [`ProvisioningStore`], combined by [`Storage`].
+//! [`ApplicationStore`], [`ProvisioningStore`], [`AuditStore`] (the
+//! hash-chained audit log; writers append with [`audit::append`] inside
+//! their transaction) and [`ReviewStore`] (access reviews), combined by
+//! [`Storage`].
 //! API and lifecycle code depend on these traits; [`Store`] implements them
 //! with diesel over SQLite or PostgreSQL.
 //!

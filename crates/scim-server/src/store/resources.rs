@@ -328,6 +328,7 @@ fn scim_audit(ctx: WriteContext, resource_type: &str, id: &str, op: ChangeOp) ->
         resource_type,
         id,
     )
+    .subject(id)
 }
 
 fn load(

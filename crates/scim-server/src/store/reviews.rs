@@ -480,7 +480,7 @@ fn apply_decision(
     comment: Option<&str>,
 ) -> Result<ReviewItem> {
     let at = now();
-    let mut removed_before = None;
+    let mut removed = None;
     let outcome = match decision {
         Decision::Keep => "kept",
         Decision::Revoke => {
@@ -495,7 +495,8 @@ fn apply_decision(
                     // Mark first: the pair remembers the application once
                     // the assignment is gone.
                     mark_due(conn, tenant, &[pk])?;
-                    removed_before = audit::assignment_before(conn, tenant, item.assignment_id)?;
+                    removed =
+                        audit::assignment_deleted(conn, tenant, item.assignment_id, actor.into())?;
                     diesel::delete(
                         assignments::table.filter(assignments::id.eq(item.assignment_id)),
                     )
@@ -534,22 +535,12 @@ fn apply_decision(
         conn,
         tenant,
         &NewAuditEntry::new(actor, "review.decide", "ReviewItem", item.id.to_string())
+            .subject(item.user_id.clone())
             .before(Some(item.to_json()))
             .after(Some(decided.to_json())),
     )?;
-    if removed_before.is_some() {
-        audit::append(
-            conn,
-            tenant,
-            &NewAuditEntry::new(
-                actor,
-                "assignment.delete",
-                "Assignment",
-                item.assignment_id.to_string(),
-            )
-            .before(removed_before)
-            .cause(Some(seq)),
-        )?;
+    if let Some(removed) = removed {
+        audit::append(conn, tenant, &removed.cause(Some(seq)))?;
     }
     Ok(decided)
 }

@@ -145,6 +145,11 @@ backend_test!(
             actions(&audit(&ctx, &admin, "?actor=token:2").await).len(),
             0
         );
+        assert_eq!(
+            actions(&audit(&ctx, &admin, &format!("?subject={a}")).await),
+            ["user.create", "user.patch", "user.delete"]
+        );
+        assert_eq!(entries[3]["subject"], json!(g));
         let first = audit(&ctx, &admin, "?limit=2").await;
         assert_eq!(actions(&first), ["user.create", "user.patch"]);
         assert_eq!(first["next"], 2);
@@ -354,5 +359,125 @@ backend_test!(
         let v = verify(&ctx, &admin).await;
         assert_eq!(v["firstBadSeq"], 3, "{v}");
         assert_eq!(v["headSeq"], 5);
+    }
+);
+
+backend_test!(bulk_operations_are_recorded_one_by_one, |ctx| async move {
+    let scim = ctx.token("acme", &[Scope::Write]);
+    let admin = ctx.token("acme", &[Scope::Admin]);
+    let res = ctx
+        .send(
+            Method::POST,
+            "/scim/v2/Bulk",
+            &scim,
+            Some(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "u",
+                     "data": {"schemas": [USER], "userName": "bulk-u"}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "g",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                              "displayName": "bulk-g", "members": [{"value": "bulkId:u"}]}},
+                    {"method": "POST", "path": "/Users", "bulkId": "dup",
+                     "data": {"schemas": [USER], "userName": "bulk-u"}}
+                ]
+            })),
+        )
+        .await
+        .expect(200);
+    assert_eq!(res.body["Operations"][2]["status"], "409", "{}", res.body);
+    let page = audit(&ctx, &admin, "").await;
+    // The failed operation wrote nothing and recorded nothing.
+    assert_eq!(actions(&page), ["user.create", "group.create"], "{page}");
+    assert_eq!(page["entries"][1]["after"]["displayName"], "bulk-g");
+    assert_eq!(verify(&ctx, &admin).await["valid"], true);
+
+    // The OpenAPI document is served without a token.
+    let doc: Value = ctx
+        .client
+        .get(ctx.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/audit/verify"]["get"].is_object());
+});
+
+backend_test!(
+    concurrent_writers_keep_one_unbroken_chain,
+    |ctx| async move {
+        let scim = ctx.token("acme", &[Scope::Write]);
+        let admin = ctx.token("acme", &[Scope::Admin]);
+        let creates = (0..24).map(|i| {
+            let (ctx, scim) = (&ctx, &scim);
+            async move {
+                ctx.create(
+                    "/scim/v2/Users",
+                    scim,
+                    json!({"schemas": [USER], "userName": format!("c{i}")}),
+                )
+                .await
+            }
+        });
+        futures::future::join_all(creates).await;
+        let page = audit(&ctx, &admin, "").await;
+        let seqs: Vec<i64> = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=24).collect::<Vec<i64>>());
+        assert_eq!(
+            verify(&ctx, &admin).await,
+            json!({"valid": true, "checked": 24, "headSeq": 24, "firstBadSeq": null, "reason": null})
+        );
+    }
+);
+
+/// `scim-server audit verify --tenant acme` on the test database.
+fn cli_verify(ctx: &Ctx) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SCIM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args([
+        "--database-url",
+        &ctx.db.url,
+        "audit",
+        "verify",
+        "--tenant",
+        "acme",
+    ])
+    .output()
+    .expect("run scim-server audit verify")
+}
+
+backend_test!(
+    the_server_cli_verifies_the_chain_in_the_database,
+    |ctx| async move {
+        let scim = ctx.token("acme", &[Scope::Write]);
+        some_writes(&ctx, &scim).await;
+        let ok = cli_verify(&ctx);
+        let stdout = String::from_utf8_lossy(&ok.stdout);
+        assert!(
+            ok.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        assert!(stdout.contains("verifies: 5 entries"), "{stdout}");
+        tamper(
+            &ctx,
+            "UPDATE audit_log SET target_id = 'someone-else' WHERE seq = 2",
+        );
+        let broken = cli_verify(&ctx);
+        let stderr = String::from_utf8_lossy(&broken.stderr);
+        assert_eq!(broken.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("broken at seq 2"), "{stderr}");
     }
 );

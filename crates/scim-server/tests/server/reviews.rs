@@ -297,6 +297,38 @@ backend_test!(a_review_revokes_an_account_downstream, |ctx| async move {
     assert_eq!(removal["actor"], json!(format!("token:{reviewer_id}")));
     let deprovisioned = find("provisioning.deprovisioned", &format!("{crm}/{bob}"));
     assert_eq!(deprovisioned["actor"], "system:engine");
+    // ... caused by the removal, which the decision caused.
+    assert_eq!(deprovisioned["cause"], removal["seq"], "{log}");
+    assert_eq!(deprovisioned["subject"], json!(bob));
+    // Everything about bob, in order.
+    let about_bob = ctx
+        .send(
+            Method::GET,
+            &format!("/api/v1/audit?subject={bob}"),
+            &admin,
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    let actions: Vec<&str> = about_bob["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.create",
+            "assignment.create",
+            "provisioning.provisioned",
+            "review.decide",
+            "assignment.delete",
+            "provisioning.deprovisioned"
+        ],
+        "{about_bob}"
+    );
     assert_eq!(deprovisioned["after"]["status"], "deprovisioned");
     assert!(find("review.create", &id.to_string())["after"]["name"] == "CRM Q4");
     let v = ctx

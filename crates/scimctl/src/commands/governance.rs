@@ -152,6 +152,9 @@ pub struct AuditFilter {
     /// Only this target id.
     #[arg(long)]
     pub target_id: Option<String>,
+    /// Only entries concerning this user or group (SCIM id).
+    #[arg(long)]
+    pub subject: Option<String>,
     /// Only entries at or after this time (RFC 3339).
     #[arg(long)]
     pub since: Option<String>,
@@ -171,6 +174,7 @@ impl AuditFilter {
             ("action", &self.action),
             ("targetType", &self.target_type),
             ("targetId", &self.target_id),
+            ("subject", &self.subject),
             ("since", &self.since),
             ("until", &self.until),
         ] {

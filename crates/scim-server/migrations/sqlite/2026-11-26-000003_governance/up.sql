@@ -5,6 +5,8 @@
 -- One row per recorded change, chained per tenant: `hash` is SHA-256 over
 -- the canonical encoding of the row including `prev_hash` (the previous
 -- row's hash; 64 zeros for the first). Rows are only ever inserted.
+-- `subject` is the SCIM id of the user or group the entry concerns (the
+-- resource written, an assignment's assignee, a provisioned user).
 CREATE TABLE audit_log (
     tenant_id   INTEGER NOT NULL REFERENCES tenants (id),
     seq         INTEGER NOT NULL,
@@ -13,6 +15,7 @@ CREATE TABLE audit_log (
     action      TEXT NOT NULL,
     target_type TEXT NOT NULL,
     target_id   TEXT NOT NULL,
+    subject     TEXT,
     before_json TEXT,
     after_json  TEXT,
     cause       INTEGER,
@@ -24,6 +27,7 @@ CREATE INDEX audit_log_target ON audit_log (tenant_id, target_type, target_id, s
 CREATE INDEX audit_log_actor ON audit_log (tenant_id, actor, seq);
 CREATE INDEX audit_log_action ON audit_log (tenant_id, action, seq);
 CREATE INDEX audit_log_at ON audit_log (tenant_id, at);
+CREATE INDEX audit_log_subject ON audit_log (tenant_id, subject, seq);
 
 -- The head of each tenant's chain: the last seq and hash. Appends lock it
 -- (serialising the chain) and verification compares the last row with it,
