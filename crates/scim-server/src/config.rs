@@ -273,6 +273,27 @@ pub struct Settings {
         global = true
     )]
     pub provisioning_lease: u64,
+
+    /// Seconds between passes of the lifecycle evaluator (rules, temporary
+    /// access); 0 disables it in this process.
+    #[arg(
+        long,
+        env = "SCIM_LIFECYCLE_INTERVAL",
+        default_value_t = 1.0,
+        global = true
+    )]
+    pub lifecycle_interval: f64,
+
+    /// Blast radius: playbook runs and rule changes that would deactivate
+    /// more than this percentage of an application's provisioned accounts
+    /// (and more than one) are refused unless confirmed (`"confirm": true`).
+    #[arg(
+        long,
+        env = "SCIM_MAX_DEACTIVATION_PERCENT",
+        default_value_t = 20.0,
+        global = true
+    )]
+    pub max_deactivation_percent: f64,
     /// Seconds between looks for access review campaigns past their due
     /// date (their undecided items then take the campaign's default); 0
     /// turns the scheduler off on this replica.
@@ -339,6 +360,16 @@ impl Settings {
         check(
             (1..=86_400).contains(&self.provisioning_lease),
             "--provisioning-lease must be between 1 and 86400 seconds",
+        )?;
+        check(
+            self.lifecycle_interval.is_finite()
+                && (0.0..=3600.0).contains(&self.lifecycle_interval),
+            "--lifecycle-interval must be between 0 and 3600 seconds",
+        )?;
+        check(
+            self.max_deactivation_percent.is_finite()
+                && (0.0..=100.0).contains(&self.max_deactivation_percent),
+            "--max-deactivation-percent must be between 0 and 100",
         )?;
         check(
             self.review_interval == 0.0

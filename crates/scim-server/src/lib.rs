@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod lifecycle;
 pub mod password;
 pub mod provision;
 pub mod secrets;

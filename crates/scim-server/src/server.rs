@@ -92,13 +92,15 @@ pub fn start(
     let max_body = settings.max_body_bytes;
     let shutdown = settings.shutdown_timeout_secs;
     start_provisioning(&settings, &storage)?;
+    let registry = Arc::new(schema_registry(&settings)?);
+    start_lifecycle(&settings, &storage, &registry);
     if settings.review_interval > 0.0 {
         let interval = std::time::Duration::from_secs_f64(settings.review_interval);
         actix_web::rt::spawn(api::reviews::run_scheduler(storage.clone(), interval));
     }
     let state = web::Data::new(AppState {
         storage,
-        registry: Arc::new(schema_registry(&settings)?),
+        registry,
         settings: Arc::new(settings),
         base_url,
         metrics,
@@ -154,6 +156,22 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
         interval
     );
     Ok(())
+}
+
+/// Spawns the lifecycle evaluator (rules, temporary access) on the current
+/// actix system unless `--lifecycle-interval` is 0.
+fn start_lifecycle(
+    settings: &Settings,
+    storage: &Arc<dyn Storage>,
+    registry: &Arc<SchemaRegistry>,
+) {
+    if settings.lifecycle_interval <= 0.0 {
+        return;
+    }
+    let interval = std::time::Duration::from_secs_f64(settings.lifecycle_interval);
+    let lifecycle = crate::lifecycle::Lifecycle::new(storage.clone(), registry.clone());
+    actix_web::rt::spawn(lifecycle.run(interval));
+    log::info!("lifecycle evaluator running every {interval:?}");
 }
 
 /// `scim-server serve`: opens (and migrates) the database, binds, logs how

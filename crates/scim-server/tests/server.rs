@@ -42,6 +42,12 @@ mod filter_corpus;
 mod groups;
 #[path = "server/hostile.rs"]
 mod hostile;
+#[path = "server/lifecycle_api.rs"]
+mod lifecycle_api;
+#[path = "server/lifecycle_jml.rs"]
+mod lifecycle_jml;
+#[path = "server/lifecycle_temporary.rs"]
+mod lifecycle_temporary;
 #[path = "server/me.rs"]
 mod me;
 #[path = "server/okta.rs"]

@@ -86,6 +86,23 @@ pub enum Command {
     /// The audit log of a scim-server (its /api/v1): query, export, verify.
     #[command(subcommand)]
     Audit(crate::commands::governance::AuditCommand),
+    /// scim-server lifecycle: manage and run playbooks (admin token).
+    #[command(subcommand)]
+    Playbooks(crate::commands::lifecycle::PlaybooksCommand),
+    /// scim-server lifecycle: manage and preview rules (admin token).
+    #[command(subcommand)]
+    Rules(crate::commands::lifecycle::RulesCommand),
+    /// scim-server lifecycle: playbook runs (admin token).
+    #[command(subcommand)]
+    Runs(crate::commands::lifecycle::RunsCommand),
+    /// scim-server lifecycle: preview a user change, a rule or a playbook
+    /// run (admin token).
+    #[command(subcommand)]
+    Preview(crate::commands::lifecycle::PreviewCommand),
+    /// scim-server lifecycle: who has access to what, and why; lifecycle
+    /// events; extend temporary access (admin token).
+    #[command(subcommand)]
+    Access(crate::commands::lifecycle::AccessCommand),
 }
 
 /// `scimctl users ...`.

@@ -33,6 +33,12 @@ struct AssignmentInput {
     valid_from: Option<DateTime<Utc>>,
     #[serde(default)]
     valid_until: Option<DateTime<Utc>>,
+    /// Why (temporary access).
+    #[serde(default)]
+    reason: Option<String>,
+    /// Who granted it (default: the token, `token:<id>`).
+    #[serde(default)]
+    granted_by: Option<String>,
 }
 
 /// `GET /api/v1/assignments` query.
@@ -95,20 +101,31 @@ pub async fn create_assignment(
         return Err(scim_core::Error::invalid_value("validUntil must be after validFrom").into());
     }
     let storage = state.storage.clone();
+    let granted_by = input
+        .granted_by
+        .clone()
+        .unwrap_or_else(|| format!("token:{}", auth.principal.token_id));
+    let reason = input.reason.clone();
+    let (by, why) = (granted_by.clone(), reason.clone());
     let actor = actor_of(Some(auth.principal.token_id));
     let created = blocking(move || {
         with_actor(actor, || {
-            storage.create_assignment(
+            storage.create_assignment_with(
                 tenant,
                 input.application_id,
                 &input.resource_id,
                 input.valid_from,
                 input.valid_until,
+                why.as_deref(),
+                Some(&by),
             )
         })
     })
     .await?;
-    Ok(api_json(StatusCode::CREATED, &render(&created)))
+    let mut body = render(&created);
+    body["reason"] = json!(reason);
+    body["grantedBy"] = json!(granted_by);
+    Ok(api_json(StatusCode::CREATED, &body))
 }
 
 /// `GET /api/v1/assignments?application=&user=&group=`.

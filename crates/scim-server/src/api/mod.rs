@@ -1,6 +1,7 @@
 //! The HTTP surface: the route table, handlers per area, authentication,
 //! request/response plumbing, and the one error-to-response conversion.
 
+pub mod access;
 pub mod applications;
 pub mod assignments;
 pub mod audit;
@@ -17,6 +18,7 @@ pub mod me;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod playbooks;
 pub mod provisioning;
 pub mod reconcile;
 pub mod render;
@@ -24,6 +26,7 @@ pub mod request;
 pub mod resources;
 pub mod reviews;
 pub mod routes;
+pub mod rules;
 pub mod users;
 
 use std::sync::Arc;

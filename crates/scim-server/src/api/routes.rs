@@ -31,6 +31,20 @@
 //! | POST | `/api/v1/provisioning/dead-letters/replay` | [`provisioning::replay_dead_letters`] |
 //! | GET, POST | `/api/v1/assignments` | [`assignments`]`::{list,create}_assignment(s)` |
 //! | DELETE | `/api/v1/assignments/{id}` | [`assignments::delete_assignment`] |
+//! | GET, POST | `/api/v1/playbooks` | [`playbooks`]`::{list,create}_playbook(s)` |
+//! | GET, PUT, DELETE | `/api/v1/playbooks/{id}` | [`playbooks`]`::{get,replace,delete}_playbook` |
+//! | GET, POST | `/api/v1/playbooks/{id}/runs` | [`playbooks`]`::{list_runs,run_playbook}` |
+//! | POST | `/api/v1/playbooks/{id}/preview` | [`playbooks::preview_playbook`] |
+//! | GET | `/api/v1/runs/{id}` | [`playbooks::get_run`] |
+//! | GET, POST | `/api/v1/rules` | [`rules`]`::{list,create}_rule(s)` |
+//! | GET, PUT, DELETE | `/api/v1/rules/{id}` | [`rules`]`::{get,replace,delete}_rule` |
+//! | POST | `/api/v1/rules/preview` | [`rules::preview_rule`] |
+//! | GET | `/api/v1/users/{id}/access` | [`access::get_user_access`] |
+//! | GET | `/api/v1/users/{id}/lifecycle` | [`access::get_user_lifecycle`] |
+//! | POST | `/api/v1/users/{id}/preview` | [`access::preview_user`] |
+//! | GET | `/api/v1/applications/{id}/access` | [`access::get_application_access`] |
+//! | POST | `/api/v1/assignments/{id}/extend` | [`access::extend_assignment`] |
+//! | GET | `/api/v1/assignments/{id}/extensions` | [`access::list_extensions`] |
 //! | GET | `/api/v1/audit` | [`audit::list_audit`] |
 //! | GET | `/api/v1/audit/export` | [`audit::export_audit`] |
 //! | GET | `/api/v1/audit/verify` | [`audit::verify_audit`] |
@@ -56,6 +70,7 @@ use super::{
     SCIM_PREFIX, applications, assignments, audit, bulk, discovery, groups, health, list, me,
     metrics, openapi, provisioning, reconcile, request, reviews, users,
 };
+use super::{access, playbooks, rules};
 use crate::error::Error;
 
 /// Registers every route, the extractor configurations and the 404
@@ -196,6 +211,64 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                         .route(web::delete().to(assignments::delete_assignment))
                         .default_service(not_allowed("DELETE")),
                 )
+                // Lifecycle automation: playbooks, rules, previews, the
+                // centralized view, temporary-access extensions.
+                .service(
+                    web::resource("/playbooks")
+                        .route(web::get().to(playbooks::list_playbooks))
+                        .route(web::post().to(playbooks::create_playbook))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/playbooks/{id}")
+                        .route(web::get().to(playbooks::get_playbook))
+                        .route(web::put().to(playbooks::replace_playbook))
+                        .route(web::delete().to(playbooks::delete_playbook))
+                        .default_service(not_allowed("GET, PUT, DELETE")),
+                )
+                .service(
+                    web::resource("/playbooks/{id}/runs")
+                        .route(web::get().to(playbooks::list_runs))
+                        .route(web::post().to(playbooks::run_playbook))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(post_only(
+                    "/playbooks/{id}/preview",
+                    playbooks::preview_playbook,
+                ))
+                .service(get_only("/runs/{id}", playbooks::get_run))
+                .service(post_only("/rules/preview", rules::preview_rule))
+                .service(
+                    web::resource("/rules")
+                        .route(web::get().to(rules::list_rules))
+                        .route(web::post().to(rules::create_rule))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/rules/{id}")
+                        .route(web::get().to(rules::get_rule))
+                        .route(web::put().to(rules::replace_rule))
+                        .route(web::delete().to(rules::delete_rule))
+                        .default_service(not_allowed("GET, PUT, DELETE")),
+                )
+                .service(get_only("/users/{id}/access", access::get_user_access))
+                .service(get_only(
+                    "/users/{id}/lifecycle",
+                    access::get_user_lifecycle,
+                ))
+                .service(post_only("/users/{id}/preview", access::preview_user))
+                .service(get_only(
+                    "/applications/{id}/access",
+                    access::get_application_access,
+                ))
+                .service(post_only(
+                    "/assignments/{id}/extend",
+                    access::extend_assignment,
+                ))
+                .service(get_only(
+                    "/assignments/{id}/extensions",
+                    access::list_extensions,
+                ))
                 // Governance: audit log, access reviews, the OpenAPI document.
                 .configure(governance_routes),
         )

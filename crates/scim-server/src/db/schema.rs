@@ -94,7 +94,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     applications,
     assignments,
     provisioning_state,
-    provisioning_log
+    provisioning_log,
+    assignment_extensions,
+    playbooks,
+    rules,
+    playbook_runs,
+    lifecycle_due,
+    lifecycle_state,
+    lifecycle_group_grants,
+    lifecycle_events
 );
 
 diesel::table! {
@@ -129,6 +137,10 @@ diesel::table! {
         valid_from -> Nullable<Timestamp>,
         valid_until -> Nullable<Timestamp>,
         created -> Timestamp,
+        reason -> Nullable<Text>,
+        granted_by -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        role -> Nullable<Text>,
     }
 }
 
@@ -234,6 +246,101 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(provisioning_state, engine_pair_state);
 diesel::allow_tables_to_appear_in_same_query!(applications, engine_app_settings);
 diesel::allow_tables_to_appear_in_same_query!(reconcile_runs, reconcile_findings);
+
+// Lifecycle automation (migration 2026-11-26-000002_lifecycle).
+
+diesel::table! {
+    assignment_extensions (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        assignment_id -> BigInt,
+        old_until -> Nullable<Timestamp>,
+        new_until -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        extended_by -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    playbooks (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        actions -> Text,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rules (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        event -> Text,
+        filter -> Text,
+        playbooks -> Text,
+        enabled -> Bool,
+        revoke_after_seconds -> Nullable<BigInt>,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    playbook_runs (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        playbook_id -> BigInt,
+        source -> Text,
+        cause_seq -> Nullable<BigInt>,
+        actor -> Nullable<BigInt>,
+        results -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lifecycle_due (tenant_id, resource_id) {
+        tenant_id -> BigInt,
+        resource_id -> Text,
+        generation -> BigInt,
+        due_since -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lifecycle_state (tenant_id, resource_id) {
+        tenant_id -> BigInt,
+        resource_id -> Text,
+        active -> Bool,
+        held_rules -> Text,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lifecycle_group_grants (user_pk, group_pk, source) {
+        tenant_id -> BigInt,
+        user_pk -> BigInt,
+        group_pk -> BigInt,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    lifecycle_events (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        resource_id -> Text,
+        event -> Text,
+        cause_seq -> Nullable<BigInt>,
+        detail -> Text,
+        at -> Timestamp,
+    }
+}
 
 // Governance (migration 2026-11-26-000003_governance): the audit log and
 // access reviews.

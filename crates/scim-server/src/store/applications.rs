@@ -225,6 +225,28 @@ pub trait ApplicationStore {
         resource_id: &str,
         valid_from: Option<DateTime<Utc>>,
         valid_until: Option<DateTime<Utc>>,
+    ) -> Result<Assignment> {
+        self.create_assignment_with(
+            tenant,
+            application_id,
+            resource_id,
+            valid_from,
+            valid_until,
+            None,
+            None,
+        )
+    }
+    /// [`Self::create_assignment`] with why and by whom (temporary access).
+    #[allow(clippy::too_many_arguments)] // reason: the assignment's fields, each optional
+    fn create_assignment_with(
+        &self,
+        tenant: TenantId,
+        application_id: i64,
+        resource_id: &str,
+        valid_from: Option<DateTime<Utc>>,
+        valid_until: Option<DateTime<Utc>>,
+        reason: Option<&str>,
+        granted_by: Option<&str>,
     ) -> Result<Assignment>;
     /// The tenant's assignments matching `filter`, by id.
     fn list_assignments(
@@ -426,13 +448,15 @@ impl ApplicationStore for Store {
         })
     }
 
-    fn create_assignment(
+    fn create_assignment_with(
         &self,
         tenant: TenantId,
         application_id: i64,
         resource_id: &str,
         valid_from: Option<DateTime<Utc>>,
         valid_until: Option<DateTime<Utc>>,
+        reason: Option<&str>,
+        granted_by: Option<&str>,
     ) -> Result<Assignment> {
         let at = to_db_time(now());
         let mut conn = self.conn()?;
@@ -476,6 +500,7 @@ impl ApplicationStore for Store {
                     }
                     other => other.into(),
                 })?;
+            super::lifecycle::describe(conn, id, reason, granted_by)?;
             let pks = affected(conn, pk, &resource_type)?;
             mark_due(conn, tenant, &pks)?;
             let assignment = Assignment {

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod filter_sql;
 mod import;
 pub mod index;
+pub mod lifecycle;
 mod memberships;
 pub mod provisioning;
 pub mod query;
@@ -46,6 +47,7 @@ pub use applications::{
 pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry, Verification};
 pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
+pub use lifecycle::LifecycleStore;
 pub use memberships::{GroupInfo, MemberInfo, MembershipStore};
 pub use provisioning::{
     ClaimedPair, LogEntry, PairCounts, PairOutcome, PairState, PairStatus, ProvisioningQueue,
@@ -408,6 +410,7 @@ pub trait Storage:
     + ProvisioningStore
     + ProvisioningQueue
     + reconcile::ReconcileStore
+    + LifecycleStore
     + AuditStore
     + ReviewStore
     + HealthCheck
@@ -429,6 +432,7 @@ impl<T> Storage for T where
         + ProvisioningStore
         + ProvisioningQueue
         + reconcile::ReconcileStore
+        + LifecycleStore
         + AuditStore
         + ReviewStore
         + HealthCheck

@@ -300,7 +300,11 @@ fn log_change(
     version: i64,
     op: ChangeOp,
     at: NaiveDateTime,
-) -> QueryResult<()> {
+) -> Result<()> {
+    if resource_type == "User" {
+        // Rules are evaluated from these marks (see store::lifecycle).
+        super::lifecycle::mark_user_due(conn, ctx.tenant_id, id)?;
+    }
     diesel::insert_into(change_log::table)
         .values((
             change_log::tenant_id.eq(ctx.tenant_id.0),

@@ -227,6 +227,7 @@ impl Ctx {
         settings.secret_key = Some(TEST_SECRET_KEY.into());
         // Tests drive the engine themselves unless they ask for workers.
         settings.provisioning_workers = 0;
+        settings.lifecycle_interval = 0.0;
         adjust(&mut settings);
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let store = server::open_store(&settings, &metrics).expect("open store");
@@ -251,6 +252,40 @@ impl Ctx {
             thread: Some(thread),
             db,
         })
+    }
+
+    /// Stops the server and starts a new one on the same database with
+    /// the test defaults adjusted by `adjust` (a restart; the port changes).
+    pub fn restart_with(&mut self, adjust: impl FnOnce(&mut Settings)) {
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let mut settings = Settings::defaults();
+        settings.database_url = self.db.url.clone();
+        settings.pool_size = 4;
+        settings.workers = Some(1);
+        settings.shutdown_timeout_secs = 1;
+        settings.secret_key = Some(TEST_SECRET_KEY.into());
+        settings.provisioning_workers = 0;
+        settings.lifecycle_interval = 0.0;
+        adjust(&mut settings);
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let store = server::open_store(&settings, &metrics).expect("open store");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        self.base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let storage = Arc::new(store.clone());
+        self.thread = Some(std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = server::start(settings, storage, metrics, listener, Signals::Ignore)
+                    .expect("start server");
+                tx.send(server.handle()).expect("handle");
+                let _ = server.await;
+            });
+        }));
+        self.handle = rx.recv().expect("server started");
+        self.store = store;
     }
 
     /// The full URL of `path` (which starts with `/`).

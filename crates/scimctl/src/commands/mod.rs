@@ -7,6 +7,7 @@ pub mod export;
 pub mod governance;
 pub mod groups;
 pub mod import;
+pub mod lifecycle;
 pub mod resource;
 pub mod users;
 
@@ -35,6 +36,11 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
         Command::Engine(args) => engine::run(global, args).await,
         Command::Reviews(cmd) => governance::reviews(global, cmd).await,
         Command::Audit(cmd) => governance::audit(global, cmd).await,
+        Command::Playbooks(cmd) => lifecycle::playbooks(global, cmd).await,
+        Command::Rules(cmd) => lifecycle::rules(global, cmd).await,
+        Command::Runs(cmd) => lifecycle::runs(global, cmd).await,
+        Command::Preview(cmd) => lifecycle::preview(global, cmd).await,
+        Command::Access(cmd) => lifecycle::access(global, cmd).await,
     }
 }
 

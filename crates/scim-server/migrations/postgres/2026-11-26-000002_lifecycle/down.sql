@@ -1,0 +1,14 @@
+DROP TABLE lifecycle_events;
+DROP TABLE lifecycle_group_grants;
+DROP TABLE lifecycle_state;
+DROP TABLE lifecycle_due;
+DROP TABLE playbook_runs;
+DROP TABLE rules;
+DROP TABLE playbooks;
+DROP TABLE assignment_extensions;
+DROP INDEX assignments_valid_from;
+DROP INDEX assignments_valid_until;
+ALTER TABLE assignments DROP COLUMN role;
+ALTER TABLE assignments DROP COLUMN started_at;
+ALTER TABLE assignments DROP COLUMN granted_by;
+ALTER TABLE assignments DROP COLUMN reason;

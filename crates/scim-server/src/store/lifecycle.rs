@@ -1,0 +1,1824 @@
+//! Lifecycle automation storage: playbooks, rules, playbook runs, the
+//! per-user due marks and last-seen state of the rule evaluator, rule-granted
+//! group memberships, lifecycle events, and temporary access (expiry and
+//! start of assignments, extensions). [`LifecycleStore`] for [`Store`].
+//!
+//! Level-triggered like provisioning: every User write marks the user due
+//! in its own transaction ([`mark_user_due`]); the evaluator reads the
+//! user's current state and clears the mark in the transaction that applies
+//! the outcome, only if no write marked it again meanwhile
+//! (`generation`). A crash between the two leaves the mark: the user is
+//! evaluated again.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Timestamp};
+use scim_core::ErrorKind;
+use serde_json::Value;
+
+use super::audit::{self, NewAuditEntry};
+use super::provisioning::{mark_due, member_pks};
+use super::{Store, TenantId, from_db_time, now, to_db_time};
+use crate::db::schema::{
+    applications, assignment_extensions, assignments, change_log, lifecycle_due, lifecycle_events,
+    lifecycle_group_grants, lifecycle_state, memberships, playbook_runs, playbooks,
+    provisioning_state, resources, rules,
+};
+use crate::db::{AnyConnection, write_transaction};
+use crate::error::{Error, Result};
+
+/// A playbook's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaybookFields {
+    /// Unique in the tenant.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The actions (a JSON array, checked by the API).
+    pub actions: Value,
+}
+
+/// A stored playbook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playbook {
+    /// Its id.
+    pub id: i64,
+    /// Its settings.
+    pub fields: PlaybookFields,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Last changed at.
+    pub updated: DateTime<Utc>,
+}
+
+/// A rule's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleFields {
+    /// Unique in the tenant.
+    pub name: String,
+    /// `joiner`, `mover` or `leaver`.
+    pub event: String,
+    /// A SCIM filter over the user (checked by the API).
+    pub filter: String,
+    /// The playbooks it applies.
+    pub playbooks: Vec<i64>,
+    /// Whether it is evaluated.
+    pub enabled: bool,
+    /// Leaver rules: revoke the user's access this many seconds after the
+    /// leaver event instead of at once.
+    pub revoke_after_seconds: Option<i64>,
+}
+
+/// A stored rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Its id.
+    pub id: i64,
+    /// Its settings.
+    pub fields: RuleFields,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Last changed at.
+    pub updated: DateTime<Utc>,
+}
+
+/// One run of a playbook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaybookRun {
+    /// Its id.
+    pub id: i64,
+    /// The playbook.
+    pub playbook_id: i64,
+    /// `manual` or `rule:<id>`.
+    pub source: String,
+    /// The change-log entry that caused it (rule runs).
+    pub cause_seq: Option<i64>,
+    /// The token that ran it (manual runs).
+    pub actor: Option<i64>,
+    /// Per-user, per-action results (JSON array).
+    pub results: Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A lifecycle event: what the evaluator did for a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleEvent {
+    /// Its id.
+    pub id: i64,
+    /// The user's SCIM id.
+    pub resource_id: String,
+    /// `joiner`, `mover`, `leaver`, `expired`, `started`, `extended`.
+    pub event: String,
+    /// The change-log entry that caused it.
+    pub cause_seq: Option<i64>,
+    /// What happened (JSON).
+    pub detail: Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A user marked due for evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueUser {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The user's SCIM id.
+    pub resource_id: String,
+    /// The mark's generation when read.
+    pub generation: i64,
+}
+
+/// One assignment of a user, as the evaluator and the access view see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAssignment {
+    /// The assignment id.
+    pub id: i64,
+    /// The application.
+    pub application_id: i64,
+    /// `manual`, `rule:<id>`, `playbook:<id>`.
+    pub source: String,
+    /// The application-side role, if any.
+    pub role: Option<String>,
+    /// Start.
+    pub valid_from: Option<DateTime<Utc>>,
+    /// End.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who granted it.
+    pub granted_by: Option<String>,
+    /// The group it was assigned through (SCIM id), if any.
+    pub via_group: Option<String>,
+}
+
+/// What the evaluator needs to know of a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserFacts {
+    /// The user's key, if the user exists.
+    pub pk: Option<i64>,
+    /// The current document, if the user exists.
+    pub document: Option<Value>,
+    /// Active and held rules when last evaluated (None: never).
+    pub previous: Option<(bool, Vec<i64>)>,
+    /// The user's own assignments (not through groups).
+    pub assignments: Vec<UserAssignment>,
+    /// Group memberships rules granted: (group key, source).
+    pub group_grants: Vec<(i64, String)>,
+    /// The latest change-log entry of the user.
+    pub cause_seq: Option<i64>,
+    /// Applications the user reaches through a group assignment in force.
+    pub group_apps: Vec<i64>,
+}
+
+/// An assignment to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The application.
+    pub application_id: i64,
+    /// `rule:<id>`, `playbook:<id>`.
+    pub source: String,
+    /// The application-side role.
+    pub role: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// End of the access.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// What applying an evaluation writes, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Assignments to create (an existing one with the same application
+    /// and source is left as it is).
+    pub grants: Vec<Grant>,
+    /// Assignment ids to delete.
+    pub revoke: Vec<i64>,
+    /// Assignment ids whose end moves to this time (scheduled leavers).
+    pub expire_at: Vec<(i64, DateTime<Utc>)>,
+    /// Rule group grants to record: (group key, source).
+    pub group_grants_add: Vec<(i64, String)>,
+    /// Rule group grants to forget.
+    pub group_grants_remove: Vec<(i64, String)>,
+    /// The state to remember (None: forget the user).
+    pub state: Option<(bool, Vec<i64>)>,
+    /// Runs to record: (playbook, source, results).
+    pub runs: Vec<(i64, String, Value)>,
+    /// The event to record: (event, detail).
+    pub event: Option<(String, Value)>,
+}
+
+/// Lifecycle storage.
+pub trait LifecycleStore {
+    /// Creates a playbook; a name taken is a 409.
+    fn create_playbook(&self, tenant: TenantId, fields: &PlaybookFields) -> Result<Playbook>;
+    /// The tenant's playbooks.
+    fn list_playbooks(&self, tenant: TenantId) -> Result<Vec<Playbook>>;
+    /// One playbook.
+    fn get_playbook(&self, tenant: TenantId, id: i64) -> Result<Option<Playbook>>;
+    /// Replaces a playbook's settings.
+    fn update_playbook(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        fields: &PlaybookFields,
+    ) -> Result<Playbook>;
+    /// Deletes a playbook (409 while a rule uses it).
+    fn delete_playbook(&self, tenant: TenantId, id: i64) -> Result<()>;
+
+    /// Creates a rule and marks every user of the tenant due.
+    fn create_rule(&self, tenant: TenantId, fields: &RuleFields) -> Result<Rule>;
+    /// The tenant's rules.
+    fn list_rules(&self, tenant: TenantId) -> Result<Vec<Rule>>;
+    /// One rule.
+    fn get_rule(&self, tenant: TenantId, id: i64) -> Result<Option<Rule>>;
+    /// Replaces a rule's settings and marks every user of the tenant due.
+    fn update_rule(&self, tenant: TenantId, id: i64, fields: &RuleFields) -> Result<Rule>;
+    /// Deletes a rule and marks every user of the tenant due (what only it
+    /// granted is then revoked).
+    fn delete_rule(&self, tenant: TenantId, id: i64) -> Result<()>;
+
+    /// Records a run.
+    fn insert_run(
+        &self,
+        tenant: TenantId,
+        playbook_id: i64,
+        source: &str,
+        actor: Option<i64>,
+        results: &Value,
+    ) -> Result<PlaybookRun>;
+    /// The runs of a playbook, newest first.
+    fn list_playbook_runs(&self, tenant: TenantId, playbook_id: i64, limit: i64)
+    -> Result<Vec<PlaybookRun>>;
+    /// One run.
+    fn get_playbook_run(&self, tenant: TenantId, id: i64) -> Result<Option<PlaybookRun>>;
+    /// The lifecycle events of a user, newest first.
+    fn user_events(
+        &self,
+        tenant: TenantId,
+        resource_id: &str,
+        limit: i64,
+    ) -> Result<Vec<LifecycleEvent>>;
+
+    /// Up to `limit` users due for evaluation, oldest mark first.
+    fn due_users(&self, limit: i64) -> Result<Vec<DueUser>>;
+    /// Reads what the evaluator needs of a user.
+    fn user_facts(&self, tenant: TenantId, resource_id: &str) -> Result<UserFacts>;
+    /// In one transaction: reads the facts, asks `decide` for the outcome,
+    /// writes it (marking provisioning pairs due), and clears the due mark
+    /// if its generation is still `due.generation`.
+    fn evaluate_user(
+        &self,
+        due: &DueUser,
+        decide: &mut dyn FnMut(&UserFacts) -> Result<Outcome>,
+    ) -> Result<Outcome>;
+    /// Applies an outcome for a user now (manual playbook runs), in one
+    /// transaction. Returns the ids of assignments created.
+    fn apply_outcome(&self, tenant: TenantId, resource_id: &str, outcome: &Outcome) -> Result<()>;
+
+    /// Deletes assignments whose end has passed (each with its pairs marked
+    /// due and an `expired` event, one transaction each), and marks due the
+    /// pairs of assignments whose start has passed. Returns (expired,
+    /// started).
+    fn run_schedule(&self, limit: i64) -> Result<(usize, usize)>;
+    /// Moves an assignment's end, recording the extension.
+    fn extend_assignment(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        until: Option<DateTime<Utc>>,
+        reason: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<Value>;
+    /// The extensions of an assignment.
+    fn assignment_extensions(&self, tenant: TenantId, id: i64) -> Result<Vec<Value>>;
+
+    /// Every assignment (direct or through a group) of users, with the
+    /// pair's status: rows (user id, user name, assignment, pair status,
+    /// remote id) for one user or one application.
+    fn access_rows(
+        &self,
+        tenant: TenantId,
+        user: Option<&str>,
+        application: Option<i64>,
+    ) -> Result<Vec<AccessRow>>;
+    /// The users of the tenant (id, document), in key order after `after`.
+    fn users_page(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, Value)>>;
+    /// Users with an assignment in force (direct or through a group) per
+    /// application: (application, count).
+    fn assigned_counts(&self, tenant: TenantId) -> Result<Vec<(i64, i64)>>;
+    /// Resolves a group by SCIM id or displayName: (key, id).
+    fn find_group(&self, tenant: TenantId, name_or_id: &str) -> Result<Option<(i64, String)>>;
+    /// The SCIM id of the resource with key `pk` in the tenant.
+    fn resource_id_of(&self, tenant: TenantId, pk: i64) -> Result<Option<String>>;
+}
+
+/// Sets an assignment's reason and grantor inside the caller's transaction.
+pub(crate) fn describe(
+    conn: &mut AnyConnection,
+    id: i64,
+    reason: Option<&str>,
+    granted_by: Option<&str>,
+) -> Result<()> {
+    diesel::update(assignments::table.filter(assignments::id.eq(id)))
+        .set((
+            assignments::reason.eq(reason),
+            assignments::granted_by.eq(granted_by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One line of the access view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessRow {
+    /// The user's SCIM id.
+    pub user_id: String,
+    /// The user's userName.
+    pub user_name: Option<String>,
+    /// The application.
+    pub application_id: i64,
+    /// Its name.
+    pub application_name: String,
+    /// The assignment (None: only a provisioning pair remains).
+    pub assignment: Option<UserAssignment>,
+    /// The pair's status, if a pair exists.
+    pub status: Option<String>,
+    /// The pair's last error.
+    pub last_error: Option<String>,
+    /// The account's id in the application.
+    pub remote_id: Option<String>,
+    /// Whether the engine has yet to look at the pair.
+    pub due: bool,
+}
+
+/// Marks a user due for rule evaluation, inside the caller's write
+/// transaction. Called for every User write (see `store::resources`).
+pub(crate) fn mark_user_due(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_id: &str,
+) -> Result<()> {
+    use lifecycle_due as d;
+    let at = to_db_time(now());
+    let insert = diesel::insert_into(d::table)
+        .values((
+            d::tenant_id.eq(tenant.0),
+            d::resource_id.eq(resource_id),
+            d::generation.eq(1_i64),
+            d::due_since.eq(at),
+        ))
+        .on_conflict((d::tenant_id, d::resource_id))
+        .do_update()
+        .set(d::generation.eq(d::generation + 1_i64));
+    match conn {
+        AnyConnection::Sqlite(c) => insert.execute(c)?,
+        AnyConnection::Pg(c) => insert.execute(c)?,
+    };
+    Ok(())
+}
+
+/// Marks every user of the tenant due (after a rule changed).
+fn mark_all_users_due(conn: &mut AnyConnection, tenant: TenantId) -> Result<()> {
+    let at = to_db_time(now());
+    match conn {
+        AnyConnection::Sqlite(c) => diesel::sql_query(
+            "INSERT INTO lifecycle_due (tenant_id, resource_id, generation, due_since) \
+             SELECT tenant_id, id, 1, ? FROM resources WHERE tenant_id = ? AND resource_type = 'User' \
+             ON CONFLICT (tenant_id, resource_id) DO UPDATE SET generation = lifecycle_due.generation + 1",
+        )
+        .bind::<Timestamp, _>(at)
+        .bind::<BigInt, _>(tenant.0)
+        .execute(c)?,
+        AnyConnection::Pg(c) => diesel::sql_query(
+            "INSERT INTO lifecycle_due (tenant_id, resource_id, generation, due_since) \
+             SELECT tenant_id, id, 1, $1 FROM resources WHERE tenant_id = $2 AND resource_type = 'User' \
+             ON CONFLICT (tenant_id, resource_id) DO UPDATE SET generation = lifecycle_due.generation + 1",
+        )
+        .bind::<Timestamp, _>(at)
+        .bind::<BigInt, _>(tenant.0)
+        .execute(c)?,
+    };
+    Ok(())
+}
+
+fn taken(e: DieselError, what: &str, name: &str) -> Error {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => scim_core::Error::new(
+            ErrorKind::Uniqueness,
+            format!("a {what} named '{name}' exists already"),
+        )
+        .into(),
+        other => other.into(),
+    }
+}
+
+fn parse_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::internal(format!("stored JSON: {e}")))
+}
+
+type PlaybookTuple = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    NaiveDateTime,
+    NaiveDateTime,
+);
+
+fn playbook_from(t: PlaybookTuple) -> Result<Playbook> {
+    let (id, name, description, actions, created, updated) = t;
+    Ok(Playbook {
+        id,
+        fields: PlaybookFields {
+            name,
+            description,
+            actions: parse_json(&actions)?,
+        },
+        created: from_db_time(created),
+        updated: from_db_time(updated),
+    })
+}
+
+fn load_playbook(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Option<Playbook>> {
+    playbooks::table
+        .filter(playbooks::tenant_id.eq(tenant.0))
+        .filter(playbooks::id.eq(id))
+        .select((
+            playbooks::id,
+            playbooks::name,
+            playbooks::description,
+            playbooks::actions,
+            playbooks::created,
+            playbooks::updated,
+        ))
+        .first::<PlaybookTuple>(conn)
+        .optional()?
+        .map(playbook_from)
+        .transpose()
+}
+
+type RuleTuple = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    Option<i64>,
+    NaiveDateTime,
+    NaiveDateTime,
+);
+
+fn rule_from(t: RuleTuple) -> Result<Rule> {
+    let (id, name, event, filter, playbooks, enabled, revoke_after_seconds, created, updated) = t;
+    let playbooks: Vec<i64> = serde_json::from_str(&playbooks)
+        .map_err(|e| Error::internal(format!("stored rule playbooks: {e}")))?;
+    Ok(Rule {
+        id,
+        fields: RuleFields {
+            name,
+            event,
+            filter,
+            playbooks,
+            enabled,
+            revoke_after_seconds,
+        },
+        created: from_db_time(created),
+        updated: from_db_time(updated),
+    })
+}
+
+macro_rules! rule_columns {
+    () => {
+        (
+            rules::id,
+            rules::name,
+            rules::event,
+            rules::filter,
+            rules::playbooks,
+            rules::enabled,
+            rules::revoke_after_seconds,
+            rules::created,
+            rules::updated,
+        )
+    };
+}
+
+fn load_rule(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Option<Rule>> {
+    rules::table
+        .filter(rules::tenant_id.eq(tenant.0))
+        .filter(rules::id.eq(id))
+        .select(rule_columns!())
+        .first::<RuleTuple>(conn)
+        .optional()?
+        .map(rule_from)
+        .transpose()
+}
+
+fn check_playbooks_exist(conn: &mut AnyConnection, tenant: TenantId, ids: &[i64]) -> Result<()> {
+    for id in ids {
+        if load_playbook(conn, tenant, *id)?.is_none() {
+            return Err(
+                scim_core::Error::invalid_value(format!("no playbook with id {id}")).into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+type RunTuple = (
+    i64,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    String,
+    NaiveDateTime,
+);
+
+fn run_from(t: RunTuple) -> Result<PlaybookRun> {
+    let (id, playbook_id, source, cause_seq, actor, results, at) = t;
+    Ok(PlaybookRun {
+        id,
+        playbook_id,
+        source,
+        cause_seq,
+        actor,
+        results: parse_json(&results)?,
+        at: from_db_time(at),
+    })
+}
+
+macro_rules! run_columns {
+    () => {
+        (
+            playbook_runs::id,
+            playbook_runs::playbook_id,
+            playbook_runs::source,
+            playbook_runs::cause_seq,
+            playbook_runs::actor,
+            playbook_runs::results,
+            playbook_runs::at,
+        )
+    };
+}
+
+/// A provisioning pair as the access view reads it: application, status,
+/// last error, remote id, due.
+type PairRow = (i64, String, Option<String>, Option<String>, bool);
+
+type AssignmentTuple = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<NaiveDateTime>,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<String>,
+);
+
+macro_rules! assignment_columns {
+    () => {
+        (
+            assignments::id,
+            assignments::application_id,
+            assignments::source,
+            assignments::role,
+            assignments::valid_from,
+            assignments::valid_until,
+            assignments::reason,
+            assignments::granted_by,
+        )
+    };
+}
+
+fn assignment_from(t: AssignmentTuple, via_group: Option<String>) -> UserAssignment {
+    let (id, application_id, source, role, valid_from, valid_until, reason, granted_by) = t;
+    UserAssignment {
+        id,
+        application_id,
+        source,
+        role,
+        valid_from: valid_from.map(from_db_time),
+        valid_until: valid_until.map(from_db_time),
+        reason,
+        granted_by,
+        via_group,
+    }
+}
+
+fn user_pk(conn: &mut AnyConnection, tenant: TenantId, id: &str) -> Result<Option<(i64, String)>> {
+    Ok(resources::table
+        .filter(resources::tenant_id.eq(tenant.0))
+        .filter(resources::id.eq(id))
+        .filter(resources::resource_type.eq("User"))
+        .select((resources::pk, resources::document))
+        .first(conn)
+        .optional()?)
+}
+
+fn read_facts(conn: &mut AnyConnection, tenant: TenantId, resource_id: &str) -> Result<UserFacts> {
+    let user = user_pk(conn, tenant, resource_id)?;
+    let previous: Option<(bool, String)> = lifecycle_state::table
+        .filter(lifecycle_state::tenant_id.eq(tenant.0))
+        .filter(lifecycle_state::resource_id.eq(resource_id))
+        .select((lifecycle_state::active, lifecycle_state::held_rules))
+        .first(conn)
+        .optional()?;
+    let previous = previous
+        .map(|(active, held)| {
+            serde_json::from_str::<Vec<i64>>(&held)
+                .map(|h| (active, h))
+                .map_err(|e| Error::internal(format!("stored held rules: {e}")))
+        })
+        .transpose()?;
+    let cause_seq: Option<i64> = change_log::table
+        .filter(change_log::tenant_id.eq(tenant.0))
+        .filter(change_log::resource_id.eq(resource_id))
+        .select(diesel::dsl::max(change_log::seq))
+        .first(conn)?;
+    let Some((pk, document)) = user else {
+        return Ok(UserFacts {
+            pk: None,
+            document: None,
+            previous,
+            assignments: Vec::new(),
+            group_grants: Vec::new(),
+            cause_seq,
+            group_apps: Vec::new(),
+        });
+    };
+    let assignments: Vec<AssignmentTuple> = assignments::table
+        .filter(assignments::resource_pk.eq(pk))
+        .order(assignments::id.asc())
+        .select(assignment_columns!())
+        .load(conn)?;
+    let group_grants: Vec<(i64, String)> = lifecycle_group_grants::table
+        .filter(lifecycle_group_grants::user_pk.eq(pk))
+        .select((
+            lifecycle_group_grants::group_pk,
+            lifecycle_group_grants::source,
+        ))
+        .load(conn)?;
+    let now_db = to_db_time(now());
+    let groups: Vec<i64> = memberships::table
+        .filter(memberships::member_pk.eq(pk))
+        .select(memberships::group_pk)
+        .load(conn)?;
+    let group_apps: Vec<i64> = if groups.is_empty() {
+        Vec::new()
+    } else {
+        assignments::table
+            .filter(assignments::resource_pk.eq_any(&groups))
+            .filter(
+                assignments::valid_from
+                    .is_null()
+                    .or(assignments::valid_from.le(now_db)),
+            )
+            .filter(
+                assignments::valid_until
+                    .is_null()
+                    .or(assignments::valid_until.gt(now_db)),
+            )
+            .select(assignments::application_id)
+            .load(conn)?
+    };
+    Ok(UserFacts {
+        pk: Some(pk),
+        document: Some(parse_json(&document)?),
+        previous,
+        assignments: assignments
+            .into_iter()
+            .map(|t| assignment_from(t, None))
+            .collect(),
+        group_grants,
+        cause_seq,
+        group_apps,
+    })
+}
+
+fn write_outcome(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_id: &str,
+    pk: Option<i64>,
+    cause_seq: Option<i64>,
+    outcome: &Outcome,
+) -> Result<()> {
+    let at = to_db_time(now());
+    let mut touched = false;
+    let mut created: Vec<(i64, &Grant)> = Vec::new();
+    let mut removed: Vec<NewAuditEntry> = Vec::new();
+    if let Some(pk) = pk {
+        for g in &outcome.grants {
+            let exists: i64 = assignments::table
+                .filter(assignments::application_id.eq(g.application_id))
+                .filter(assignments::resource_pk.eq(pk))
+                .filter(assignments::source.eq(&g.source))
+                .count()
+                .get_result(conn)?;
+            if exists > 0 {
+                continue;
+            }
+            let app_ok: i64 = applications::table
+                .filter(applications::tenant_id.eq(tenant.0))
+                .filter(applications::id.eq(g.application_id))
+                .count()
+                .get_result(conn)?;
+            if app_ok == 0 {
+                continue;
+            }
+            let new_id: i64 = diesel::insert_into(assignments::table)
+                .values((
+                    assignments::tenant_id.eq(tenant.0),
+                    assignments::application_id.eq(g.application_id),
+                    assignments::resource_pk.eq(pk),
+                    assignments::resource_type.eq("User"),
+                    assignments::source.eq(&g.source),
+                    assignments::valid_until.eq(g.valid_until.map(to_db_time)),
+                    assignments::created.eq(at),
+                    assignments::reason.eq(g.reason.as_deref()),
+                    assignments::granted_by.eq(Some(g.source.as_str())),
+                    assignments::role.eq(g.role.as_deref()),
+                ))
+                .returning(assignments::id)
+                .get_result(conn)?;
+            created.push((new_id, g));
+            touched = true;
+        }
+        for (id, until) in &outcome.expire_at {
+            diesel::update(
+                assignments::table
+                    .filter(assignments::id.eq(id))
+                    .filter(assignments::resource_pk.eq(pk)),
+            )
+            .set(assignments::valid_until.eq(Some(to_db_time(*until))))
+            .execute(conn)?;
+        }
+        if !outcome.revoke.is_empty() {
+            touched = true;
+        }
+        for (group, source) in &outcome.group_grants_add {
+            let exists: i64 = lifecycle_group_grants::table
+                .filter(lifecycle_group_grants::user_pk.eq(pk))
+                .filter(lifecycle_group_grants::group_pk.eq(group))
+                .filter(lifecycle_group_grants::source.eq(source))
+                .count()
+                .get_result(conn)?;
+            if exists == 0 {
+                diesel::insert_into(lifecycle_group_grants::table)
+                    .values((
+                        lifecycle_group_grants::tenant_id.eq(tenant.0),
+                        lifecycle_group_grants::user_pk.eq(pk),
+                        lifecycle_group_grants::group_pk.eq(group),
+                        lifecycle_group_grants::source.eq(source),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        for (group, source) in &outcome.group_grants_remove {
+            diesel::delete(
+                lifecycle_group_grants::table
+                    .filter(lifecycle_group_grants::user_pk.eq(pk))
+                    .filter(lifecycle_group_grants::group_pk.eq(group))
+                    .filter(lifecycle_group_grants::source.eq(source)),
+            )
+            .execute(conn)?;
+        }
+        if touched {
+            // Mark while the revoked rows still exist: their pairs remember
+            // the application.
+            mark_due(conn, tenant, &[pk])?;
+        }
+        for id in &outcome.revoke {
+            removed.extend(audit::assignment_deleted(
+                conn,
+                tenant,
+                *id,
+                lifecycle_actor(),
+            )?);
+        }
+        if !outcome.revoke.is_empty() {
+            diesel::delete(
+                assignments::table
+                    .filter(assignments::resource_pk.eq(pk))
+                    .filter(assignments::id.eq_any(&outcome.revoke)),
+            )
+            .execute(conn)?;
+        }
+    }
+    match &outcome.state {
+        Some((active, held)) => {
+            let held = serde_json::to_string(held)
+                .map_err(|e| Error::internal(format!("held rules: {e}")))?;
+            let insert = diesel::insert_into(lifecycle_state::table)
+                .values((
+                    lifecycle_state::tenant_id.eq(tenant.0),
+                    lifecycle_state::resource_id.eq(resource_id),
+                    lifecycle_state::active.eq(*active),
+                    lifecycle_state::held_rules.eq(&held),
+                    lifecycle_state::updated.eq(at),
+                ))
+                .on_conflict((lifecycle_state::tenant_id, lifecycle_state::resource_id))
+                .do_update()
+                .set((
+                    lifecycle_state::active.eq(*active),
+                    lifecycle_state::held_rules.eq(&held),
+                    lifecycle_state::updated.eq(at),
+                ));
+            match conn {
+                AnyConnection::Sqlite(c) => insert.execute(c)?,
+                AnyConnection::Pg(c) => insert.execute(c)?,
+            };
+        }
+        None => {
+            diesel::delete(
+                lifecycle_state::table
+                    .filter(lifecycle_state::tenant_id.eq(tenant.0))
+                    .filter(lifecycle_state::resource_id.eq(resource_id)),
+            )
+            .execute(conn)?;
+        }
+    }
+    for (playbook, source, results) in &outcome.runs {
+        diesel::insert_into(playbook_runs::table)
+            .values((
+                playbook_runs::tenant_id.eq(tenant.0),
+                playbook_runs::playbook_id.eq(playbook),
+                playbook_runs::source.eq(source),
+                playbook_runs::cause_seq.eq(cause_seq),
+                playbook_runs::results.eq(results.to_string()),
+                playbook_runs::at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    if let Some((event, detail)) = &outcome.event {
+        insert_event(conn, tenant, resource_id, event, cause_seq, detail)?;
+    }
+    audit_outcome(conn, tenant, resource_id, outcome, &created, &removed)
+}
+
+/// The actor of lifecycle writes: the caller's (a manual run), else the
+/// evaluator.
+fn lifecycle_actor() -> String {
+    let actor = audit::actor_of(None);
+    if actor == "system" {
+        "system:lifecycle".to_owned()
+    } else {
+        actor
+    }
+}
+
+/// Records an outcome in the audit log, last in its transaction, with its
+/// causal chain: the user's latest entry (the SCIM write) -> the lifecycle
+/// event -> each rule that fired -> the playbook runs; assignments granted
+/// and revoked are caused by the event.
+fn audit_outcome(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_id: &str,
+    outcome: &Outcome,
+    created: &[(i64, &Grant)],
+    removed: &[NewAuditEntry],
+) -> Result<()> {
+    let actor = lifecycle_actor();
+    let mut cause = audit::latest_change_about(conn, tenant, resource_id)?;
+    if let Some((event, detail)) = &outcome.event {
+        let entry = NewAuditEntry::new(&actor, format!("lifecycle.{event}"), "User", resource_id)
+            .after(Some(detail.clone()))
+            .subject(resource_id)
+            .cause(cause);
+        cause = Some(audit::append(conn, tenant, &entry)?);
+    }
+    let mut fired: Vec<&str> = outcome.runs.iter().map(|r| r.1.as_str()).collect();
+    fired.dedup();
+    for source in fired {
+        let Some(rule) = source.strip_prefix("rule:") else {
+            continue;
+        };
+        let entry = NewAuditEntry::new(&actor, "rule.fire", "Rule", rule)
+            .after(Some(serde_json::json!({"userId": resource_id})))
+            .subject(resource_id)
+            .cause(cause);
+        let fire = audit::append(conn, tenant, &entry)?;
+        for (playbook, _, results) in outcome.runs.iter().filter(|r| r.1 == source) {
+            let entry =
+                NewAuditEntry::new(&actor, "playbook.run", "Playbook", playbook.to_string())
+                    .after(Some(
+                        serde_json::json!({"source": source, "results": results}),
+                    ))
+                    .subject(resource_id)
+                    .cause(Some(fire));
+            audit::append(conn, tenant, &entry)?;
+        }
+    }
+    for (id, g) in created {
+        let entry = NewAuditEntry::new(&actor, "assignment.create", "Assignment", id.to_string())
+            .after(Some(serde_json::json!({
+                "id": id, "applicationId": g.application_id, "resourceType": "User",
+                "resourceId": resource_id, "source": g.source, "role": g.role,
+                "validUntil": g.valid_until.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            })))
+            .subject(resource_id)
+            .cause(cause);
+        audit::append(conn, tenant, &entry)?;
+    }
+    for entry in removed {
+        audit::append(conn, tenant, &entry.clone().cause(cause))?;
+    }
+    for (id, until) in &outcome.expire_at {
+        let entry = NewAuditEntry::new(&actor, "assignment.schedule", "Assignment", id.to_string())
+            .after(Some(serde_json::json!({
+                "validUntil": until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })))
+            .subject(resource_id)
+            .cause(cause);
+        audit::append(conn, tenant, &entry)?;
+    }
+    Ok(())
+}
+
+fn insert_event(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_id: &str,
+    event: &str,
+    cause_seq: Option<i64>,
+    detail: &Value,
+) -> Result<()> {
+    diesel::insert_into(lifecycle_events::table)
+        .values((
+            lifecycle_events::tenant_id.eq(tenant.0),
+            lifecycle_events::resource_id.eq(resource_id),
+            lifecycle_events::event.eq(event),
+            lifecycle_events::cause_seq.eq(cause_seq),
+            lifecycle_events::detail.eq(detail.to_string()),
+            lifecycle_events::at.eq(to_db_time(now())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a management action on a playbook or rule (the actor comes from
+/// the caller's [`audit::with_context`]).
+fn audit_mgmt(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    action: &str,
+    target_type: &str,
+    id: i64,
+    after: Option<Value>,
+) -> Result<()> {
+    let entry =
+        NewAuditEntry::new(audit::actor_of(None), action, target_type, id.to_string()).after(after);
+    audit::append(conn, tenant, &entry)?;
+    Ok(())
+}
+
+fn playbook_json(p: &Playbook) -> Value {
+    serde_json::json!({"name": p.fields.name, "description": p.fields.description,
+                       "actions": p.fields.actions})
+}
+
+fn rule_json(r: &Rule) -> Value {
+    serde_json::json!({"name": r.fields.name, "event": r.fields.event, "filter": r.fields.filter,
+                       "playbooks": r.fields.playbooks, "enabled": r.fields.enabled,
+                       "revokeAfterSeconds": r.fields.revoke_after_seconds})
+}
+
+fn not_found(what: &str, id: i64) -> Error {
+    scim_core::Error::not_found(format!("no {what} with id {id}")).into()
+}
+
+fn time_json(t: Option<NaiveDateTime>) -> Value {
+    t.map_or(Value::Null, |t| {
+        Value::String(from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    })
+}
+
+impl LifecycleStore for Store {
+    fn create_playbook(&self, tenant: TenantId, f: &PlaybookFields) -> Result<Playbook> {
+        let at = to_db_time(now());
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<Playbook> {
+            let id: i64 = diesel::insert_into(playbooks::table)
+                .values((
+                    playbooks::tenant_id.eq(tenant.0),
+                    playbooks::name.eq(&f.name),
+                    playbooks::description.eq(f.description.as_deref()),
+                    playbooks::actions.eq(f.actions.to_string()),
+                    playbooks::created.eq(at),
+                    playbooks::updated.eq(at),
+                ))
+                .returning(playbooks::id)
+                .get_result(conn)
+                .map_err(|e| taken(e, "playbook", &f.name))?;
+            let pb = load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "playbook.create",
+                "Playbook",
+                id,
+                Some(playbook_json(&pb)),
+            )?;
+            Ok(pb)
+        })
+    }
+
+    fn list_playbooks(&self, tenant: TenantId) -> Result<Vec<Playbook>> {
+        let rows: Vec<PlaybookTuple> = playbooks::table
+            .filter(playbooks::tenant_id.eq(tenant.0))
+            .order(playbooks::id.asc())
+            .select((
+                playbooks::id,
+                playbooks::name,
+                playbooks::description,
+                playbooks::actions,
+                playbooks::created,
+                playbooks::updated,
+            ))
+            .load(&mut *self.conn()?)?;
+        rows.into_iter().map(playbook_from).collect()
+    }
+
+    fn get_playbook(&self, tenant: TenantId, id: i64) -> Result<Option<Playbook>> {
+        load_playbook(&mut *self.conn()?, tenant, id)
+    }
+
+    fn update_playbook(&self, tenant: TenantId, id: i64, f: &PlaybookFields) -> Result<Playbook> {
+        let at = to_db_time(now());
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<Playbook> {
+            let n = diesel::update(
+                playbooks::table
+                    .filter(playbooks::tenant_id.eq(tenant.0))
+                    .filter(playbooks::id.eq(id)),
+            )
+            .set((
+                playbooks::name.eq(&f.name),
+                playbooks::description.eq(f.description.as_deref()),
+                playbooks::actions.eq(f.actions.to_string()),
+                playbooks::updated.eq(at),
+            ))
+            .execute(conn)
+            .map_err(|e| taken(e, "playbook", &f.name))?;
+            if n == 0 {
+                return Err(not_found("playbook", id));
+            }
+            // Rules apply playbooks: their users must be looked at again.
+            mark_all_users_due(conn, tenant)?;
+            let pb = load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "playbook.update",
+                "Playbook",
+                id,
+                Some(playbook_json(&pb)),
+            )?;
+            Ok(pb)
+        })
+    }
+
+    fn delete_playbook(&self, tenant: TenantId, id: i64) -> Result<()> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<()> {
+            if load_playbook(conn, tenant, id)?.is_none() {
+                return Err(not_found("playbook", id));
+            }
+            let users: Vec<RuleTuple> = rules::table
+                .filter(rules::tenant_id.eq(tenant.0))
+                .select(rule_columns!())
+                .load(conn)?;
+            for r in users {
+                let rule = rule_from(r)?;
+                if rule.fields.playbooks.contains(&id) {
+                    return Err(scim_core::Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "playbook {id} is used by rule {} ('{}'); remove it from the rule first",
+                            rule.id, rule.fields.name
+                        ),
+                    )
+                    .into());
+                }
+            }
+            diesel::delete(playbooks::table.filter(playbooks::id.eq(id))).execute(conn)?;
+            audit_mgmt(conn, tenant, "playbook.delete", "Playbook", id, None)
+        })
+    }
+
+    fn create_rule(&self, tenant: TenantId, f: &RuleFields) -> Result<Rule> {
+        let at = to_db_time(now());
+        let playbooks_json = serde_json::to_string(&f.playbooks)
+            .map_err(|e| Error::internal(format!("rule playbooks: {e}")))?;
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<Rule> {
+            check_playbooks_exist(conn, tenant, &f.playbooks)?;
+            let id: i64 = diesel::insert_into(rules::table)
+                .values((
+                    rules::tenant_id.eq(tenant.0),
+                    rules::name.eq(&f.name),
+                    rules::event.eq(&f.event),
+                    rules::filter.eq(&f.filter),
+                    rules::playbooks.eq(&playbooks_json),
+                    rules::enabled.eq(f.enabled),
+                    rules::revoke_after_seconds.eq(f.revoke_after_seconds),
+                    rules::created.eq(at),
+                    rules::updated.eq(at),
+                ))
+                .returning(rules::id)
+                .get_result(conn)
+                .map_err(|e| taken(e, "rule", &f.name))?;
+            mark_all_users_due(conn, tenant)?;
+            let rule = load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "rule.create",
+                "Rule",
+                id,
+                Some(rule_json(&rule)),
+            )?;
+            Ok(rule)
+        })
+    }
+
+    fn list_rules(&self, tenant: TenantId) -> Result<Vec<Rule>> {
+        let rows: Vec<RuleTuple> = rules::table
+            .filter(rules::tenant_id.eq(tenant.0))
+            .order(rules::id.asc())
+            .select(rule_columns!())
+            .load(&mut *self.conn()?)?;
+        rows.into_iter().map(rule_from).collect()
+    }
+
+    fn get_rule(&self, tenant: TenantId, id: i64) -> Result<Option<Rule>> {
+        load_rule(&mut *self.conn()?, tenant, id)
+    }
+
+    fn update_rule(&self, tenant: TenantId, id: i64, f: &RuleFields) -> Result<Rule> {
+        let at = to_db_time(now());
+        let playbooks_json = serde_json::to_string(&f.playbooks)
+            .map_err(|e| Error::internal(format!("rule playbooks: {e}")))?;
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<Rule> {
+            check_playbooks_exist(conn, tenant, &f.playbooks)?;
+            let n = diesel::update(
+                rules::table
+                    .filter(rules::tenant_id.eq(tenant.0))
+                    .filter(rules::id.eq(id)),
+            )
+            .set((
+                rules::name.eq(&f.name),
+                rules::event.eq(&f.event),
+                rules::filter.eq(&f.filter),
+                rules::playbooks.eq(&playbooks_json),
+                rules::enabled.eq(f.enabled),
+                rules::revoke_after_seconds.eq(f.revoke_after_seconds),
+                rules::updated.eq(at),
+            ))
+            .execute(conn)
+            .map_err(|e| taken(e, "rule", &f.name))?;
+            if n == 0 {
+                return Err(not_found("rule", id));
+            }
+            mark_all_users_due(conn, tenant)?;
+            let rule = load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))?;
+            audit_mgmt(
+                conn,
+                tenant,
+                "rule.update",
+                "Rule",
+                id,
+                Some(rule_json(&rule)),
+            )?;
+            Ok(rule)
+        })
+    }
+
+    fn delete_rule(&self, tenant: TenantId, id: i64) -> Result<()> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<()> {
+            let n = diesel::delete(
+                rules::table
+                    .filter(rules::tenant_id.eq(tenant.0))
+                    .filter(rules::id.eq(id)),
+            )
+            .execute(conn)?;
+            if n == 0 {
+                return Err(not_found("rule", id));
+            }
+            mark_all_users_due(conn, tenant)?;
+            audit_mgmt(conn, tenant, "rule.delete", "Rule", id, None)
+        })
+    }
+
+    fn insert_run(
+        &self,
+        tenant: TenantId,
+        playbook_id: i64,
+        source: &str,
+        actor: Option<i64>,
+        results: &Value,
+    ) -> Result<PlaybookRun> {
+        let at = to_db_time(now());
+        let mut conn = self.conn()?;
+        let id = write_transaction(&mut conn, |conn| -> Result<i64> {
+            let id: i64 = diesel::insert_into(playbook_runs::table)
+                .values((
+                    playbook_runs::tenant_id.eq(tenant.0),
+                    playbook_runs::playbook_id.eq(playbook_id),
+                    playbook_runs::source.eq(source),
+                    playbook_runs::actor.eq(actor),
+                    playbook_runs::results.eq(results.to_string()),
+                    playbook_runs::at.eq(at),
+                ))
+                .returning(playbook_runs::id)
+                .get_result(conn)?;
+            let entry = NewAuditEntry::new(
+                audit::actor_of(actor),
+                "playbook.run",
+                "Playbook",
+                playbook_id.to_string(),
+            )
+            .after(Some(
+                serde_json::json!({"runId": id, "source": source, "results": results}),
+            ));
+            audit::append(conn, tenant, &entry)?;
+            Ok(id)
+        })?;
+        Ok(PlaybookRun {
+            id,
+            playbook_id,
+            source: source.to_owned(),
+            cause_seq: None,
+            actor,
+            results: results.clone(),
+            at: from_db_time(at),
+        })
+    }
+
+    fn list_playbook_runs(
+        &self,
+        tenant: TenantId,
+        playbook_id: i64,
+        limit: i64,
+    ) -> Result<Vec<PlaybookRun>> {
+        let rows: Vec<RunTuple> = playbook_runs::table
+            .filter(playbook_runs::tenant_id.eq(tenant.0))
+            .filter(playbook_runs::playbook_id.eq(playbook_id))
+            .order(playbook_runs::id.desc())
+            .limit(limit)
+            .select(run_columns!())
+            .load(&mut *self.conn()?)?;
+        rows.into_iter().map(run_from).collect()
+    }
+
+    fn get_playbook_run(&self, tenant: TenantId, id: i64) -> Result<Option<PlaybookRun>> {
+        playbook_runs::table
+            .filter(playbook_runs::tenant_id.eq(tenant.0))
+            .filter(playbook_runs::id.eq(id))
+            .select(run_columns!())
+            .first::<RunTuple>(&mut *self.conn()?)
+            .optional()?
+            .map(run_from)
+            .transpose()
+    }
+
+    fn user_events(
+        &self,
+        tenant: TenantId,
+        resource_id: &str,
+        limit: i64,
+    ) -> Result<Vec<LifecycleEvent>> {
+        let rows: Vec<(i64, String, String, Option<i64>, String, NaiveDateTime)> =
+            lifecycle_events::table
+                .filter(lifecycle_events::tenant_id.eq(tenant.0))
+                .filter(lifecycle_events::resource_id.eq(resource_id))
+                .order(lifecycle_events::id.desc())
+                .limit(limit)
+                .select((
+                    lifecycle_events::id,
+                    lifecycle_events::resource_id,
+                    lifecycle_events::event,
+                    lifecycle_events::cause_seq,
+                    lifecycle_events::detail,
+                    lifecycle_events::at,
+                ))
+                .load(&mut *self.conn()?)?;
+        rows.into_iter()
+            .map(|(id, resource_id, event, cause_seq, detail, at)| {
+                Ok(LifecycleEvent {
+                    id,
+                    resource_id,
+                    event,
+                    cause_seq,
+                    detail: parse_json(&detail)?,
+                    at: from_db_time(at),
+                })
+            })
+            .collect()
+    }
+
+    fn due_users(&self, limit: i64) -> Result<Vec<DueUser>> {
+        let rows: Vec<(i64, String, i64)> = lifecycle_due::table
+            .order(lifecycle_due::due_since.asc())
+            .limit(limit)
+            .select((
+                lifecycle_due::tenant_id,
+                lifecycle_due::resource_id,
+                lifecycle_due::generation,
+            ))
+            .load(&mut *self.conn()?)?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, resource_id, generation)| DueUser {
+                tenant: TenantId(t),
+                resource_id,
+                generation,
+            })
+            .collect())
+    }
+
+    fn user_facts(&self, tenant: TenantId, resource_id: &str) -> Result<UserFacts> {
+        read_facts(&mut *self.conn()?, tenant, resource_id)
+    }
+
+    fn evaluate_user(
+        &self,
+        due: &DueUser,
+        decide: &mut dyn FnMut(&UserFacts) -> Result<Outcome>,
+    ) -> Result<Outcome> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<Outcome> {
+            let facts = read_facts(conn, due.tenant, &due.resource_id)?;
+            let outcome = decide(&facts)?;
+            write_outcome(
+                conn,
+                due.tenant,
+                &due.resource_id,
+                facts.pk,
+                facts.cause_seq,
+                &outcome,
+            )?;
+            diesel::delete(
+                lifecycle_due::table
+                    .filter(lifecycle_due::tenant_id.eq(due.tenant.0))
+                    .filter(lifecycle_due::resource_id.eq(&due.resource_id))
+                    .filter(lifecycle_due::generation.eq(due.generation)),
+            )
+            .execute(conn)?;
+            Ok(outcome)
+        })
+    }
+
+    fn apply_outcome(&self, tenant: TenantId, resource_id: &str, outcome: &Outcome) -> Result<()> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<()> {
+            let pk = user_pk(conn, tenant, resource_id)?.map(|(pk, _)| pk);
+            let Some(pk) = pk else {
+                return Err(scim_core::Error::not_found(format!(
+                    "no user with id '{resource_id}'"
+                ))
+                .into());
+            };
+            let cause: Option<i64> = change_log::table
+                .filter(change_log::tenant_id.eq(tenant.0))
+                .filter(change_log::resource_id.eq(resource_id))
+                .select(diesel::dsl::max(change_log::seq))
+                .first(conn)?;
+            // Keep the evaluator's memory: manual runs do not change it.
+            let previous: Option<(bool, String)> = lifecycle_state::table
+                .filter(lifecycle_state::tenant_id.eq(tenant.0))
+                .filter(lifecycle_state::resource_id.eq(resource_id))
+                .select((lifecycle_state::active, lifecycle_state::held_rules))
+                .first(conn)
+                .optional()?;
+            let mut outcome = outcome.clone();
+            outcome.state = previous
+                .map(|(a, h)| serde_json::from_str::<Vec<i64>>(&h).map(|h| (a, h)))
+                .transpose()
+                .map_err(|e| Error::internal(format!("stored held rules: {e}")))?;
+            write_outcome(conn, tenant, resource_id, Some(pk), cause, &outcome)
+        })
+    }
+
+    fn run_schedule(&self, limit: i64) -> Result<(usize, usize)> {
+        let now_db = to_db_time(now());
+        let mut conn = self.conn()?;
+        let expired: Vec<(i64, i64)> = assignments::table
+            .filter(assignments::valid_until.le(now_db))
+            .order(assignments::valid_until.asc())
+            .limit(limit)
+            .select((assignments::id, assignments::tenant_id))
+            .load(&mut *conn)?;
+        let mut n_expired = 0;
+        for (id, tenant) in expired {
+            let done = write_transaction(&mut conn, |conn| -> Result<bool> {
+                let row: Option<(i64, String, i64, String, Option<NaiveDateTime>)> =
+                    assignments::table
+                        .filter(assignments::id.eq(id))
+                        .filter(assignments::valid_until.le(now_db))
+                        .select((
+                            assignments::resource_pk,
+                            assignments::resource_type,
+                            assignments::application_id,
+                            assignments::source,
+                            assignments::valid_until,
+                        ))
+                        .first(conn)
+                        .optional()?;
+                let Some((pk, resource_type, app, source, until)) = row else {
+                    return Ok(false);
+                };
+                let mut pks = vec![pk];
+                if resource_type == "Group" {
+                    pks.extend(member_pks(conn, pk)?);
+                }
+                mark_due(conn, TenantId(tenant), &pks)?;
+                let deleted = audit::assignment_deleted(
+                    conn,
+                    TenantId(tenant),
+                    id,
+                    "system:lifecycle".to_owned(),
+                )?;
+                diesel::delete(assignments::table.filter(assignments::id.eq(id))).execute(conn)?;
+                let rid: Option<String> = resources::table
+                    .filter(resources::pk.eq(pk))
+                    .select(resources::id)
+                    .first(conn)
+                    .optional()?;
+                if let Some(rid) = rid {
+                    insert_event(
+                        conn,
+                        TenantId(tenant),
+                        &rid,
+                        "expired",
+                        None,
+                        &serde_json::json!({
+                            "assignmentId": id, "applicationId": app,
+                            "source": source, "validUntil": time_json(until),
+                        }),
+                    )?;
+                }
+                if let Some(mut entry) = deleted {
+                    entry.action = "assignment.expire".into();
+                    audit::append(conn, TenantId(tenant), &entry)?;
+                }
+                Ok(true)
+            })?;
+            if done {
+                n_expired += 1;
+            }
+        }
+        let started: Vec<(i64, i64, i64, String)> = assignments::table
+            .filter(assignments::valid_from.le(now_db))
+            .filter(assignments::started_at.is_null())
+            .limit(limit)
+            .select((
+                assignments::id,
+                assignments::tenant_id,
+                assignments::resource_pk,
+                assignments::resource_type,
+            ))
+            .load(&mut *conn)?;
+        let mut n_started = 0;
+        for (id, tenant, pk, resource_type) in started {
+            write_transaction(&mut conn, |conn| -> Result<()> {
+                let mut pks = vec![pk];
+                if resource_type == "Group" {
+                    pks.extend(member_pks(conn, pk)?);
+                }
+                mark_due(conn, TenantId(tenant), &pks)?;
+                diesel::update(assignments::table.filter(assignments::id.eq(id)))
+                    .set(assignments::started_at.eq(Some(now_db)))
+                    .execute(conn)?;
+                Ok(())
+            })?;
+            n_started += 1;
+        }
+        Ok((n_expired, n_started))
+    }
+
+    fn extend_assignment(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        until: Option<DateTime<Utc>>,
+        reason: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<Value> {
+        let at = to_db_time(now());
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| -> Result<Value> {
+            let row: Option<(i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
+                assignments::table
+                    .filter(assignments::tenant_id.eq(tenant.0))
+                    .filter(assignments::id.eq(id))
+                    .select((
+                        assignments::resource_pk,
+                        assignments::resource_type,
+                        assignments::valid_from,
+                        assignments::valid_until,
+                    ))
+                    .first(conn)
+                    .optional()?;
+            let Some((pk, resource_type, from, old)) = row else {
+                return Err(not_found("assignment", id));
+            };
+            if let (Some(from), Some(until)) = (from, until)
+                && to_db_time(until) <= from
+            {
+                return Err(
+                    scim_core::Error::invalid_value("validUntil must be after validFrom").into(),
+                );
+            }
+            if let Some(until) = until
+                && to_db_time(until) <= at
+            {
+                return Err(scim_core::Error::invalid_value(
+                    "validUntil must be in the future; delete the assignment to end it now",
+                )
+                .into());
+            }
+            let new = until.map(to_db_time);
+            diesel::update(assignments::table.filter(assignments::id.eq(id)))
+                .set(assignments::valid_until.eq(new))
+                .execute(conn)?;
+            diesel::insert_into(assignment_extensions::table)
+                .values((
+                    assignment_extensions::tenant_id.eq(tenant.0),
+                    assignment_extensions::assignment_id.eq(id),
+                    assignment_extensions::old_until.eq(old),
+                    assignment_extensions::new_until.eq(new),
+                    assignment_extensions::reason.eq(reason),
+                    assignment_extensions::extended_by.eq(by),
+                    assignment_extensions::at.eq(at),
+                ))
+                .execute(conn)?;
+            let mut pks = vec![pk];
+            if resource_type == "Group" {
+                pks.extend(member_pks(conn, pk)?);
+            }
+            mark_due(conn, tenant, &pks)?;
+            let entry = NewAuditEntry::new(
+                audit::actor_of(None),
+                "assignment.extend",
+                "Assignment",
+                id.to_string(),
+            )
+            .before(Some(serde_json::json!({"validUntil": time_json(old)})))
+            .after(Some(
+                serde_json::json!({"validUntil": time_json(new), "reason": reason}),
+            ));
+            audit::append(conn, tenant, &entry)?;
+            Ok(serde_json::json!({
+                "assignmentId": id,
+                "oldValidUntil": time_json(old),
+                "validUntil": time_json(new),
+                "reason": reason,
+                "extendedBy": by,
+                "at": time_json(Some(at)),
+            }))
+        })
+    }
+
+    fn assignment_extensions(&self, tenant: TenantId, id: i64) -> Result<Vec<Value>> {
+        type Ext = (
+            Option<NaiveDateTime>,
+            Option<NaiveDateTime>,
+            Option<String>,
+            Option<String>,
+            NaiveDateTime,
+        );
+        let rows: Vec<Ext> = assignment_extensions::table
+            .filter(assignment_extensions::tenant_id.eq(tenant.0))
+            .filter(assignment_extensions::assignment_id.eq(id))
+            .order(assignment_extensions::id.asc())
+            .select((
+                assignment_extensions::old_until,
+                assignment_extensions::new_until,
+                assignment_extensions::reason,
+                assignment_extensions::extended_by,
+                assignment_extensions::at,
+            ))
+            .load(&mut *self.conn()?)?;
+        Ok(rows
+            .into_iter()
+            .map(|(old, new, reason, by, at)| {
+                serde_json::json!({
+                    "oldValidUntil": time_json(old), "validUntil": time_json(new),
+                    "reason": reason, "extendedBy": by, "at": time_json(Some(at)),
+                })
+            })
+            .collect())
+    }
+
+    fn access_rows(
+        &self,
+        tenant: TenantId,
+        user: Option<&str>,
+        application: Option<i64>,
+    ) -> Result<Vec<AccessRow>> {
+        let mut conn = self.conn()?;
+        let conn = &mut *conn;
+        // The users in scope: one, or everyone with an assignment or a pair
+        // in the application (directly, or as a member of an assigned group).
+        let mut users: BTreeSet<i64> = BTreeSet::new();
+        if let Some(id) = user {
+            let Some((pk, _)) = user_pk(conn, tenant, id)? else {
+                return Err(scim_core::Error::not_found(format!("no user with id '{id}'")).into());
+            };
+            users.insert(pk);
+        } else if let Some(app) = application {
+            let direct: Vec<(i64, String)> = assignments::table
+                .filter(assignments::tenant_id.eq(tenant.0))
+                .filter(assignments::application_id.eq(app))
+                .select((assignments::resource_pk, assignments::resource_type))
+                .load(conn)?;
+            for (pk, ty) in direct {
+                if ty == "Group" {
+                    users.extend(member_pks(conn, pk)?);
+                } else {
+                    users.insert(pk);
+                }
+            }
+            users.extend(
+                provisioning_state::table
+                    .filter(provisioning_state::application_id.eq(app))
+                    .filter(provisioning_state::resource_type.eq("User"))
+                    .select(provisioning_state::resource_pk)
+                    .load::<i64>(conn)?,
+            );
+        }
+        let app_names: Vec<(i64, String)> = applications::table
+            .filter(applications::tenant_id.eq(tenant.0))
+            .select((applications::id, applications::name))
+            .load(conn)?;
+        let app_name = |id: i64| {
+            app_names
+                .iter()
+                .find(|(a, _)| *a == id)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        for pk in users {
+            let Some((user_id, doc)): Option<(String, String)> = resources::table
+                .filter(resources::pk.eq(pk))
+                .filter(resources::tenant_id.eq(tenant.0))
+                .select((resources::id, resources::document))
+                .first(conn)
+                .optional()?
+            else {
+                continue;
+            };
+            let user_name = parse_json(&doc)?
+                .get("userName")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let mut rows: Vec<UserAssignment> = assignments::table
+                .filter(assignments::resource_pk.eq(pk))
+                .order(assignments::id.asc())
+                .select(assignment_columns!())
+                .load::<AssignmentTuple>(conn)?
+                .into_iter()
+                .map(|t| assignment_from(t, None))
+                .collect();
+            let groups: Vec<(i64, String)> = memberships::table
+                .inner_join(resources::table.on(resources::pk.eq(memberships::group_pk)))
+                .filter(memberships::member_pk.eq(pk))
+                .select((memberships::group_pk, resources::id))
+                .load(conn)?;
+            for (gpk, gid) in groups {
+                rows.extend(
+                    assignments::table
+                        .filter(assignments::resource_pk.eq(gpk))
+                        .select(assignment_columns!())
+                        .load::<AssignmentTuple>(conn)?
+                        .into_iter()
+                        .map(|t| assignment_from(t, Some(gid.clone()))),
+                );
+            }
+            let pairs: Vec<PairRow> = provisioning_state::table
+                .filter(provisioning_state::resource_pk.eq(pk))
+                .select((
+                    provisioning_state::application_id,
+                    provisioning_state::status,
+                    provisioning_state::last_error,
+                    provisioning_state::remote_id,
+                    provisioning_state::due,
+                ))
+                .load(conn)?;
+            let mut apps: BTreeSet<i64> = rows.iter().map(|a| a.application_id).collect();
+            apps.extend(pairs.iter().map(|p| p.0));
+            for app in apps {
+                if application.is_some_and(|a| a != app) {
+                    continue;
+                }
+                let pair = pairs.iter().find(|p| p.0 == app);
+                let status = pair.map(|p| p.1.clone());
+                let last_error = pair.and_then(|p| p.2.clone());
+                let remote_id = pair.and_then(|p| p.3.clone());
+                let due = pair.is_some_and(|p| p.4);
+                let of_app: Vec<&UserAssignment> =
+                    rows.iter().filter(|a| a.application_id == app).collect();
+                let row = |assignment: Option<UserAssignment>| AccessRow {
+                    user_id: user_id.clone(),
+                    user_name: user_name.clone(),
+                    application_id: app,
+                    application_name: app_name(app),
+                    assignment,
+                    status: status.clone(),
+                    last_error: last_error.clone(),
+                    remote_id: remote_id.clone(),
+                    due,
+                };
+                if of_app.is_empty() {
+                    out.push(row(None));
+                } else {
+                    for a in of_app {
+                        out.push(row(Some(a.clone())));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn users_page(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, Value)>> {
+        let rows: Vec<(i64, String, String)> = resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::resource_type.eq("User"))
+            .filter(resources::pk.gt(after))
+            .order(resources::pk.asc())
+            .limit(limit)
+            .select((resources::pk, resources::id, resources::document))
+            .load(&mut *self.conn()?)?;
+        rows.into_iter()
+            .map(|(pk, id, d)| Ok((pk, id, parse_json(&d)?)))
+            .collect()
+    }
+
+    fn assigned_counts(&self, tenant: TenantId) -> Result<Vec<(i64, i64)>> {
+        let rows: Vec<(i64, i64)> = provisioning_state::table
+            .inner_join(applications::table)
+            .filter(applications::tenant_id.eq(tenant.0))
+            .filter(provisioning_state::resource_type.eq("User"))
+            .filter(provisioning_state::status.eq("provisioned"))
+            .group_by(provisioning_state::application_id)
+            .select((
+                provisioning_state::application_id,
+                diesel::dsl::count_star(),
+            ))
+            .load(&mut *self.conn()?)?;
+        Ok(rows)
+    }
+
+    fn find_group(&self, tenant: TenantId, name_or_id: &str) -> Result<Option<(i64, String)>> {
+        let mut conn = self.conn()?;
+        let by_id: Option<(i64, String)> = resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::resource_type.eq("Group"))
+            .filter(resources::id.eq(name_or_id))
+            .select((resources::pk, resources::id))
+            .first(&mut *conn)
+            .optional()?;
+        if by_id.is_some() {
+            return Ok(by_id);
+        }
+        Ok(resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::resource_type.eq("Group"))
+            .filter(resources::display_name_folded.eq(super::fold(name_or_id)))
+            .select((resources::pk, resources::id))
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    fn resource_id_of(&self, tenant: TenantId, pk: i64) -> Result<Option<String>> {
+        Ok(resources::table
+            .filter(resources::tenant_id.eq(tenant.0))
+            .filter(resources::pk.eq(pk))
+            .select(resources::id)
+            .first(&mut *self.conn()?)
+            .optional()?)
+    }
+}
