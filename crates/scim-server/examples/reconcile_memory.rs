@@ -9,9 +9,12 @@
 //! ```
 //!
 //! Each N runs in a fresh child process (`measure`), so one size's peak
-//! does not hide another's; the target database is filled by another
-//! child (`seed`) through the bulk import, and served by the `scim-server`
-//! binary next to this example's directory. Linux only (reads
+//! does not hide another's. The target is, by default, a small synthetic
+//! SCIM service in another child process (`serve`: users generated on the
+//! fly, index paging), so the figures are the reconciler's own and the run
+//! is not bound by the target's listing speed. With `--ours` first, the
+//! target is our `scim-server` binary (next to this example's directory)
+//! over a database filled by the bulk import (`seed`). Linux only (reads
 //! `/proc/self/status`).
 
 use std::path::{Path, PathBuf};
@@ -105,12 +108,17 @@ async fn measure(n: u64, url: &str, token: &str, dir: &Path) -> Res<()> {
     let tenant = store.ensure_tenant("up").map_err(|e| e.to_string())?;
     let key = SecretKey::from_base64(KEY).map_err(|e| e.to_string())?;
     let name = "target";
-    let sealed = key
-        .seal(
-            token.as_bytes(),
-            &scim_server::api::applications::credential_context(tenant.id.0, name),
+    let sealed = if token == "-" {
+        None
+    } else {
+        Some(
+            key.seal(
+                token.as_bytes(),
+                &scim_server::api::applications::credential_context(tenant.id.0, name),
+            )
+            .map_err(|e| e.to_string())?,
         )
-        .map_err(|e| e.to_string())?;
+    };
     let mapping = scim_server::api::applications::default_mapping();
     let app = store
         .create_application(
@@ -118,8 +126,8 @@ async fn measure(n: u64, url: &str, token: &str, dir: &Path) -> Res<()> {
             &ApplicationFields {
                 name: name.into(),
                 base_url: url.into(),
-                auth_type: "bearer".into(),
-                credentials: Some(sealed),
+                auth_type: if sealed.is_some() { "bearer" } else { "none" }.into(),
+                credentials: sealed,
                 managed_attributes: json!(mapping.keys().collect::<Vec<_>>()).to_string(),
                 mapping: serde_json::Value::Object(mapping).to_string(),
                 deprovision: json!({"action": "deactivate"}).to_string(),
@@ -175,6 +183,67 @@ async fn measure(n: u64, url: &str, token: &str, dir: &Path) -> Res<()> {
     Ok(())
 }
 
+/// `serve N PORT`: a minimal SCIM target holding N generated users (index
+/// paging, no groups, no ServiceProviderConfig), one connection at a time.
+fn serve(n: u64, port: u16) -> Res<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).is_err() {
+            continue;
+        }
+        // Skip the headers (bounded).
+        for _ in 0..100 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).map_or(true, |r| r == 0) || line == "\r\n" {
+                break;
+            }
+        }
+        let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let param = |name: &str| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        let (status, body) = if path.ends_with("/Users") || path.ends_with("/Groups") {
+            let total = if path.ends_with("/Users") { n } else { 0 };
+            let start = param("startIndex").unwrap_or(1).max(1);
+            let count = param("count").unwrap_or(100).min(1000);
+            let resources: Vec<serde_json::Value> = (start - 1..(start - 1 + count).min(total))
+                .map(|i| {
+                    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                           "id": format!("u{i}"), "userName": format!("user{i:07}"),
+                           "externalId": format!("ext-{i}"), "displayName": format!("User {i}"),
+                           "active": true,
+                           "emails": [{"value": format!("user{i}@example.com"), "type": "work"}],
+                           "meta": {"resourceType": "User"}})
+                })
+                .collect();
+            (
+                "200 OK",
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                       "totalResults": total, "startIndex": start,
+                       "itemsPerPage": resources.len(), "Resources": resources})
+                .to_string(),
+            )
+        } else {
+            ("404 Not Found", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "404"}).to_string())
+        };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+    Ok(())
+}
+
 fn server_binary() -> Res<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = exe
@@ -199,31 +268,41 @@ fn free_port() -> Res<u16> {
         .map_err(|e| e.to_string())
 }
 
-/// Seeds, serves and measures one size.
-fn run_size(n: u64) -> Res<()> {
+/// Seeds (or generates), serves and measures one size.
+fn run_size(n: u64, ours: bool) -> Res<()> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = tempfile_dir()?;
-    let down = dir.join("down.db");
-    let out = Command::new(&exe)
-        .args(["seed", &n.to_string()])
-        .arg(&down)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let port = free_port()?;
-    let mut server = Command::new(server_binary()?)
-        .arg("--database-url")
-        .arg(&down)
-        .args(["--bind", &format!("127.0.0.1:{port}")])
-        .args(["--provisioning-workers", "0", "serve"])
-        .env_remove("SCIM_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let (mut server, token) = if ours {
+        let down = dir.join("down.db");
+        let out = Command::new(&exe)
+            .args(["seed", &n.to_string()])
+            .arg(&down)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let server = Command::new(server_binary()?)
+            .arg("--database-url")
+            .arg(&down)
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(["--provisioning-workers", "0", "serve"])
+            .env_remove("SCIM_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        (server, token)
+    } else {
+        let server = Command::new(&exe)
+            .args(["serve", &n.to_string(), &port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        (server, "-".to_owned())
+    };
     let mut ready = false;
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -273,6 +352,11 @@ fn main() {
             .parse()
             .map_err(|_| "N must be a number".to_string())
             .and_then(|n| seed(n, Path::new(&args[2]))),
+        Some("serve") if args.len() == 3 => {
+            let n: u64 = args[1].parse().unwrap_or(0);
+            let port: u16 = args[2].parse().unwrap_or(0);
+            serve(n, port)
+        }
         Some("measure") if args.len() == 5 => {
             let n: u64 = args[1].parse().unwrap_or(0);
             tokio::runtime::Builder::new_multi_thread()
@@ -288,7 +372,8 @@ fn main() {
             } else {
                 args.iter().filter_map(|a| a.parse().ok()).collect()
             };
-            sizes.into_iter().try_for_each(run_size)
+            let ours = args.first().is_some_and(|a| a == "--ours");
+            sizes.into_iter().try_for_each(|n| run_size(n, ours))
         }
     };
     if let Err(e) = result {

@@ -189,6 +189,44 @@ backend_test!(
             "Engineering EU"
         );
 
+        // Reconciliation sees the group: in line, then drifted when renamed
+        // at the target, and repaired.
+        let reconcile = |body: Value| {
+            let (ctx, s) = (&ctx, &s);
+            async move {
+                ctx.send(
+                    Method::POST,
+                    &format!("{APPS}/{}/reconcile", s.app),
+                    &s.admin,
+                    Some(&body),
+                )
+                .await
+                .expect(200)
+                .body
+            }
+        };
+        let clean = reconcile(json!({})).await;
+        assert_eq!(clean["counts"]["remoteGroups"], 1, "{clean}");
+        assert_eq!(clean["counts"]["drifted"], 0, "{clean}");
+        s.down
+            .send(
+                Method::PATCH,
+                &format!("/scim/v2/Groups/{rg}"),
+                &s.down_token,
+                Some(&json!({"schemas": [PATCH_OP], "Operations": [
+                    {"op": "replace", "path": "displayName", "value": "Renamed there"}
+                ]})),
+            )
+            .await
+            .expect(200);
+        let drifted = reconcile(json!({"repair": true})).await;
+        assert_eq!(drifted["counts"]["drifted"], 1, "{drifted}");
+        assert_eq!(drifted["counts"]["repaired"], 1, "{drifted}");
+        worker.drain(10).await.unwrap();
+        let down = downstream_group(&s, &rg).await.unwrap();
+        assert_eq!(down["displayName"], "Engineering EU");
+        assert_eq!(member_values(&down), sorted(vec![ra.clone(), rc.clone()]));
+
         // Unassigned: deleted downstream (the default group policy).
         ctx.send(
             Method::DELETE,
