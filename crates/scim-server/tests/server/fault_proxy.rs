@@ -178,7 +178,8 @@ impl FaultProxy {
 
     /// Stops listening: connections are refused until [`FaultProxy::up`].
     pub async fn down(&self) {
-        if let Some(t) = self.lock_task().take() {
+        let task = self.lock_task().take();
+        if let Some(t) = task {
             t.abort();
             let _ = t.await;
         }
@@ -452,11 +453,13 @@ async fn handle(
     };
     let path = scim_path(&req.target).to_owned();
     let ok = (200..300).contains(&answer.status);
-    if ok && no_patch && path.starts_with("/ServiceProviderConfig") {
-        if let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body) {
-            doc["patch"] = serde_json::json!({"supported": false});
-            answer.body = doc.to_string().into_bytes();
-        }
+    if ok
+        && no_patch
+        && path.starts_with("/ServiceProviderConfig")
+        && let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body)
+    {
+        doc["patch"] = serde_json::json!({"supported": false});
+        answer.body = doc.to_string().into_bytes();
     }
     if ok && terse && req.method == "PATCH" {
         answer.status = 204;
@@ -464,11 +467,13 @@ async fn handle(
         answer
             .headers
             .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
-    } else if ok && terse && path.starts_with("/Groups") {
-        if let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body) {
-            strip_members(&mut doc);
-            answer.body = doc.to_string().into_bytes();
-        }
+    } else if ok
+        && terse
+        && path.starts_with("/Groups")
+        && let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body)
+    {
+        strip_members(&mut doc);
+        answer.body = doc.to_string().into_bytes();
     }
     answered(answer.status);
     conn.write_all(&response(answer.status, &answer.headers, &answer.body))
