@@ -647,6 +647,39 @@ impl ScimClient {
         }
     }
 
+    /// Sends one `application/json` request to `path` (segments under the
+    /// base URL, e.g. a service's management API) with `query` pairs, using
+    /// the client's authentication, retries, limiter and observer. Answers
+    /// the JSON body, `None` when empty. For APIs beside SCIM; SCIM
+    /// resources have [`crate::Endpoint`].
+    pub async fn call_json(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| ClientError::InvalidRequest(format!("not an HTTP method: {method}")))?;
+        let mut url = self.url(path, None)?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        let mut call = Call::new(method, url);
+        if let Some(body) = body {
+            call = call.json(body)?;
+            call.content_type = "application/json";
+        }
+        let reply = self.send(&call).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        self.decode(&call, &reply).map(Some)
+    }
+
     /// Decodes a JSON body.
     pub(crate) fn decode<T: DeserializeOwned>(&self, call: &Call, reply: &Reply) -> Result<T> {
         serde_json::from_slice(&reply.body).map_err(|e| ClientError::Decode {

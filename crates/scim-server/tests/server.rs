@@ -22,6 +22,8 @@ mod engine_crash;
 mod engine_faults;
 #[path = "server/engine_faults_groups.rs"]
 mod engine_faults_groups;
+#[path = "server/engine_features_engine.rs"]
+mod engine_features_engine;
 #[path = "server/engine_features_groups.rs"]
 mod engine_features_groups;
 #[path = "server/engine_scim2.rs"]

@@ -76,6 +76,9 @@ pub enum Command {
     /// Write every resource (or those matching a filter) to standard
     /// output as JSON lines or CSV.
     Export(ExportArgs),
+    /// Drive our provisioning engine through its management API
+    /// (`/api/v1`, an admin token): plan, provision, reconcile, status, log.
+    Engine(crate::commands::engine::EngineArgs),
 }
 
 /// `scimctl users ...`.

@@ -14,6 +14,8 @@ mod harness;
 
 #[path = "scimctl/crud.rs"]
 mod crud;
+#[path = "scimctl/engine.rs"]
+mod engine;
 #[path = "scimctl/errors.rs"]
 mod errors;
 #[path = "scimctl/transfer.rs"]

@@ -16,6 +16,7 @@ pub mod me;
 pub mod metrics;
 pub mod middleware;
 pub mod provisioning;
+pub mod reconcile;
 pub mod render;
 pub mod request;
 pub mod resources;

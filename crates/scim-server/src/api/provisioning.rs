@@ -261,12 +261,13 @@ pub async fn get_plan(
         .into_iter()
         .map(|k| (k.to_owned(), json!([])))
         .collect();
-    let (mut unchanged, mut skipped) = (0, 0);
+    let mut unchanged = 0;
     for pair in &pairs {
-        if pair.state.resource_type != "User" {
-            skipped += 1;
-            continue;
-        }
+        let endpoint = if pair.state.resource_type == "Group" {
+            "/Groups"
+        } else {
+            "/Users"
+        };
         let planned = crate::provision::plan_pair(pair);
         let bucket = match &planned.plan {
             Plan::Nothing => {
@@ -279,9 +280,10 @@ pub async fn get_plan(
             Plan::Delete => "delete",
         };
         let (method, path, body) =
-            crate::provision::describe(&planned.plan, pair.state.remote_id.as_deref());
+            crate::provision::describe_at(endpoint, &planned.plan, pair.state.remote_id.as_deref());
         if let Some(Value::Array(items)) = out.get_mut(bucket) {
             items.push(json!({
+                "resourceType": pair.state.resource_type,
                 "resourceId": pair.state.resource_id,
                 "remoteId": pair.state.remote_id,
                 "method": method,
@@ -291,7 +293,6 @@ pub async fn get_plan(
         }
     }
     out.insert("unchanged".into(), json!(unchanged));
-    out.insert("skipped".into(), json!(skipped));
     out.insert("applicationId".into(), json!(id));
     Ok(api_json(StatusCode::OK, &Value::Object(out)))
 }

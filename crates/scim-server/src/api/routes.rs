@@ -23,6 +23,9 @@
 //! | GET | `/api/v1/applications/{id}/provisioning` | [`provisioning::get_provisioning_status`] |
 //! | GET | `/api/v1/applications/{id}/plan` | [`provisioning::get_plan`] |
 //! | POST | `/api/v1/applications/{id}/provision/{userId}` | [`provisioning::provision_user`] |
+//! | POST | `/api/v1/applications/{id}/reconcile` | [`reconcile::reconcile_application`] |
+//! | GET | `/api/v1/applications/{id}/reconcile/runs[/{runId}]` | [`reconcile`]`::{list_runs,get_run}` |
+//! | GET | `/api/v1/applications/{id}/orphans` | [`reconcile::list_orphans`] |
 //! | GET | `/api/v1/provisioning/log` | [`provisioning::get_provisioning_log`] |
 //! | GET | `/api/v1/provisioning/dead-letters` | [`provisioning::list_dead_letters`] |
 //! | POST | `/api/v1/provisioning/dead-letters/replay` | [`provisioning::replay_dead_letters`] |
@@ -41,7 +44,7 @@ use scim_core::ErrorKind;
 
 use super::{
     SCIM_PREFIX, applications, assignments, bulk, discovery, groups, health, list, me, metrics,
-    provisioning, request, users,
+    provisioning, reconcile, request, users,
 };
 use crate::error::Error;
 
@@ -143,6 +146,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                         .route(web::post().to(provisioning::provision_user))
                         .default_service(not_allowed("POST")),
                 )
+                .service(post_only(
+                    "/applications/{id}/reconcile",
+                    reconcile::reconcile_application,
+                ))
+                .service(get_only(
+                    "/applications/{id}/reconcile/runs",
+                    reconcile::list_runs,
+                ))
+                .service(get_only(
+                    "/applications/{id}/reconcile/runs/{run_id}",
+                    reconcile::get_run,
+                ))
+                .service(get_only(
+                    "/applications/{id}/orphans",
+                    reconcile::list_orphans,
+                ))
                 .service(get_only(
                     "/provisioning/log",
                     provisioning::get_provisioning_log,

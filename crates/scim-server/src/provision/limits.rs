@@ -59,3 +59,54 @@ impl Limits {
         limits
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ApplicationFields, TenantId};
+
+    fn app(rate: Option<f64>, concurrency: i32) -> Application {
+        Application {
+            id: 7,
+            tenant_id: TenantId(1),
+            fields: ApplicationFields {
+                name: "a".into(),
+                base_url: "http://127.0.0.1:9".into(),
+                auth_type: "none".into(),
+                credentials: None,
+                mapping: "{}".into(),
+                managed_attributes: "[]".into(),
+                deprovision: "{}".into(),
+                rate_per_second: rate,
+                max_concurrency: concurrency,
+                enabled: true,
+                reconcile_interval_seconds: None,
+                group_deprovision: Default::default(),
+            },
+            quarantined_until: None,
+            quarantine_reason: None,
+            consecutive_failures: 0,
+            last_reconciled: None,
+            created: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn limits_are_shared_and_follow_settings() {
+        let limits = Limits::default();
+        let a = limits.of(&app(Some(5.0), 2));
+        let b = limits.clone().of(&app(Some(5.0), 2));
+        // One semaphore for every worker of the process.
+        assert!(Arc::ptr_eq(&a.slots, &b.slots));
+        assert_eq!(a.slots.available_permits(), 2);
+        let held = a.slots.clone().try_acquire_owned().unwrap();
+        assert_eq!(b.slots.available_permits(), 1);
+        drop(held);
+        assert_eq!(a.limiter.as_ref().map(RateLimiter::per_second), Some(5.0));
+        // New settings, new limits.
+        let c = limits.of(&app(None, 3));
+        assert!(!Arc::ptr_eq(&a.slots, &c.slots));
+        assert_eq!(c.slots.available_permits(), 3);
+        assert!(c.limiter.is_none());
+    }
+}

@@ -170,15 +170,13 @@ impl Engine {
             client.set_capabilities(c.clone());
             return c;
         }
-        // A client of its own: the discovery requests are logged for the
-        // application, not as the pair's exchanges.
-        let probe = match self.session(app) {
+        // A client of its own: the discovery requests are not the pair's
+        // exchanges, and are not kept in the request log.
+        let probe = match self.session(app, self.options.request_timeout) {
             Ok(p) => p,
             Err(_) => return client.capabilities(),
         };
         let found = probe.client.discover().await;
-        let entries = probe.collector.take(app.id, None);
-        exchanges::write(self.storage.clone(), app.tenant_id, entries).await;
         match found {
             Ok(d) => {
                 self.discovered
@@ -404,16 +402,19 @@ impl Engine {
 
     /// A client for `app` that logs every exchange and shares the
     /// application's rate limit.
-    pub(crate) fn session(&self, app: &Application) -> Result<Session> {
+    pub(crate) fn session(&self, app: &Application, timeout: Duration) -> Result<Session> {
         let f = &app.fields;
         let collector = exchanges::Collector::new();
         let mut builder = ScimClient::builder(&f.base_url)
-            .timeout(self.options.request_timeout)
+            .timeout(timeout)
             .retry(RetryPolicy {
                 max_attempts: 1,
                 ..RetryPolicy::default()
             })
-            .observer(collector.clone());
+            .observer(collector.clone())
+            // Reconciliation reads whole directories: large pages (the
+            // target's own maximum still applies).
+            .page_size(500);
         if let Some(sealed) = &f.credentials {
             let key = self.key.as_ref().ok_or_else(|| {
                 Error::Config("the application has credentials but SCIM_SECRET_KEY is unset".into())
@@ -461,7 +462,7 @@ impl Engine {
             last_error: state.last_error.clone(),
             extra: pair.extra.clone(),
         };
-        let session = match self.session(&pair.application) {
+        let session = match self.session(&pair.application, self.options.request_timeout) {
             Ok(s) => s,
             Err(e) => return self.failed(state, keep, (e.to_string(), None)),
         };

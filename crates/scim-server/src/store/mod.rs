@@ -16,6 +16,7 @@ pub mod index;
 mod memberships;
 pub mod provisioning;
 pub mod query;
+pub mod reconcile;
 mod resources;
 mod tenants;
 mod tokens;
@@ -399,6 +400,7 @@ pub trait Storage:
     + ApplicationStore
     + ProvisioningStore
     + ProvisioningQueue
+    + reconcile::ReconcileStore
     + HealthCheck
     + Send
     + Sync
@@ -417,6 +419,7 @@ impl<T> Storage for T where
         + ApplicationStore
         + ProvisioningStore
         + ProvisioningQueue
+        + reconcile::ReconcileStore
         + HealthCheck
         + Send
         + Sync

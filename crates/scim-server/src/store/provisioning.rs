@@ -98,7 +98,7 @@ pub struct PairState {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = provisioning_state)]
-struct StateRow {
+pub(super) struct StateRow {
     application_id: i64,
     resource_pk: i64,
     resource_type: String,
@@ -548,7 +548,7 @@ pub trait ProvisioningQueue {
 }
 
 /// The current document and assignment of a pair's resource.
-fn inputs(
+pub(super) fn inputs(
     conn: &mut AnyConnection,
     state: PairState,
     application: super::Application,

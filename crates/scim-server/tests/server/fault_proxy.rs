@@ -24,6 +24,9 @@ pub enum Fault {
         status: u16,
         retry_after: Option<String>,
     },
+    /// Answer 429 with `Retry-After` as an HTTP date this far after the
+    /// moment of the answer (whole seconds, so at least one second less).
+    RetryAt(Duration),
     /// Say nothing for this long, then close, without forwarding.
     Hang(Duration),
     /// Forward the request (the downstream carries it out), then say
@@ -411,6 +414,13 @@ async fn handle(
                 .map(|v| vec![("Retry-After".to_owned(), v)])
                 .unwrap_or_default();
             return conn.write_all(&response(status, &extra, b"")).await;
+        }
+        Some(Fault::RetryAt(d)) => {
+            answered(429);
+            let at = chrono::Utc::now() + chrono::Duration::from_std(d).unwrap_or_default();
+            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            let extra = vec![("Retry-After".to_owned(), date)];
+            return conn.write_all(&response(429, &extra, b"")).await;
         }
         Some(Fault::Hang(d)) => {
             tokio::time::sleep(d).await;

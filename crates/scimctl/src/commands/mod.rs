@@ -2,6 +2,7 @@
 //! parsed options.
 
 pub mod discover;
+pub mod engine;
 pub mod export;
 pub mod groups;
 pub mod import;
@@ -30,6 +31,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
         Command::Groups(cmd) => groups::run(&scim()?, cmd).await,
         Command::Import(args) => import::import(&scim()?, args).await,
         Command::Export(args) => export::export(&scim()?, args).await,
+        Command::Engine(args) => engine::run(global, args).await,
     }
 }
 

@@ -310,6 +310,64 @@ fn start_ours() -> Ours {
     panic!("scim-server did not start");
 }
 
+/// A server of our own for one test (dropped: stopped), with its
+/// database in a temporary directory.
+#[derive(Debug)]
+pub struct OwnServer {
+    _server: Server,
+    dir: tempfile::TempDir,
+    /// `http://127.0.0.1:port`.
+    pub root: String,
+}
+
+impl OwnServer {
+    /// A token of tenant `t` with one scope.
+    pub fn token(&self, scope: &str) -> String {
+        create_token(&self.dir.path().join("scim.db"), scope)
+    }
+}
+
+/// Starts our `scim-server` with extra environment variables and global
+/// flags (before `serve`).
+pub fn start_own(env: &[(&str, &str)], flags: &[&str]) -> OwnServer {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("scim.db");
+    // Creates (and migrates) the database before the server opens it.
+    create_token(&db, "scim:read");
+    for _ in 0..3 {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut sh = Command::new("sh");
+        clear_scim_env(&mut sh);
+        for (k, v) in env {
+            sh.env(k, v);
+        }
+        let mut child = sh
+            .args(["-c", WATCHDOG])
+            .arg(scim_server_bin())
+            .arg("--database-url")
+            .arg(&db)
+            .args(["--bind", &addr.to_string(), "--workers", "2"])
+            .args(flags)
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scim-server");
+        let stdin = child.stdin.take();
+        if wait_for(addr, &mut child, Duration::from_secs(30)) {
+            return OwnServer {
+                _server: Server { child, stdin },
+                dir,
+                root: format!("http://{addr}"),
+            };
+        }
+        drop(Server { child, stdin });
+    }
+    panic!("scim-server did not start");
+}
+
 /// Whether `GET /Users` answers with a ListResponse (asked through scimctl).
 fn serves_lists(base: &str, token: &str) -> bool {
     let t = Target {
