@@ -18,14 +18,14 @@ mod bulk;
 mod cli;
 #[path = "server/discovery.rs"]
 mod discovery;
-#[path = "server/engine_features_engine.rs"]
-mod engine_features_engine;
 #[path = "server/engine_crash.rs"]
 mod engine_crash;
 #[path = "server/engine_faults.rs"]
 mod engine_faults;
 #[path = "server/engine_faults_groups.rs"]
 mod engine_faults_groups;
+#[path = "server/engine_features_engine.rs"]
+mod engine_features_engine;
 #[path = "server/engine_features_groups.rs"]
 mod engine_features_groups;
 #[path = "server/engine_scim2.rs"]

@@ -170,15 +170,13 @@ impl Engine {
             client.set_capabilities(c.clone());
             return c;
         }
-        // A client of its own: the discovery requests are logged for the
-        // application, not as the pair's exchanges.
+        // A client of its own: the discovery requests are not the pair's
+        // exchanges, and are not kept in the request log.
         let probe = match self.session(app, self.options.request_timeout) {
             Ok(p) => p,
             Err(_) => return client.capabilities(),
         };
         let found = probe.client.discover().await;
-        let entries = probe.collector.take(app.id, None);
-        exchanges::write(self.storage.clone(), app.tenant_id, entries).await;
         match found {
             Ok(d) => {
                 self.discovered

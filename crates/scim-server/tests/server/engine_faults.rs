@@ -436,11 +436,9 @@ backend_test!(retry_after_as_an_http_date_is_honoured, |ctx| async move {
     let rig = rig(&ctx, test_options()).await;
     scenario(&ctx, &rig, LIMIT, async |rig: &Rig, phase| {
         if phase == Phase::Create {
-            // Three seconds from now, in whole seconds: at least two.
-            let at = chrono::Utc::now() + chrono::Duration::seconds(3);
-            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            // Three seconds after the answer, in whole seconds: at least two.
             rig.proxy
-                .fail_next(Some("POST"), Fault::retry_after(429, &date));
+                .fail_next(Some("POST"), Fault::RetryAt(Duration::from_secs(3)));
         }
     })
     .await;

@@ -24,6 +24,9 @@ pub enum Fault {
         status: u16,
         retry_after: Option<String>,
     },
+    /// Answer 429 with `Retry-After` as an HTTP date this far after the
+    /// moment of the answer (whole seconds, so at least one second less).
+    RetryAt(Duration),
     /// Say nothing for this long, then close, without forwarding.
     Hang(Duration),
     /// Forward the request (the downstream carries it out), then say
@@ -178,7 +181,8 @@ impl FaultProxy {
 
     /// Stops listening: connections are refused until [`FaultProxy::up`].
     pub async fn down(&self) {
-        if let Some(t) = self.lock_task().take() {
+        let task = self.lock_task().take();
+        if let Some(t) = task {
             t.abort();
             let _ = t.await;
         }
@@ -411,6 +415,13 @@ async fn handle(
                 .unwrap_or_default();
             return conn.write_all(&response(status, &extra, b"")).await;
         }
+        Some(Fault::RetryAt(d)) => {
+            answered(429);
+            let at = chrono::Utc::now() + chrono::Duration::from_std(d).unwrap_or_default();
+            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            let extra = vec![("Retry-After".to_owned(), date)];
+            return conn.write_all(&response(429, &extra, b"")).await;
+        }
         Some(Fault::Hang(d)) => {
             tokio::time::sleep(d).await;
             return Ok(());
@@ -452,11 +463,13 @@ async fn handle(
     };
     let path = scim_path(&req.target).to_owned();
     let ok = (200..300).contains(&answer.status);
-    if ok && no_patch && path.starts_with("/ServiceProviderConfig") {
-        if let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body) {
-            doc["patch"] = serde_json::json!({"supported": false});
-            answer.body = doc.to_string().into_bytes();
-        }
+    if ok
+        && no_patch
+        && path.starts_with("/ServiceProviderConfig")
+        && let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body)
+    {
+        doc["patch"] = serde_json::json!({"supported": false});
+        answer.body = doc.to_string().into_bytes();
     }
     if ok && terse && req.method == "PATCH" {
         answer.status = 204;
@@ -464,11 +477,13 @@ async fn handle(
         answer
             .headers
             .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
-    } else if ok && terse && path.starts_with("/Groups") {
-        if let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body) {
-            strip_members(&mut doc);
-            answer.body = doc.to_string().into_bytes();
-        }
+    } else if ok
+        && terse
+        && path.starts_with("/Groups")
+        && let Ok(mut doc) = serde_json::from_slice::<Value>(&answer.body)
+    {
+        strip_members(&mut doc);
+        answer.body = doc.to_string().into_bytes();
     }
     answered(answer.status);
     conn.write_all(&response(answer.status, &answer.headers, &answer.body))
