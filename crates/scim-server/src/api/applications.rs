@@ -35,8 +35,8 @@ use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::secrets::SecretKey;
-use crate::store::engine_state::GroupDeprovision;
 use crate::store::audit::{actor_of, with_actor};
+use crate::store::engine_state::GroupDeprovision;
 use crate::store::{Application, ApplicationFields};
 use crate::tokens::Scope;
 

@@ -251,8 +251,12 @@ pub trait LifecycleStore {
         results: &Value,
     ) -> Result<PlaybookRun>;
     /// The runs of a playbook, newest first.
-    fn list_playbook_runs(&self, tenant: TenantId, playbook_id: i64, limit: i64)
-    -> Result<Vec<PlaybookRun>>;
+    fn list_playbook_runs(
+        &self,
+        tenant: TenantId,
+        playbook_id: i64,
+        limit: i64,
+    ) -> Result<Vec<PlaybookRun>>;
     /// One run.
     fn get_playbook_run(&self, tenant: TenantId, id: i64) -> Result<Option<PlaybookRun>>;
     /// The lifecycle events of a user, newest first.

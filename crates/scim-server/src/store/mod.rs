@@ -12,8 +12,8 @@
 //! front (see [`crate::db::write_transaction`]).
 
 mod applications;
-pub mod engine_state;
 pub mod audit;
+pub mod engine_state;
 pub mod filter_sql;
 mod import;
 pub mod index;
