@@ -142,6 +142,10 @@ impl Server {
             .env("SCIM_DATABASE_URL", database_url)
             .env("SCIM_BIND", format!("127.0.0.1:{port}"))
             .env("SCIM_LOG", "warn")
+            // The benchmark measures the SCIM API: no provisioning worker
+            // (it has no applications to push to, and at a million users
+            // its scans of the resources took the pool's connections).
+            .env("SCIM_PROVISIONING_WORKERS", "0")
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("{}: {e}", binary.display()))?;

@@ -353,7 +353,10 @@ struct GroupRow {
     direct: bool,
 }
 
-/// Every group above a member, through any depth of nesting. `UNION` (not
+/// Every group above a member, through any depth of nesting. `CROSS JOIN`
+/// makes SQLite start from the (small) walk rather than scan the tenant's
+/// resources and probe it, which cost 180 ms per user at a million users.
+/// `UNION` (not
 /// `UNION ALL`) keeps each group once, which also ends the recursion on
 /// cycles. `{p}` is the placeholder prefix: `$` on PostgreSQL, `?` on
 /// SQLite (whose `?1` names the first bound value, so it can repeat).
@@ -365,8 +368,8 @@ const GROUPS_OF_SQL: &str = "WITH RECURSIVE above(pk) AS (
 SELECT r.id AS id, r.display AS display,
        EXISTS (SELECT 1 FROM memberships d
                WHERE d.group_pk = r.pk AND d.member_pk = {p}1) AS direct
-FROM above a JOIN resources r ON r.pk = a.pk
-WHERE r.tenant_id = {p}2
+FROM above a CROSS JOIN resources r
+WHERE r.pk = a.pk AND r.tenant_id = {p}2
 ORDER BY direct DESC, r.pk";
 
 #[derive(QueryableByName)]
@@ -392,8 +395,8 @@ const GROUPS_OF_MANY_SQL: &str = "WITH RECURSIVE above(member, pk) AS (
 SELECT a.member AS member, r.id AS id, r.display AS display,
        EXISTS (SELECT 1 FROM memberships d
                WHERE d.group_pk = r.pk AND d.member_pk = a.member) AS direct
-FROM above a JOIN resources r ON r.pk = a.pk
-WHERE r.tenant_id = {p}1
+FROM above a CROSS JOIN resources r
+WHERE r.pk = a.pk AND r.tenant_id = {p}1
 ORDER BY a.member, direct DESC, r.pk";
 
 fn key_list(keys: &[i64]) -> String {
