@@ -32,13 +32,15 @@ const MANAGED: [&str; 3] = ["displayName", "externalId", "members"];
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-fn planner() -> Planner {
+/// The group planner for a target with these capabilities: PATCH deltas,
+/// or a PUT of the whole group where the target has no PATCH.
+fn planner(caps: TargetCapabilities) -> Planner {
     Planner::groups(
         TargetCapabilities {
             // Membership is planned from the ledger of what we sent, which
             // works whether or not the target echoes members.
             echoes_members: false,
-            ..TargetCapabilities::default()
+            ..caps
         },
         PlanOptions {
             deprovision: Deprovision::Delete,
@@ -82,8 +84,15 @@ fn snapshot(doc: &Value) -> Value {
     doc
 }
 
-/// Plans one group pair without sending.
+/// Plans one group pair without sending, for a target with PATCH.
 pub fn plan_group(pair: &ClaimedPair) -> Planned {
+    plan_group_with(pair, TargetCapabilities::default())
+}
+
+/// [`plan_group`] for a target with these capabilities. Without PATCH a
+/// change is a PUT of the whole group, members included: members added at
+/// the target by someone else do not survive it.
+pub fn plan_group_with(pair: &ClaimedPair, caps: TargetCapabilities) -> Planned {
     let state = &pair.state;
     let desired = desired(pair);
     let remote: Option<Value> = state
@@ -95,7 +104,7 @@ pub fn plan_group(pair: &ClaimedPair) -> Planned {
     let plan = if desired.is_none() && leave {
         Plan::Nothing
     } else {
-        planner().plan_with_ledger(desired.as_ref(), remote.as_ref(), Some(&ledger(pair)))
+        planner(caps).plan_with_ledger(desired.as_ref(), remote.as_ref(), Some(&ledger(pair)))
     };
     Planned {
         plan,
@@ -123,6 +132,7 @@ fn wipes_members(plan: &Plan) -> bool {
 pub(crate) async fn send(
     pair: &ClaimedPair,
     session: &Session,
+    caps: TargetCapabilities,
 ) -> std::result::Result<Sent, SendError> {
     let state = &pair.state;
     let Planned {
@@ -130,7 +140,7 @@ pub(crate) async fn send(
         desired,
         mut remote,
         ..
-    } = plan_group(pair);
+    } = plan_group_with(pair, caps);
     let mut ledger = ledger(pair);
     let mut remote_id = state.remote_id.clone();
     let client = &session.client;
@@ -161,7 +171,7 @@ pub(crate) async fn send(
                     .filter_map(|m| m.get("value").and_then(Value::as_str)),
             );
             let found = snapshot(&existing);
-            plan = planner().plan_with_ledger(Some(want), Some(&found), Some(&ledger));
+            plan = planner(caps).plan_with_ledger(Some(want), Some(&found), Some(&ledger));
             remote = Some(found);
         }
     }

@@ -467,7 +467,8 @@ impl Engine {
             Err(e) => return self.failed(state, keep, (e.to_string(), None)),
         };
         let result = if state.resource_type == "Group" {
-            groups::send(pair, &session).await
+            let caps = self.capabilities(&pair.application, &session.client).await;
+            groups::send(pair, &session, TargetCapabilities::from(&caps)).await
         } else {
             self.send(pair, &session).await
         };

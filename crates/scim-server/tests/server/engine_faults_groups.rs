@@ -251,3 +251,28 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    group_membership_at_a_target_without_patch,
+    |ctx| async move {
+        let rig = rig(&ctx, test_options()).await;
+        rig.proxy.set_no_patch(true);
+        membership_scenario(&ctx, &rig, async |_: &Rig, _| {}).await;
+        let seen = rig.proxy.seen();
+        // Nothing was PATCHed: the membership went out as PUTs of the
+        // whole group, and each one listed exactly the members wanted then
+        // (checked by the phases above).
+        assert!(group_patches(&seen).is_empty(), "{seen:?}");
+        let puts: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| {
+                s.method == "PUT" && crate::fault_proxy::scim_path(&s.target).starts_with("/Groups")
+            })
+            .collect();
+        assert!(puts.len() >= 2, "a PUT per membership change: {puts:?}");
+        assert!(
+            puts.iter().all(|p| p.body["members"].is_array()),
+            "{puts:?}"
+        );
+    }
+);
