@@ -421,12 +421,19 @@ impl Lifecycle {
                         valid_for_seconds,
                         ..
                     } => {
-                        let exists = facts
+                        let existing = facts
                             .assignments
                             .iter()
-                            .any(|a| a.application_id == *app && a.source == source);
-                        if exists {
-                            ("unchanged", json!({"applicationId": app}))
+                            .find(|a| a.application_id == *app && a.source == source);
+                        if let Some(a) = existing {
+                            if a.role == *role {
+                                ("unchanged", json!({"applicationId": app}))
+                            } else {
+                                // Run again with another role: the
+                                // assignment (and the account) follow.
+                                outcome.roles.push((a.id, role.clone()));
+                                ("roleChanged", json!({"applicationId": app, "role": role}))
+                            }
                         } else {
                             let until = options.valid_until.or_else(|| {
                                 valid_for_seconds.map(|s| now + chrono::Duration::seconds(s))

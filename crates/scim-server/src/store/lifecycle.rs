@@ -197,6 +197,9 @@ pub struct Outcome {
     pub grants: Vec<Grant>,
     /// Assignment ids to delete.
     pub revoke: Vec<i64>,
+    /// Assignment ids whose application-side role becomes this (a rule
+    /// that holds now names another role for the application).
+    pub roles: Vec<(i64, Option<String>)>,
     /// Assignment ids whose end moves to this time (scheduled leavers).
     pub expire_at: Vec<(i64, DateTime<Utc>)>,
     /// Rule group grants to record: (group key, source).
@@ -769,6 +772,18 @@ fn write_outcome(
             .set(assignments::valid_until.eq(Some(to_db_time(*until))))
             .execute(conn)?;
         }
+        for (id, role) in &outcome.roles {
+            // The role is sent downstream as the account's `roles`: the
+            // pair is marked due below, in this transaction.
+            let n = diesel::update(
+                assignments::table
+                    .filter(assignments::id.eq(id))
+                    .filter(assignments::resource_pk.eq(pk)),
+            )
+            .set(assignments::role.eq(role.as_deref()))
+            .execute(conn)?;
+            touched |= n > 0;
+        }
         if !outcome.revoke.is_empty() {
             touched = true;
         }
@@ -939,6 +954,13 @@ fn audit_outcome(
     }
     for entry in removed {
         audit::append(conn, tenant, &entry.clone().cause(cause))?;
+    }
+    for (id, role) in &outcome.roles {
+        let entry = NewAuditEntry::new(&actor, "assignment.role", "Assignment", id.to_string())
+            .after(Some(serde_json::json!({ "role": role })))
+            .subject(resource_id)
+            .cause(cause);
+        audit::append(conn, tenant, &entry)?;
     }
     for (id, until) in &outcome.expire_at {
         let entry = NewAuditEntry::new(&actor, "assignment.schedule", "Assignment", id.to_string())
