@@ -2,7 +2,7 @@
 //! its `roles`: added and removed by PATCH as grants come, change their
 //! role, expire and go, merged with the user's own roles where the mapping
 //! sends them; a rule's playbook that names another role changes the
-//! account too.
+//! account too; reconciliation judges only the roles the engine grants.
 
 use std::time::Duration;
 
@@ -283,5 +283,107 @@ backend_test!(
             events["items"][0]["detail"]["rolesChanged"][0]["role"], "explorer",
             "{events}"
         );
+    }
+);
+
+backend_test!(
+    reconcile_judges_only_the_roles_it_grants,
+    |ctx| async move {
+        let w = World::new(&ctx).await;
+        let worker = engine(&ctx);
+        let tableau = w.app("Tableau");
+        let una = ctx
+            .create(
+                "/scim/v2/Users",
+                &w.hr,
+                json!({"schemas": [USER], "userName": "una", "active": true}),
+            )
+            .await
+            .id();
+        let viv = ctx
+            .create(
+                "/scim/v2/Users",
+                &w.hr,
+                json!({"schemas": [USER], "userName": "viv", "active": true}),
+            )
+            .await
+            .id();
+        ctx.create(
+            "/api/v1/assignments",
+            &w.admin,
+            json!({"applicationId": tableau, "resourceId": una}),
+        )
+        .await;
+        let editors = ctx
+            .create(
+                "/api/v1/playbooks",
+                &w.admin,
+                json!({"name": "Tableau editors", "actions": [
+                {"type": "assignApplication", "application": "Tableau", "role": "editor"}]}),
+            )
+            .await
+            .body;
+        run(&ctx, &w, &editors["id"], &viv).await;
+        worker.drain(5).await.unwrap();
+
+        // At the application: Una gets a role of its own, Viv loses ours.
+        let token = &w
+            .down_tokens
+            .iter()
+            .find(|(n, _)| n == "Tableau")
+            .unwrap()
+            .1;
+        for (name, op) in [
+            (
+                "una",
+                json!({"op": "add", "path": "roles", "value": [{"value": "guest"}]}),
+            ),
+            ("viv", json!({"op": "remove", "path": "roles"})),
+        ] {
+            let id = w.account_doc("Tableau", name).await.unwrap()["id"].clone();
+            w.down
+                .send(
+                    Method::PATCH,
+                    &format!("/scim/v2/Users/{}", id.as_str().unwrap()),
+                    token,
+                    Some(&json!({"schemas": [crate::groups::PATCH_OP], "Operations": [op]})),
+                )
+                .await
+                .expect(200);
+        }
+        let report = api(
+            &ctx,
+            &w,
+            Method::POST,
+            &format!("/api/v1/applications/{tableau}/reconcile"),
+            Some(json!({"repair": true})),
+        )
+        .await
+        .expect(200)
+        .body;
+        assert_eq!(report["counts"]["drifted"], 1, "{report}");
+        let run = api(
+            &ctx,
+            &w,
+            Method::GET,
+            &format!(
+                "/api/v1/applications/{tableau}/reconcile/runs/{}?kind=drift",
+                report["runId"]
+            ),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+        let drift = &run["items"][0];
+        assert_eq!(drift["resourceId"], json!(viv), "{run}");
+        assert!(
+            drift["detail"].as_str().unwrap().contains("roles"),
+            "{drift}"
+        );
+        worker.drain(5).await.unwrap();
+        assert_eq!(w.roles("Tableau", "viv").await, ["editor"]);
+        assert_eq!(w.roles("Tableau", "una").await, ["guest"], "left alone");
+        assert_eq!(worker.drain(5).await.unwrap().sent, 0, "settled");
     }
 );
