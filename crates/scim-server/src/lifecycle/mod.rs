@@ -596,6 +596,18 @@ fn decision_json(user_id: &str, facts: &UserFacts, d: &Decision) -> Value {
         .iter()
         .map(|g| json!({"applicationId": g.application_id, "source": g.source, "role": g.role}))
         .collect();
+    let roles_changed: Vec<Value> = d
+        .outcome
+        .roles
+        .iter()
+        .filter_map(|(id, role)| {
+            let a = facts.assignments.iter().find(|a| a.id == *id)?;
+            Some(
+                json!({"assignmentId": id, "applicationId": a.application_id,
+                        "from": a.role, "role": role}),
+            )
+        })
+        .collect();
     let scheduled: Vec<Value> = d
         .outcome
         .expire_at
@@ -607,6 +619,7 @@ fn decision_json(user_id: &str, facts: &UserFacts, d: &Decision) -> Value {
         "event": d.event,
         "rulesFired": d.fired,
         "granted": granted,
+        "rolesChanged": roles_changed,
         "revoked": revoked,
         "scheduled": scheduled,
         "setAttributes": d.set_attributes,

@@ -251,6 +251,25 @@ backend_test!(
         )
         .await
         .expect(200);
+        // The preview shows the change before the evaluator makes it.
+        let same_title = json!({"schemas": [crate::groups::PATCH_OP], "Operations": [
+            {"op": "replace", "path": "title", "value": "Analyst"}]});
+        let preview = api(
+            &ctx,
+            &w,
+            Method::POST,
+            &format!("/api/v1/users/{rob}/preview"),
+            Some(same_title),
+        )
+        .await
+        .expect(200)
+        .body;
+        let change = &preview["decision"]["rolesChanged"][0];
+        assert_eq!(
+            (&change["from"], &change["role"]),
+            (&json!("analyst"), &json!("explorer")),
+            "{preview}"
+        );
         lc.drain(5).await.unwrap();
         let r = worker.drain(5).await.unwrap();
         assert_eq!((r.sent, r.failed), (1, 0), "{r:?}");
