@@ -197,8 +197,9 @@ pub struct Outcome {
     pub grants: Vec<Grant>,
     /// Assignment ids to delete.
     pub revoke: Vec<i64>,
-    /// Assignment ids whose application-side role becomes this (a rule
-    /// that holds now names another role for the application).
+    /// Assignment ids whose application-side role becomes this (the
+    /// playbook of a rule that holds, or of a manual run, now names
+    /// another role for the application).
     pub roles: Vec<(i64, Option<String>)>,
     /// Assignment ids whose end moves to this time (scheduled leavers).
     pub expire_at: Vec<(i64, DateTime<Utc>)>,
