@@ -20,6 +20,8 @@ use scim_core::json::key_ci;
 use scim_core::schema::{GROUP_SCHEMA, ResourceSchema};
 use serde_json::{Map, Value};
 
+use super::filter_sql::Frag;
+use super::query::load;
 use super::{Store, TenantId};
 use crate::db::AnyConnection;
 use crate::db::schema::{memberships, resources};
@@ -360,17 +362,37 @@ struct GroupRow {
 /// `UNION ALL`) keeps each group once, which also ends the recursion on
 /// cycles. `{p}` is the placeholder prefix: `$` on PostgreSQL, `?` on
 /// SQLite (whose `?1` names the first bound value, so it can repeat).
-const GROUPS_OF_SQL: &str = "WITH RECURSIVE above(pk) AS (
-    SELECT group_pk FROM memberships WHERE member_pk = {p}1
+/// The groups holding `member_pk`, directly or through other groups, with
+/// whether each holds it directly; walks up the membership graph (UNION
+/// ends the walk on cycles). The statement is cached (see
+/// [`super::query::load`]): planning the recursive query costs more than
+/// running it.
+fn groups_of_query(tenant: TenantId, member_pk: i64) -> Frag {
+    let mut f = Frag::new();
+    f.sql(
+        "WITH RECURSIVE above(pk) AS (
+    SELECT group_pk FROM memberships WHERE member_pk = ",
+    )
+    .int(member_pk)
+    .sql(
+        "
     UNION
     SELECT m.group_pk FROM memberships m JOIN above a ON m.member_pk = a.pk
 )
 SELECT r.id AS id, r.display AS display,
        EXISTS (SELECT 1 FROM memberships d
-               WHERE d.group_pk = r.pk AND d.member_pk = {p}1) AS direct
+               WHERE d.group_pk = r.pk AND d.member_pk = ",
+    )
+    .int(member_pk)
+    .sql(
+        ") AS direct
 FROM above a CROSS JOIN resources r
-WHERE r.pk = a.pk AND r.tenant_id = {p}2
-ORDER BY direct DESC, r.pk";
+WHERE r.pk = a.pk AND r.tenant_id = ",
+    )
+    .int(tenant.0)
+    .sql("\nORDER BY direct DESC, r.pk");
+    f
+}
 
 #[derive(QueryableByName)]
 struct PageGroupRow {
@@ -384,7 +406,7 @@ struct PageGroupRow {
     direct: bool,
 }
 
-/// [`GROUPS_OF_SQL`] for many members: `{keys}` is a list of integer keys
+/// [`groups_of_query`] for many members: `{keys}` is a list of integer keys
 /// (written into the text: they come from the database, never from a
 /// client), `{p}1` the tenant.
 const GROUPS_OF_MANY_SQL: &str = "WITH RECURSIVE above(member, pk) AS (
@@ -491,16 +513,7 @@ impl MembershipStore for Store {
 
     fn groups_of(&self, tenant: TenantId, member_pk: i64) -> Result<Vec<GroupInfo>> {
         let mut conn = self.conn()?;
-        let rows: Vec<GroupRow> = match &mut *conn {
-            AnyConnection::Pg(c) => diesel::sql_query(GROUPS_OF_SQL.replace("{p}", "$"))
-                .bind::<BigInt, _>(member_pk)
-                .bind::<BigInt, _>(tenant.0)
-                .load(c)?,
-            AnyConnection::Sqlite(c) => diesel::sql_query(GROUPS_OF_SQL.replace("{p}", "?"))
-                .bind::<BigInt, _>(member_pk)
-                .bind::<BigInt, _>(tenant.0)
-                .load(c)?,
-        };
+        let rows: Vec<GroupRow> = load(&mut conn, &groups_of_query(tenant, member_pk), true)?;
         Ok(rows
             .into_iter()
             .map(|r| GroupInfo {
