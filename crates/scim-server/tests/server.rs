@@ -28,6 +28,8 @@ mod engine_faults_groups;
 mod engine_features_engine;
 #[path = "server/engine_features_groups.rs"]
 mod engine_features_groups;
+#[path = "server/engine_roles.rs"]
+mod engine_roles;
 #[path = "server/engine_scim2.rs"]
 mod engine_scim2;
 #[path = "server/entra.rs"]

@@ -49,6 +49,16 @@ impl Output {
         Ok(())
     }
 
+    /// Prints `value` as one JSON line, or as `human` renders it for
+    /// people.
+    pub fn show(&self, value: &Value, human: impl FnOnce(&Value) -> String) -> Result<()> {
+        if self.json {
+            self.json_line(value)
+        } else {
+            self.text(&human(value))
+        }
+    }
+
     /// Prints one resource: JSON, or its attributes one per line.
     pub fn resource(&self, resource: &Value) -> Result<()> {
         if self.json {
@@ -127,6 +137,22 @@ fn emails(user: &Value) -> String {
         .map(|(_, v)| *v)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A JSON value as a table cell: strings as they are, null as `-`.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A table of the elements of the JSON array `list` (none when it is not
+/// an array), one row each.
+pub fn list_table(list: &Value, headers: &[&str], row: impl Fn(&Value) -> Vec<String>) -> String {
+    let rows: Vec<Vec<String>> = list.as_array().into_iter().flatten().map(row).collect();
+    table(headers, &rows)
 }
 
 /// Rows under headers, in columns as wide as their widest cell.

@@ -14,21 +14,18 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::api_json;
+use super::AppState;
+use super::admin::{Admin, items, ok};
 use super::auth::Auth;
 use super::playbooks::app_names;
-use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
-use crate::store::audit::{actor_of, with_actor};
 use crate::store::lifecycle::{AccessRow, UserAssignment};
-use crate::tokens::Scope;
 
 fn time(t: Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, |t| {
@@ -108,12 +105,14 @@ pub async fn get_user_access(
     auth: Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
     let uid = id.clone();
-    let rows = blocking(move || storage.access_rows(tenant, Some(&uid), None)).await?;
+    let rows = admin
+        .run(&state, move |st, tenant| {
+            st.storage.access_rows(tenant, Some(&uid), None)
+        })
+        .await?;
     let now = Utc::now();
     let mut by_app: BTreeMap<i64, Vec<&AccessRow>> = BTreeMap::new();
     for r in &rows {
@@ -121,8 +120,7 @@ pub async fn get_user_access(
     }
     let apps: Vec<Value> = by_app.values().map(|rows| entry(rows, now)).collect();
     let user_name = rows.first().and_then(|r| r.user_name.clone());
-    Ok(api_json(
-        StatusCode::OK,
+    Ok(ok(
         &json!({"userId": id, "userName": user_name, "applications": apps}),
     ))
 }
@@ -133,17 +131,17 @@ pub async fn get_application_access(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let (app, rows) = blocking(move || {
-        let app = storage
-            .get_application(tenant, id)?
-            .ok_or_else(|| super::applications::not_found(id))?;
-        Ok((app, storage.access_rows(tenant, None, Some(id))?))
-    })
-    .await?;
+    let (app, rows) = admin
+        .run(&state, move |st, tenant| {
+            let app = st
+                .storage
+                .get_application(tenant, id)?
+                .ok_or_else(|| super::applications::not_found(id))?;
+            Ok((app, st.storage.access_rows(tenant, None, Some(id))?))
+        })
+        .await?;
     let now = Utc::now();
     let mut by_user: BTreeMap<String, Vec<&AccessRow>> = BTreeMap::new();
     for r in &rows {
@@ -162,10 +160,9 @@ pub async fn get_application_access(
             e
         })
         .collect();
-    Ok(api_json(
-        StatusCode::OK,
+    Ok(ok(
         &json!({"applicationId": id, "application": app.fields.name,
-                "totalResults": users.len(), "users": users}),
+                  "totalResults": users.len(), "users": users}),
     ))
 }
 
@@ -175,22 +172,17 @@ pub async fn get_user_lifecycle(
     auth: Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let events = blocking(move || storage.user_events(tenant, &id, 200)).await?;
-    let items: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            json!({"id": e.id, "userId": e.resource_id, "event": e.event,
-                   "causeChangeSeq": e.cause_seq, "detail": e.detail, "at": time(Some(e.at))})
+    let events = admin
+        .run(&state, move |st, tenant| {
+            st.storage.user_events(tenant, &id, 200)
         })
-        .collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+        .await?;
+    Ok(items(&events, |e| {
+        json!({"id": e.id, "userId": e.resource_id, "event": e.event,
+               "causeChangeSeq": e.cause_seq, "detail": e.detail, "at": time(Some(e.at))})
+    }))
 }
 
 /// `POST /api/v1/users/{id}/preview`.
@@ -200,25 +192,24 @@ pub async fn preview_user(
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let st = state.clone();
-    let out = blocking(move || {
-        let body = body.into_inner();
-        if !body.is_object() {
-            return Err(scim_core::Error::invalid_value(
-                "the body must be a PatchOp message, a User document or {\"delete\": true}",
-            )
-            .into());
-        }
-        let lc = Lifecycle::new(st.storage.clone(), st.registry.clone());
-        let (impact, decision) = lc.preview_user(tenant, &id, &body)?;
-        let names = app_names(&*st.storage, tenant)?;
-        Ok(json!({"decision": decision, "impact": impact.to_json(&names)}))
-    })
-    .await?;
-    Ok(api_json(StatusCode::OK, &out))
+    let out = admin
+        .run(&state, move |st, tenant| {
+            let body = body.into_inner();
+            if !body.is_object() {
+                return Err(scim_core::Error::invalid_value(
+                    "the body must be a PatchOp message, a User document or {\"delete\": true}",
+                )
+                .into());
+            }
+            let lc = Lifecycle::new(st.storage.clone(), st.registry.clone());
+            let (impact, decision) = lc.preview_user(tenant, &id, &body)?;
+            let names = app_names(&*st.storage, tenant)?;
+            Ok(json!({"decision": decision, "impact": impact.to_json(&names)}))
+        })
+        .await?;
+    Ok(ok(&out))
 }
 
 /// An extension.
@@ -238,20 +229,17 @@ pub async fn extend_assignment(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let by = format!("token:{}", auth.principal.token_id);
+    let admin = Admin::of(&auth)?;
+    let by = format!("token:{}", admin.token);
     let id = id.into_inner();
     let input: ExtendInput = serde_json::from_value(body.into_inner()).map_err(|e| {
         Error::from(scim_core::Error::invalid_value(format!(
             "invalid extension: {e}"
         )))
     })?;
-    let storage = state.storage.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let out = blocking(move || {
-        with_actor(actor, || {
-            storage.extend_assignment(
+    let out = admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.extend_assignment(
                 tenant,
                 id,
                 input.valid_until,
@@ -259,9 +247,8 @@ pub async fn extend_assignment(
                 Some(&by),
             )
         })
-    })
-    .await?;
-    Ok(api_json(StatusCode::OK, &out))
+        .await?;
+    Ok(ok(&out))
 }
 
 /// `GET /api/v1/assignments/{id}/extensions`.
@@ -270,13 +257,12 @@ pub async fn list_extensions(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let items = blocking(move || storage.assignment_extensions(tenant, id)).await?;
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let extensions = admin
+        .run(&state, move |st, tenant| {
+            st.storage.assignment_extensions(tenant, id)
+        })
+        .await?;
+    Ok(items(&extensions, Value::clone))
 }

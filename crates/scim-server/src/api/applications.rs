@@ -26,19 +26,17 @@
 //! [`crate::secrets`]) and never returned. `PATCH` replaces the fields it
 //! names and keeps the others (credentials included).
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::AppState;
+use super::admin::{Admin, created, items, no_content, ok};
 use super::auth::Auth;
-use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::secrets::SecretKey;
-use crate::store::audit::{actor_of, with_actor};
 use crate::store::engine_state::GroupDeprovision;
 use crate::store::{Application, ApplicationFields};
-use crate::tokens::Scope;
 
 /// The default mapping: target attribute path -> source attribute path.
 pub const DEFAULT_MAPPING: &[(&str, &str)] = &[
@@ -404,13 +402,6 @@ pub fn render(app: &Application) -> Value {
     })
 }
 
-/// A JSON response of the management API.
-pub fn api_json(status: StatusCode, body: &Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(body.to_string())
-}
-
 /// The 404 for an unknown application id.
 pub fn not_found(id: i64) -> Error {
     scim_core::Error::not_found(format!("no application with id {id}")).into()
@@ -418,15 +409,11 @@ pub fn not_found(id: i64) -> Error {
 
 /// `GET /api/v1/applications`.
 pub async fn list_applications(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let storage = state.storage.clone();
-    let apps = blocking(move || storage.list_applications(tenant)).await?;
-    let items: Vec<Value> = apps.iter().map(render).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let admin = Admin::of(&auth)?;
+    let apps = admin
+        .run(&state, |st, tenant| st.storage.list_applications(tenant))
+        .await?;
+    Ok(items(&apps, render))
 }
 
 /// `POST /api/v1/applications`.
@@ -435,18 +422,18 @@ pub async fn create_application(
     auth: Auth,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let input = parse_input(body.into_inner())?;
     if input.name.is_none() || input.base_url.is_none() {
         return Err(invalid("an application needs a name and a baseUrl"));
     }
-    let fields = merge(&state, tenant.0, defaults(), None, input)?;
-    let actor = actor_of(Some(auth.principal.token_id));
-    let storage = state.storage.clone();
-    let app =
-        blocking(move || with_actor(actor, || storage.create_application(tenant, &fields))).await?;
-    Ok(api_json(StatusCode::CREATED, &render(&app)))
+    let fields = merge(&state, admin.tenant.0, defaults(), None, input)?;
+    let app = admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.create_application(tenant, &fields)
+        })
+        .await?;
+    Ok(created(&render(&app)))
 }
 
 /// `GET /api/v1/applications/{id}`.
@@ -455,14 +442,15 @@ pub async fn get_application(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let app = blocking(move || storage.get_application(tenant, id))
+    let app = admin
+        .run(&state, move |st, tenant| {
+            st.storage.get_application(tenant, id)
+        })
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(api_json(StatusCode::OK, &render(&app)))
+    Ok(ok(&render(&app)))
 }
 
 /// `PATCH /api/v1/applications/{id}`: the fields given replace the stored
@@ -474,22 +462,29 @@ pub async fn update_application(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
     let input = parse_input(body.into_inner())?;
-    let storage = state.storage.clone();
-    let current = blocking(move || storage.get_application(tenant, id))
+    let current = admin
+        .run(&state, move |st, tenant| {
+            st.storage.get_application(tenant, id)
+        })
         .await?
         .ok_or_else(|| not_found(id))?;
     let old_name = current.fields.name.clone();
-    let fields = merge(&state, tenant.0, current.fields, Some(&old_name), input)?;
-    let actor = actor_of(Some(auth.principal.token_id));
-    let storage = state.storage.clone();
-    let app =
-        blocking(move || with_actor(actor, || storage.update_application(tenant, id, &fields)))
-            .await?;
-    Ok(api_json(StatusCode::OK, &render(&app)))
+    let fields = merge(
+        &state,
+        admin.tenant.0,
+        current.fields,
+        Some(&old_name),
+        input,
+    )?;
+    let app = admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.update_application(tenant, id, &fields)
+        })
+        .await?;
+    Ok(ok(&render(&app)))
 }
 
 /// `DELETE /api/v1/applications/{id}`: the application, its assignments,
@@ -499,13 +494,14 @@ pub async fn delete_application(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let storage = state.storage.clone();
-    blocking(move || with_actor(actor, || storage.delete_application(tenant, id))).await?;
-    Ok(HttpResponse::NoContent().finish())
+    admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.delete_application(tenant, id)
+        })
+        .await?;
+    Ok(no_content())
 }
 
 #[cfg(test)]

@@ -8,19 +8,16 @@
 //!  "source": "manual", "validFrom": null, "validUntil": null, "created": "..."}
 //! ```
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::api_json;
+use super::AppState;
+use super::admin::{Admin, created, items, no_content};
 use super::auth::Auth;
-use super::{AppState, blocking};
 use crate::error::{Error, Result};
-use crate::store::audit::{actor_of, with_actor};
 use crate::store::{Assignment, AssignmentFilter};
-use crate::tokens::Scope;
 
 /// A create body.
 #[derive(Debug, Deserialize)]
@@ -88,8 +85,7 @@ pub async fn create_assignment(
     auth: Auth,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let input: AssignmentInput = serde_json::from_value(body.into_inner()).map_err(|e| {
         Error::from(scim_core::Error::invalid_value(format!(
             "invalid assignment: {e}"
@@ -100,17 +96,15 @@ pub async fn create_assignment(
     {
         return Err(scim_core::Error::invalid_value("validUntil must be after validFrom").into());
     }
-    let storage = state.storage.clone();
     let granted_by = input
         .granted_by
         .clone()
-        .unwrap_or_else(|| format!("token:{}", auth.principal.token_id));
+        .unwrap_or_else(|| format!("token:{}", admin.token));
     let reason = input.reason.clone();
     let (by, why) = (granted_by.clone(), reason.clone());
-    let actor = actor_of(Some(auth.principal.token_id));
-    let created = blocking(move || {
-        with_actor(actor, || {
-            storage.create_assignment_with(
+    let assignment = admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.create_assignment_with(
                 tenant,
                 input.application_id,
                 &input.resource_id,
@@ -120,12 +114,11 @@ pub async fn create_assignment(
                 Some(&by),
             )
         })
-    })
-    .await?;
-    let mut body = render(&created);
+        .await?;
+    let mut body = render(&assignment);
     body["reason"] = json!(reason);
     body["grantedBy"] = json!(granted_by);
-    Ok(api_json(StatusCode::CREATED, &body))
+    Ok(created(&body))
 }
 
 /// `GET /api/v1/assignments?application=&user=&group=`.
@@ -134,8 +127,7 @@ pub async fn list_assignments(
     auth: Auth,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let ListQuery {
         application,
         user,
@@ -145,13 +137,12 @@ pub async fn list_assignments(
         application_id: application,
         resource_id: user.or(group),
     };
-    let storage = state.storage.clone();
-    let items = blocking(move || storage.list_assignments(tenant, &filter)).await?;
-    let items: Vec<Value> = items.iter().map(render).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let assignments = admin
+        .run(&state, move |st, tenant| {
+            st.storage.list_assignments(tenant, &filter)
+        })
+        .await?;
+    Ok(items(&assignments, render))
 }
 
 /// `DELETE /api/v1/assignments/{id}`: the user (or the group's members)
@@ -162,11 +153,12 @@ pub async fn delete_assignment(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let storage = state.storage.clone();
-    blocking(move || with_actor(actor, || storage.delete_assignment(tenant, id))).await?;
-    Ok(HttpResponse::NoContent().finish())
+    admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.delete_assignment(tenant, id)
+        })
+        .await?;
+    Ok(no_content())
 }

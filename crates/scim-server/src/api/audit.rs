@@ -2,20 +2,18 @@
 //! hash-chained audit log (see [`crate::store::audit`]). Needs the `admin`
 //! scope.
 
-use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::api_json;
+use super::admin::{Admin, ok};
 use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::store::audit::MAX_PAGE;
 use crate::store::{AuditQuery, TenantId};
-use crate::tokens::Scope;
 
 /// The query string of `GET /api/v1/audit` and `/api/v1/audit/export`.
 #[derive(Debug, Default, Deserialize)]
@@ -97,20 +95,19 @@ pub async fn list_audit(
     auth: Auth,
     params: web::Query<AuditParams>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let query = params.into_inner().into_query()?;
     let limit = query.limit;
-    let storage = state.storage.clone();
-    let entries = blocking(move || storage.query_audit(tenant, &query)).await?;
+    let entries = admin
+        .run(&state, move |st, tenant| {
+            st.storage.query_audit(tenant, &query)
+        })
+        .await?;
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.seq))
         .flatten();
     let items: Vec<Value> = entries.iter().map(|e| e.to_json()).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"entries": items, "next": next}),
-    ))
+    Ok(ok(&json!({"entries": items, "next": next})))
 }
 
 /// `GET /api/v1/audit/export`: every matching entry as JSON lines
@@ -120,8 +117,7 @@ pub async fn export_audit(
     auth: Auth,
     params: web::Query<AuditParams>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let tenant = Admin::of(&auth)?.tenant;
     let mut query = params.into_inner().into_query()?;
     query.limit = MAX_PAGE;
     let state = state.into_inner();
@@ -174,22 +170,19 @@ async fn export_page(
 /// `GET /api/v1/audit/verify`: walks the chain; `valid`, the entries
 /// checked, the head, and the first bad seq with the reason.
 pub async fn verify_audit(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let storage = state.storage.clone();
-    let v = blocking(move || storage.verify_audit(tenant)).await?;
+    let admin = Admin::of(&auth)?;
+    let v = admin
+        .run(&state, |st, tenant| st.storage.verify_audit(tenant))
+        .await?;
     let (first_bad, reason) = match &v.first_break {
         Some(b) => (Some(b.seq), Some(b.reason.clone())),
         None => (None, None),
     };
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({
-            "valid": v.first_break.is_none(),
-            "checked": v.checked,
-            "headSeq": v.head_seq,
-            "firstBadSeq": first_bad,
-            "reason": reason,
-        }),
-    ))
+    Ok(ok(&json!({
+        "valid": v.first_break.is_none(),
+        "checked": v.checked,
+        "headSeq": v.head_seq,
+        "firstBadSeq": first_bad,
+        "reason": reason,
+    })))
 }

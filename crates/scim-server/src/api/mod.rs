@@ -2,6 +2,7 @@
 //! request/response plumbing, and the one error-to-response conversion.
 
 pub mod access;
+pub mod admin;
 pub mod applications;
 pub mod assignments;
 pub mod audit;

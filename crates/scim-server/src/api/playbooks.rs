@@ -12,21 +12,18 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::api_json;
+use super::AppState;
+use super::admin::{Admin, created, items, no_content, ok};
 use super::auth::Auth;
-use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Impact, Lifecycle, RunOptions, playbook};
-use crate::store::audit::{actor_of, with_actor};
 use crate::store::lifecycle::{Playbook, PlaybookFields, PlaybookRun};
 use crate::store::{Storage, TenantId};
-use crate::tokens::Scope;
 
 fn invalid(detail: String) -> Error {
     scim_core::Error::invalid_value(detail).into()
@@ -156,15 +153,11 @@ fn fields(state: &AppState, tenant: TenantId, body: Value) -> Result<PlaybookFie
 
 /// `GET /api/v1/playbooks`.
 pub async fn list_playbooks(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let storage = state.storage.clone();
-    let items = blocking(move || storage.list_playbooks(tenant)).await?;
-    let items: Vec<Value> = items.iter().map(render).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let admin = Admin::of(&auth)?;
+    let playbooks = admin
+        .run(&state, |st, tenant| st.storage.list_playbooks(tenant))
+        .await?;
+    Ok(items(&playbooks, render))
 }
 
 /// `POST /api/v1/playbooks`.
@@ -173,18 +166,14 @@ pub async fn create_playbook(
     auth: Auth,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let st = state.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let created = blocking(move || {
-        with_actor(actor, || {
-            let f = fields(&st, tenant, body.into_inner())?;
+    let admin = Admin::of(&auth)?;
+    let pb = admin
+        .run_audited(&state, move |st, tenant| {
+            let f = fields(st, tenant, body.into_inner())?;
             st.storage.create_playbook(tenant, &f)
         })
-    })
-    .await?;
-    Ok(api_json(StatusCode::CREATED, &render(&created)))
+        .await?;
+    Ok(created(&render(&pb)))
 }
 
 /// `GET /api/v1/playbooks/{id}`.
@@ -193,14 +182,15 @@ pub async fn get_playbook(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let pb = blocking(move || storage.get_playbook(tenant, id))
+    let pb = admin
+        .run(&state, move |st, tenant| {
+            st.storage.get_playbook(tenant, id)
+        })
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(api_json(StatusCode::OK, &render(&pb)))
+    Ok(ok(&render(&pb)))
 }
 
 fn not_found(id: i64) -> Error {
@@ -214,19 +204,15 @@ pub async fn replace_playbook(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let st = state.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let pb = blocking(move || {
-        with_actor(actor, || {
-            let f = fields(&st, tenant, body.into_inner())?;
+    let pb = admin
+        .run_audited(&state, move |st, tenant| {
+            let f = fields(st, tenant, body.into_inner())?;
             st.storage.update_playbook(tenant, id, &f)
         })
-    })
-    .await?;
-    Ok(api_json(StatusCode::OK, &render(&pb)))
+        .await?;
+    Ok(ok(&render(&pb)))
 }
 
 /// `DELETE /api/v1/playbooks/{id}` (409 while a rule uses it).
@@ -235,13 +221,14 @@ pub async fn delete_playbook(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    blocking(move || with_actor(actor, || storage.delete_playbook(tenant, id))).await?;
-    Ok(HttpResponse::NoContent().finish())
+    admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.delete_playbook(tenant, id)
+        })
+        .await?;
+    Ok(no_content())
 }
 
 fn run_input(body: Value) -> Result<RunInput> {
@@ -270,14 +257,11 @@ pub async fn run_playbook(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let token = auth.principal.token_id;
+    let admin = Admin::of(&auth)?;
+    let token = admin.token;
     let id = id.into_inner();
-    let st = state.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let run = blocking(move || {
-        with_actor(actor, || {
+    let run = admin
+        .run_audited(&state, move |st, tenant| {
             let input = run_input(body.into_inner())?;
             let lc = Lifecycle::new(st.storage.clone(), st.registry.clone());
             let mut options = RunOptions {
@@ -304,9 +288,8 @@ pub async fn run_playbook(
             body["impact"] = impact.to_json(&names);
             Ok(body)
         })
-    })
-    .await?;
-    Ok(api_json(StatusCode::CREATED, &run))
+        .await?;
+    Ok(created(&run))
 }
 
 /// `POST /api/v1/playbooks/{id}/preview`: what a run on the users would do.
@@ -316,27 +299,26 @@ pub async fn preview_playbook(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let st = state.clone();
-    let out = blocking(move || {
-        let input = run_input(body.into_inner())?;
-        let lc = Lifecycle::new(st.storage.clone(), st.registry.clone());
-        let options = RunOptions {
-            valid_until: input.valid_until,
-            reason: input.reason,
-            dry_run: true,
-        };
-        let (results, impact) = lc.run_playbook(tenant, id, &input.users, &options, None)?;
-        let names = app_names(&*st.storage, tenant)?;
-        let accounts = st.storage.assigned_counts(tenant)?;
-        let over = impact.over_threshold(&accounts, st.settings.max_deactivation_percent);
-        Ok(json!({"results": results, "impact": impact.to_json(&names),
-                  "blastRadiusExceeded": !over.is_empty()}))
-    })
-    .await?;
-    Ok(api_json(StatusCode::OK, &out))
+    let out = admin
+        .run(&state, move |st, tenant| {
+            let input = run_input(body.into_inner())?;
+            let lc = Lifecycle::new(st.storage.clone(), st.registry.clone());
+            let options = RunOptions {
+                valid_until: input.valid_until,
+                reason: input.reason,
+                dry_run: true,
+            };
+            let (results, impact) = lc.run_playbook(tenant, id, &input.users, &options, None)?;
+            let names = app_names(&*st.storage, tenant)?;
+            let accounts = st.storage.assigned_counts(tenant)?;
+            let over = impact.over_threshold(&accounts, st.settings.max_deactivation_percent);
+            Ok(json!({"results": results, "impact": impact.to_json(&names),
+                      "blastRadiusExceeded": !over.is_empty()}))
+        })
+        .await?;
+    Ok(ok(&out))
 }
 
 /// `GET /api/v1/playbooks/{id}/runs`: newest first.
@@ -345,22 +327,17 @@ pub async fn list_runs(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let runs = blocking(move || {
-        storage
-            .get_playbook(tenant, id)?
-            .ok_or_else(|| not_found(id))?;
-        storage.list_playbook_runs(tenant, id, 100)
-    })
-    .await?;
-    let items: Vec<Value> = runs.iter().map(render_run).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let runs = admin
+        .run(&state, move |st, tenant| {
+            st.storage
+                .get_playbook(tenant, id)?
+                .ok_or_else(|| not_found(id))?;
+            st.storage.list_playbook_runs(tenant, id, 100)
+        })
+        .await?;
+    Ok(items(&runs, render_run))
 }
 
 /// `GET /api/v1/runs/{id}`.
@@ -369,12 +346,13 @@ pub async fn get_run(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let run = blocking(move || storage.get_playbook_run(tenant, id))
+    let run = admin
+        .run(&state, move |st, tenant| {
+            st.storage.get_playbook_run(tenant, id)
+        })
         .await?
         .ok_or_else(|| Error::from(scim_core::Error::not_found(format!("no run with id {id}"))))?;
-    Ok(api_json(StatusCode::OK, &render_run(&run)))
+    Ok(ok(&render_run(&run)))
 }

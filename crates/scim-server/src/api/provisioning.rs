@@ -1,18 +1,17 @@
 //! `/api/v1/applications/{id}/provisioning`: where the (application,
 //! resource) pairs of an application stand. Needs the `admin` scope.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::applications::{api_json, not_found};
+use super::AppState;
+use super::admin::{Admin, items, ok};
+use super::applications::not_found;
 use super::auth::Auth;
-use super::{AppState, blocking};
 use crate::error::Result;
 use crate::store::{PairState, PairStatus};
-use crate::tokens::Scope;
 
 /// The most pairs one status request lists.
 const MAX_PAIRS: i64 = 1000;
@@ -50,8 +49,7 @@ pub async fn get_provisioning_status(
     id: web::Path<i64>,
     query: web::Query<StatusQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
     let status = match query.into_inner().status {
         Some(s) => Some(
@@ -62,31 +60,28 @@ pub async fn get_provisioning_status(
         ),
         None => None,
     };
-    let storage = state.storage.clone();
-    let (counts, pairs) = blocking(move || {
-        if storage.get_application(tenant, id)?.is_none() {
-            return Err(not_found(id));
-        }
-        Ok((
-            storage.pair_counts(tenant, id)?,
-            storage.pairs(tenant, id, status, MAX_PAIRS)?,
-        ))
-    })
-    .await?;
+    let (counts, pairs) = admin
+        .run(&state, move |st, tenant| {
+            if st.storage.get_application(tenant, id)?.is_none() {
+                return Err(not_found(id));
+            }
+            Ok((
+                st.storage.pair_counts(tenant, id)?,
+                st.storage.pairs(tenant, id, status, MAX_PAIRS)?,
+            ))
+        })
+        .await?;
     let by_status: Map<String, Value> = counts
         .by_status
         .iter()
         .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
         .collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({
-            "applicationId": id,
-            "counts": by_status,
-            "due": counts.due,
-            "pairs": pairs.iter().map(render_pair).collect::<Vec<_>>(),
-        }),
-    ))
+    Ok(ok(&json!({
+        "applicationId": id,
+        "counts": by_status,
+        "due": counts.due,
+        "pairs": pairs.iter().map(render_pair).collect::<Vec<_>>(),
+    })))
 }
 
 /// Query of the log endpoint.
@@ -110,8 +105,7 @@ pub async fn get_provisioning_log(
     auth: Auth,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let LogQuery {
         application,
         user,
@@ -119,12 +113,13 @@ pub async fn get_provisioning_log(
         before,
     } = query.into_inner();
     let limit = limit.unwrap_or(100).clamp(1, MAX_PAIRS);
-    let storage = state.storage.clone();
-    let entries = blocking(move || {
-        // One more than asked: whether another page follows.
-        storage.read_log(tenant, application, user.as_deref(), before, limit + 1)
-    })
-    .await?;
+    let entries = admin
+        .run(&state, move |st, tenant| {
+            // One more than asked: whether another page follows.
+            st.storage
+                .read_log(tenant, application, user.as_deref(), before, limit + 1)
+        })
+        .await?;
     let more = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     let items: Vec<Value> = entries
         .iter()
@@ -136,15 +131,12 @@ pub async fn get_provisioning_log(
     } else {
         None
     };
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({
-            "totalResults": items.len(),
-            "itemsPerPage": items.len(),
-            "next": next,
-            "items": items,
-        }),
-    ))
+    Ok(ok(&json!({
+        "totalResults": items.len(),
+        "itemsPerPage": items.len(),
+        "next": next,
+        "items": items,
+    })))
 }
 
 /// A log entry on the wire (bodies as JSON when they parse).
@@ -183,22 +175,18 @@ pub async fn list_dead_letters(
     auth: Auth,
     query: web::Query<DeadLetterQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = query.into_inner().application;
-    let storage = state.storage.clone();
-    let pairs = blocking(move || {
-        if storage.get_application(tenant, id)?.is_none() {
-            return Err(not_found(id));
-        }
-        storage.pairs(tenant, id, Some(PairStatus::Dead), MAX_PAIRS)
-    })
-    .await?;
-    let items: Vec<Value> = pairs.iter().map(render_pair).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let pairs = admin
+        .run(&state, move |st, tenant| {
+            if st.storage.get_application(tenant, id)?.is_none() {
+                return Err(not_found(id));
+            }
+            st.storage
+                .pairs(tenant, id, Some(PairStatus::Dead), MAX_PAIRS)
+        })
+        .await?;
+    Ok(items(&pairs, render_pair))
 }
 
 /// Body of a replay.
@@ -218,23 +206,23 @@ pub async fn replay_dead_letters(
     auth: Auth,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let input: ReplayInput = serde_json::from_value(body.into_inner()).map_err(|e| {
         crate::error::Error::from(scim_core::Error::invalid_value(format!(
             "invalid replay: {e}"
         )))
     })?;
-    let storage = state.storage.clone();
-    let replayed = blocking(move || {
-        let id = input.application_id;
-        if storage.get_application(tenant, id)?.is_none() {
-            return Err(not_found(id));
-        }
-        storage.replay_dead(tenant, id, input.resource_id.as_deref())
-    })
-    .await?;
-    Ok(api_json(StatusCode::OK, &json!({"replayed": replayed})))
+    let replayed = admin
+        .run(&state, move |st, tenant| {
+            let id = input.application_id;
+            if st.storage.get_application(tenant, id)?.is_none() {
+                return Err(not_found(id));
+            }
+            st.storage
+                .replay_dead(tenant, id, input.resource_id.as_deref())
+        })
+        .await?;
+    Ok(ok(&json!({"replayed": replayed})))
 }
 
 /// `GET /api/v1/applications/{id}/plan`: the dry run. What the engine would
@@ -246,17 +234,16 @@ pub async fn get_plan(
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
     use scim_client::plan::Plan;
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let pairs = blocking(move || {
-        if storage.get_application(tenant, id)?.is_none() {
-            return Err(not_found(id));
-        }
-        storage.pair_inputs(tenant, id)
-    })
-    .await?;
+    let pairs = admin
+        .run(&state, move |st, tenant| {
+            if st.storage.get_application(tenant, id)?.is_none() {
+                return Err(not_found(id));
+            }
+            st.storage.pair_inputs(tenant, id)
+        })
+        .await?;
     let mut out: Map<String, Value> = ["create", "change", "deactivate", "delete"]
         .into_iter()
         .map(|k| (k.to_owned(), json!([])))
@@ -294,7 +281,7 @@ pub async fn get_plan(
     }
     out.insert("unchanged".into(), json!(unchanged));
     out.insert("applicationId".into(), json!(id));
-    Ok(api_json(StatusCode::OK, &Value::Object(out)))
+    Ok(ok(&Value::Object(out)))
 }
 
 /// `POST /api/v1/applications/{id}/provision/{userId}`: provisions one
@@ -305,8 +292,7 @@ pub async fn provision_user(
     auth: Auth,
     path: web::Path<(i64, String)>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let (id, user_id) = path.into_inner();
     let key = state
         .settings
@@ -321,30 +307,33 @@ pub async fn provision_user(
     let lease = options.lease;
     let owner = options.owner.clone();
     let engine = crate::provision::Engine::new(state.storage.clone(), key, options);
-    let storage = state.storage.clone();
     let uid = user_id.clone();
-    let claimed = blocking(move || storage.claim_one(tenant, id, &uid, &owner, lease)).await?;
+    let claimed = admin
+        .run(&state, move |st, tenant| {
+            st.storage.claim_one(tenant, id, &uid, &owner, lease)
+        })
+        .await?;
     let before = claimed.state.updated;
     let outcome = engine.work_one(claimed).await?;
-    let storage = state.storage.clone();
     let uid = user_id.clone();
     // Every exchange of this attempt (create, retries, verification read).
-    let sent = blocking(move || storage.read_log(tenant, Some(id), Some(&uid), None, 20)).await?;
+    let sent = admin
+        .run(&state, move |st, tenant| {
+            st.storage.read_log(tenant, Some(id), Some(&uid), None, 20)
+        })
+        .await?;
     let mut sent: Vec<Value> = sent
         .iter()
         .filter(|e| e.at >= before)
         .map(render_log_entry)
         .collect();
     sent.reverse();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({
-            "applicationId": id,
-            "resourceId": user_id,
-            "status": outcome.status.as_str(),
-            "remoteId": outcome.remote_id,
-            "lastError": outcome.last_error,
-            "sent": sent,
-        }),
-    ))
+    Ok(ok(&json!({
+        "applicationId": id,
+        "resourceId": user_id,
+        "status": outcome.status.as_str(),
+        "remoteId": outcome.remote_id,
+        "lastError": outcome.last_error,
+        "sent": sent,
+    })))
 }

@@ -9,19 +9,18 @@
 //! - `GET /api/v1/applications/{id}/orphans?after=&limit=` pages through
 //!   the orphans of the latest successful run.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::{api_json, not_found};
+use super::admin::{Admin, items, ok};
+use super::applications::not_found;
 use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::Result;
 use crate::provision::reconcile::{ReconcileOptions, ReconcileReport};
 use crate::store::reconcile::{Finding, ReconcileRun, RunCounts};
-use crate::tokens::Scope;
 
 /// The most findings or runs one page holds.
 const MAX_PAGE: i64 = 1000;
@@ -96,8 +95,7 @@ pub async fn reconcile_application(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let tenant = Admin::of(&auth)?.tenant;
     let id = id.into_inner();
     let input: ReconcileInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReconcileInput::default()
@@ -147,7 +145,7 @@ pub async fn reconcile_application(
     if input.dry_run {
         out["findings"] = findings.iter().map(render_finding).collect();
     }
-    Ok(api_json(StatusCode::OK, &out))
+    Ok(ok(&out))
 }
 
 /// Query of the run list.
@@ -164,23 +162,18 @@ pub async fn list_runs(
     id: web::Path<i64>,
     query: web::Query<RunsQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
-    let storage = state.storage.clone();
-    let runs = blocking(move || {
-        if storage.get_application(tenant, id)?.is_none() {
-            return Err(not_found(id));
-        }
-        storage.list_runs(tenant, id, limit)
-    })
-    .await?;
-    let items: Vec<Value> = runs.iter().map(render_run).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let runs = admin
+        .run(&state, move |st, tenant| {
+            if st.storage.get_application(tenant, id)?.is_none() {
+                return Err(not_found(id));
+            }
+            st.storage.list_runs(tenant, id, limit)
+        })
+        .await?;
+    Ok(items(&runs, render_run))
 }
 
 /// Query of a findings page.
@@ -222,8 +215,7 @@ async fn findings_page(
     } else {
         None
     };
-    Ok(api_json(
-        StatusCode::OK,
+    Ok(ok(
         &json!({"run": render_run(&run), "itemsPerPage": items.len(), "next": next, "items": items}),
     ))
 }
@@ -235,11 +227,12 @@ pub async fn get_run(
     path: web::Path<(i64, i64)>,
     query: web::Query<FindingsQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let (id, run_id) = path.into_inner();
-    let storage = state.storage.clone();
-    let run = blocking(move || storage.get_run(tenant, id, run_id))
+    let run = admin
+        .run(&state, move |st, tenant| {
+            st.storage.get_run(tenant, id, run_id)
+        })
         .await?
         .ok_or_else(|| {
             crate::error::Error::from(scim_core::Error::not_found(format!(
@@ -267,20 +260,18 @@ pub async fn list_orphans(
     id: web::Path<i64>,
     query: web::Query<OrphansQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let run = blocking(move || {
-        if storage.get_application(tenant, id)?.is_none() {
-            return Err(not_found(id));
-        }
-        storage.latest_run(tenant, id)
-    })
-    .await?;
+    let run = admin
+        .run(&state, move |st, tenant| {
+            if st.storage.get_application(tenant, id)?.is_none() {
+                return Err(not_found(id));
+            }
+            st.storage.latest_run(tenant, id)
+        })
+        .await?;
     let Some(run) = run else {
-        return Ok(api_json(
-            StatusCode::OK,
+        return Ok(ok(
             &json!({"run": null, "itemsPerPage": 0, "next": null, "items": []}),
         ));
     };

@@ -6,19 +6,17 @@
 //! and decide its items whatever their scopes; when a campaign names no
 //! reviewers, admin tokens decide.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use scim_core::ErrorKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::api_json;
+use super::admin::{Admin, created, items, ok};
 use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
-use crate::store::audit::actor_of;
-use crate::store::{Campaign, Decision, NewCampaign, ReviewItem, ReviewScope, TenantId};
+use crate::store::{Campaign, Decision, NewCampaign, ReviewItem, ReviewScope};
 use crate::tokens::Scope;
 
 /// The longest campaign name and comment accepted.
@@ -141,9 +139,9 @@ async fn reviewer_check(
     .into())
 }
 
-async fn campaign(state: &web::Data<AppState>, tenant: TenantId, id: i64) -> Result<Campaign> {
-    let storage = state.storage.clone();
-    blocking(move || storage.get_campaign(tenant, id))
+async fn campaign(state: &web::Data<AppState>, caller: Admin, id: i64) -> Result<Campaign> {
+    caller
+        .run(state, move |st, tenant| st.storage.get_campaign(tenant, id))
         .await?
         .ok_or_else(|| not_found(id))
 }
@@ -154,26 +152,24 @@ pub async fn create_review(
     auth: Auth,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let spec = parse_campaign(body.into_inner())?;
-    let actor = actor_of(Some(auth.principal.token_id));
-    let storage = state.storage.clone();
-    let created = blocking(move || storage.create_campaign(tenant, &actor, &spec)).await?;
-    Ok(api_json(StatusCode::CREATED, &created.to_json()))
+    let actor = admin.actor();
+    let campaign = admin
+        .run(&state, move |st, tenant| {
+            st.storage.create_campaign(tenant, &actor, &spec)
+        })
+        .await?;
+    Ok(created(&campaign.to_json()))
 }
 
 /// `GET /api/v1/reviews`: the tenant's campaigns with their progress.
 pub async fn list_reviews(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let storage = state.storage.clone();
-    let campaigns = blocking(move || storage.list_campaigns(tenant)).await?;
-    let items: Vec<Value> = campaigns.iter().map(Campaign::to_json).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let admin = Admin::of(&auth)?;
+    let campaigns = admin
+        .run(&state, |st, tenant| st.storage.list_campaigns(tenant))
+        .await?;
+    Ok(items(&campaigns, Campaign::to_json))
 }
 
 /// `GET /api/v1/reviews/{id}`.
@@ -182,9 +178,9 @@ pub async fn get_review(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    let c = campaign(&state, auth.principal.tenant_id, id.into_inner()).await?;
+    let c = campaign(&state, Admin::unchecked(&auth), id.into_inner()).await?;
     reviewer_check(&state, &auth, &c, false).await?;
-    Ok(api_json(StatusCode::OK, &c.to_json()))
+    Ok(ok(&c.to_json()))
 }
 
 /// The query of the items listing.
@@ -203,18 +199,17 @@ pub async fn list_review_items(
     id: web::Path<i64>,
     query: web::Query<ItemsQuery>,
 ) -> Result<HttpResponse> {
-    let tenant = auth.principal.tenant_id;
-    let c = campaign(&state, tenant, id.into_inner()).await?;
+    let caller = Admin::unchecked(&auth);
+    let c = campaign(&state, caller, id.into_inner()).await?;
     reviewer_check(&state, &auth, &c, false).await?;
-    let storage = state.storage.clone();
     let pending = query.pending;
     let cid = c.id;
-    let items = blocking(move || storage.campaign_items(tenant, cid, pending)).await?;
-    let items: Vec<Value> = items.iter().map(ReviewItem::to_json).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let review_items = caller
+        .run(&state, move |st, tenant| {
+            st.storage.campaign_items(tenant, cid, pending)
+        })
+        .await?;
+    Ok(items(&review_items, ReviewItem::to_json))
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,7 +228,7 @@ pub async fn decide_review_item(
     path: web::Path<(i64, i64)>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let tenant = auth.principal.tenant_id;
+    let caller = Admin::unchecked(&auth);
     let (id, item) = path.into_inner();
     let input: DecisionInput = serde_json::from_value(body.into_inner())
         .map_err(|e| invalid(format!("invalid decision: {e}")))?;
@@ -253,14 +248,16 @@ pub async fn decide_review_item(
     if decision == Decision::Revoke && comment.is_none() {
         return Err(invalid("a revoke needs a comment saying why"));
     }
-    let c = campaign(&state, tenant, id).await?;
+    let c = campaign(&state, caller, id).await?;
     reviewer_check(&state, &auth, &c, true).await?;
-    let actor = actor_of(Some(auth.principal.token_id));
-    let storage = state.storage.clone();
-    let decided =
-        blocking(move || storage.decide(tenant, &actor, id, item, decision, comment.as_deref()))
-            .await?;
-    Ok(api_json(StatusCode::OK, &decided.to_json()))
+    let actor = caller.actor();
+    let decided = caller
+        .run(&state, move |st, tenant| {
+            st.storage
+                .decide(tenant, &actor, id, item, decision, comment.as_deref())
+        })
+        .await?;
+    Ok(ok(&decided.to_json()))
 }
 
 /// `POST /api/v1/reviews/{id}/close`: closes the campaign now; undecided
@@ -270,13 +267,15 @@ pub async fn close_review(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let storage = state.storage.clone();
-    let closed = blocking(move || storage.close_campaign(tenant, &actor, id)).await?;
-    Ok(api_json(StatusCode::OK, &closed.to_json()))
+    let actor = admin.actor();
+    let closed = admin
+        .run(&state, move |st, tenant| {
+            st.storage.close_campaign(tenant, &actor, id)
+        })
+        .await?;
+    Ok(ok(&closed.to_json()))
 }
 
 /// The query of the export.
@@ -345,7 +344,7 @@ pub async fn export_review(
     id: web::Path<i64>,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse> {
-    let tenant = auth.principal.tenant_id;
+    let caller = Admin::unchecked(&auth);
     let csv = match query.into_inner().format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
@@ -355,11 +354,14 @@ pub async fn export_review(
             )));
         }
     };
-    let c = campaign(&state, tenant, id.into_inner()).await?;
+    let c = campaign(&state, caller, id.into_inner()).await?;
     reviewer_check(&state, &auth, &c, false).await?;
-    let storage = state.storage.clone();
     let cid = c.id;
-    let items = blocking(move || storage.campaign_items(tenant, cid, false)).await?;
+    let items = caller
+        .run(&state, move |st, tenant| {
+            st.storage.campaign_items(tenant, cid, false)
+        })
+        .await?;
     if csv {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
@@ -370,10 +372,7 @@ pub async fn export_review(
             .body(csv_export(&items)?));
     }
     let items: Vec<Value> = items.iter().map(ReviewItem::to_json).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"campaign": c.to_json(), "items": items}),
-    ))
+    Ok(ok(&json!({"campaign": c.to_json(), "items": items})))
 }
 
 /// The review scheduler: every `interval`, closes the campaigns past their

@@ -12,22 +12,19 @@
 //!  "playbooks": ["Marketing Manager"], "enabled": true}
 //! ```
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::api_json;
+use super::AppState;
+use super::admin::{Admin, created, items, no_content, ok};
 use super::auth::Auth;
 use super::playbooks::{app_names, check_blast_radius};
-use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
 use crate::store::TenantId;
-use crate::store::audit::{actor_of, with_actor};
 use crate::store::lifecycle::{Rule, RuleFields};
-use crate::tokens::Scope;
 
 /// Users a preview looks at, at most.
 const PREVIEW_MAX_USERS: usize = 100_000;
@@ -164,15 +161,11 @@ fn preview(
 
 /// `GET /api/v1/rules`.
 pub async fn list_rules(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let storage = state.storage.clone();
-    let items = blocking(move || storage.list_rules(tenant)).await?;
-    let items: Vec<Value> = items.iter().map(render).collect();
-    Ok(api_json(
-        StatusCode::OK,
-        &json!({"totalResults": items.len(), "items": items}),
-    ))
+    let admin = Admin::of(&auth)?;
+    let rules = admin
+        .run(&state, |st, tenant| st.storage.list_rules(tenant))
+        .await?;
+    Ok(items(&rules, render))
 }
 
 /// `POST /api/v1/rules`.
@@ -181,14 +174,11 @@ pub async fn create_rule(
     auth: Auth,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let st = state.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let rule = blocking(move || {
-        with_actor(actor, || {
-            let (input, fields) = read(&st, tenant, body.into_inner())?;
-            let (impact, _) = preview(&st, tenant, None, Some(fields.clone()))?;
+    let admin = Admin::of(&auth)?;
+    let rule = admin
+        .run_audited(&state, move |st, tenant| {
+            let (input, fields) = read(st, tenant, body.into_inner())?;
+            let (impact, _) = preview(st, tenant, None, Some(fields.clone()))?;
             check_blast_radius(
                 &*st.storage,
                 tenant,
@@ -198,9 +188,8 @@ pub async fn create_rule(
             )?;
             st.storage.create_rule(tenant, &fields)
         })
-    })
-    .await?;
-    Ok(api_json(StatusCode::CREATED, &render(&rule)))
+        .await?;
+    Ok(created(&render(&rule)))
 }
 
 /// `GET /api/v1/rules/{id}`.
@@ -209,14 +198,13 @@ pub async fn get_rule(
     auth: Auth,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let storage = state.storage.clone();
-    let rule = blocking(move || storage.get_rule(tenant, id))
+    let rule = admin
+        .run(&state, move |st, tenant| st.storage.get_rule(tenant, id))
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(api_json(StatusCode::OK, &render(&rule)))
+    Ok(ok(&render(&rule)))
 }
 
 fn not_found(id: i64) -> Error {
@@ -230,18 +218,15 @@ pub async fn replace_rule(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
-    let st = state.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    let rule = blocking(move || {
-        with_actor(actor, || {
+    let rule = admin
+        .run_audited(&state, move |st, tenant| {
             st.storage
                 .get_rule(tenant, id)?
                 .ok_or_else(|| not_found(id))?;
-            let (input, fields) = read(&st, tenant, body.into_inner())?;
-            let (impact, _) = preview(&st, tenant, Some(id), Some(fields.clone()))?;
+            let (input, fields) = read(st, tenant, body.into_inner())?;
+            let (impact, _) = preview(st, tenant, Some(id), Some(fields.clone()))?;
             check_blast_radius(
                 &*st.storage,
                 tenant,
@@ -251,9 +236,8 @@ pub async fn replace_rule(
             )?;
             st.storage.update_rule(tenant, id, &fields)
         })
-    })
-    .await?;
-    Ok(api_json(StatusCode::OK, &render(&rule)))
+        .await?;
+    Ok(ok(&render(&rule)))
 }
 
 /// `DELETE /api/v1/rules/{id}?confirm=`: what only this rule granted is
@@ -264,18 +248,15 @@ pub async fn delete_rule(
     id: web::Path<i64>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
+    let admin = Admin::of(&auth)?;
     let id = id.into_inner();
     let confirm = query.confirm;
-    let st = state.clone();
-    let actor = actor_of(Some(auth.principal.token_id));
-    blocking(move || {
-        with_actor(actor, || {
+    admin
+        .run_audited(&state, move |st, tenant| {
             st.storage
                 .get_rule(tenant, id)?
                 .ok_or_else(|| not_found(id))?;
-            let (impact, _) = preview(&st, tenant, Some(id), None)?;
+            let (impact, _) = preview(st, tenant, Some(id), None)?;
             check_blast_radius(
                 &*st.storage,
                 tenant,
@@ -285,9 +266,8 @@ pub async fn delete_rule(
             )?;
             st.storage.delete_rule(tenant, id)
         })
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await?;
+    Ok(no_content())
 }
 
 /// `POST /api/v1/rules/preview`: what saving this rule would do (with
@@ -298,18 +278,17 @@ pub async fn preview_rule(
     auth: Auth,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    auth.require(Scope::Admin)?;
-    let tenant = auth.principal.tenant_id;
-    let st = state.clone();
-    let out = blocking(move || {
-        let (input, fields) = read(&st, tenant, body.into_inner())?;
-        if let Some(id) = input.id {
-            st.storage
-                .get_rule(tenant, id)?
-                .ok_or_else(|| not_found(id))?;
-        }
-        Ok(preview(&st, tenant, input.id, Some(fields))?.1)
-    })
-    .await?;
-    Ok(api_json(StatusCode::OK, &out))
+    let admin = Admin::of(&auth)?;
+    let out = admin
+        .run(&state, move |st, tenant| {
+            let (input, fields) = read(st, tenant, body.into_inner())?;
+            if let Some(id) = input.id {
+                st.storage
+                    .get_rule(tenant, id)?
+                    .ok_or_else(|| not_found(id))?;
+            }
+            Ok(preview(st, tenant, input.id, Some(fields))?.1)
+        })
+        .await?;
+    Ok(ok(&out))
 }

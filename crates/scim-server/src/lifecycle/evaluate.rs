@@ -177,11 +177,20 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
         .filter(|a| a.source.starts_with("rule:"))
         .collect();
     let mut granted = Vec::new();
+    let mut roles_changed = Vec::new();
     for ((app, source), role) in &desired {
-        if !existing_rule
+        let existing = existing_rule
             .iter()
-            .any(|a| a.application_id == *app && a.source == *source)
-        {
+            .find(|a| a.application_id == *app && a.source == *source);
+        if let Some(a) = existing {
+            // The playbook now names another role: the assignment follows
+            // (and the engine changes the account's `roles`).
+            if a.role != *role {
+                d.outcome.roles.push((a.id, role.clone()));
+                roles_changed.push(json!({"assignmentId": a.id, "applicationId": app,
+                                          "role": role}));
+            }
+        } else {
             let rule_name = ctx
                 .rules
                 .iter()
@@ -308,6 +317,7 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
         .retain(|pk| !desired_groups.iter().any(|(g, _)| g == pk));
     d.outcome.state = Some((active, held.iter().copied().collect()));
     let changed = !granted.is_empty()
+        || !roles_changed.is_empty()
         || !revoked.is_empty()
         || !scheduled.is_empty()
         || !d.fired.is_empty()
@@ -322,6 +332,7 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
                 "rulesFired": d.fired,
                 "rulesHeld": held.iter().collect::<Vec<_>>(),
                 "granted": granted,
+                "rolesChanged": roles_changed,
                 "revoked": revoked,
                 "scheduled": scheduled,
             }),

@@ -421,12 +421,19 @@ impl Lifecycle {
                         valid_for_seconds,
                         ..
                     } => {
-                        let exists = facts
+                        let existing = facts
                             .assignments
                             .iter()
-                            .any(|a| a.application_id == *app && a.source == source);
-                        if exists {
-                            ("unchanged", json!({"applicationId": app}))
+                            .find(|a| a.application_id == *app && a.source == source);
+                        if let Some(a) = existing {
+                            if a.role == *role {
+                                ("unchanged", json!({"applicationId": app}))
+                            } else {
+                                // Run again with another role: the
+                                // assignment (and the account) follow.
+                                outcome.roles.push((a.id, role.clone()));
+                                ("roleChanged", json!({"applicationId": app, "role": role}))
+                            }
                         } else {
                             let until = options.valid_until.or_else(|| {
                                 valid_for_seconds.map(|s| now + chrono::Duration::seconds(s))
@@ -589,6 +596,18 @@ fn decision_json(user_id: &str, facts: &UserFacts, d: &Decision) -> Value {
         .iter()
         .map(|g| json!({"applicationId": g.application_id, "source": g.source, "role": g.role}))
         .collect();
+    let roles_changed: Vec<Value> = d
+        .outcome
+        .roles
+        .iter()
+        .filter_map(|(id, role)| {
+            let a = facts.assignments.iter().find(|a| a.id == *id)?;
+            Some(
+                json!({"assignmentId": id, "applicationId": a.application_id,
+                        "from": a.role, "role": role}),
+            )
+        })
+        .collect();
     let scheduled: Vec<Value> = d
         .outcome
         .expire_at
@@ -600,6 +619,7 @@ fn decision_json(user_id: &str, facts: &UserFacts, d: &Decision) -> Value {
         "event": d.event,
         "rulesFired": d.fired,
         "granted": granted,
+        "rolesChanged": roles_changed,
         "revoked": revoked,
         "scheduled": scheduled,
         "setAttributes": d.set_attributes,

@@ -25,7 +25,8 @@ pub enum Action {
         /// The application's name.
         #[serde(default)]
         application: Option<String>,
-        /// A role or group on the application side, kept on the assignment.
+        /// A role on the application side, kept on the assignment and sent
+        /// by the engine as the account's `roles` (`[{"value": role}]`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         role: Option<String>,
         /// Manual runs: the access ends this many seconds after it is

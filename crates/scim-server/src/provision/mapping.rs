@@ -57,6 +57,37 @@ pub fn map_user(source: &Value, mapping: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
+/// Adds the application-side roles granted by assignments to a mapped
+/// document as its RFC 7643 `roles` (`[{"value": role}]`). What the
+/// mapping put in `roles` (the user's own roles, when the mapping maps
+/// them) is kept as it is; a granted role it already lists is not added
+/// twice. The list is sorted by `value` for a stable document. Without
+/// granted roles the document is left as it is.
+pub fn with_roles(mut doc: Value, roles: &[String]) -> Value {
+    let Value::Object(out) = &mut doc else {
+        return doc;
+    };
+    if roles.is_empty() {
+        return doc;
+    }
+    let mut list: Vec<Value> = match out.remove("roles") {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) | None => Vec::new(),
+        Some(Value::String(s)) => vec![serde_json::json!({"value": s})],
+        Some(other) => vec![other],
+    };
+    let value_of = |v: &Value| v.get("value").and_then(Value::as_str).map(str::to_owned);
+    for role in roles {
+        if !list.iter().any(|v| value_of(v).as_deref() == Some(role)) {
+            list.push(serde_json::json!({ "value": role }));
+        }
+    }
+    // Elements without a value last, in their order.
+    list.sort_by_key(|v| (value_of(v).is_none(), value_of(v)));
+    out.insert("roles".into(), Value::Array(list));
+    doc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +104,33 @@ mod tests {
             map_user(&source, mapping.as_object().unwrap()),
             json!({"schemas": [USER_SCHEMA], "userName": "alice", "externalId": "u1",
                    "name": {"givenName": "Alice"}, "title": "Staff"})
+        );
+    }
+
+    #[test]
+    fn granted_roles_are_added_sorted_and_once() {
+        let mapped = json!({"schemas": [USER_SCHEMA], "userName": "alice"});
+        let roles = ["viewer".to_owned(), "editor".to_owned()];
+        assert_eq!(
+            with_roles(mapped.clone(), &roles),
+            json!({"schemas": [USER_SCHEMA], "userName": "alice",
+                   "roles": [{"value": "editor"}, {"value": "viewer"}]})
+        );
+        assert_eq!(with_roles(mapped.clone(), &[]), mapped);
+    }
+
+    #[test]
+    fn the_users_own_mapped_roles_are_kept() {
+        let mapped = json!({"userName": "alice",
+                            "roles": [{"value": "viewer", "display": "Viewer", "primary": true},
+                                      {"value": "admin", "type": "local"}]});
+        let roles = ["viewer".to_owned(), "billing".to_owned()];
+        assert_eq!(
+            with_roles(mapped, &roles),
+            json!({"userName": "alice", "roles": [
+                {"value": "admin", "type": "local"},
+                {"value": "billing"},
+                {"value": "viewer", "display": "Viewer", "primary": true}]})
         );
     }
 }

@@ -282,8 +282,7 @@ impl Engine {
         let Some(id) = found.get("id").and_then(Value::as_str) else {
             return Ok(());
         };
-        let managed: Vec<String> =
-            serde_json::from_str(&pair.application.fields.managed_attributes).unwrap_or_default();
+        let managed = managed_attributes(pair, None);
         let planner = Planner::users(
             TargetCapabilities::from(capabilities),
             PlanOptions {
@@ -713,12 +712,13 @@ pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> P
     let app = &pair.application;
     let state = &pair.state;
     let mapping: Map<String, Value> = serde_json::from_str(&app.fields.mapping).unwrap_or_default();
-    let managed: Vec<String> =
-        serde_json::from_str(&app.fields.managed_attributes).unwrap_or_default();
     let policy: DeprovisionPolicy =
         serde_json::from_str(&app.fields.deprovision).unwrap_or(DeprovisionPolicy::Deactivate);
     let desired = match (&pair.document, pair.assigned) {
-        (Some(doc), true) => Some(mapping::map_user(doc, &mapping)),
+        (Some(doc), true) => Some(mapping::with_roles(
+            mapping::map_user(doc, &mapping),
+            &pair.roles,
+        )),
         _ => None,
     };
     let remote: Option<Value> = state
@@ -726,6 +726,7 @@ pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> P
         .as_ref()
         .and(state.last_sent.as_deref())
         .and_then(|s| serde_json::from_str(s).ok());
+    let managed = managed_attributes(pair, remote.as_ref());
     let now = crate::store::now_utc();
     // deactivateThenDelete: the delete time, set at the first pass that
     // finds the account unwanted, kept until it is deleted or wanted again.
@@ -762,6 +763,31 @@ pub fn plan_pair_with(pair: &ClaimedPair, capabilities: TargetCapabilities) -> P
         remote,
         delete_after,
     }
+}
+
+/// The attributes compared for a user pair: the application's managed
+/// attributes, and `roles` while assignments grant roles or the last-sent
+/// snapshot (`sent`) carries some, so that a role no longer granted is
+/// removed downstream. An account that never got roles from us keeps the
+/// roles the application gives it itself.
+pub(crate) fn managed_attributes(pair: &ClaimedPair, sent: Option<&Value>) -> Vec<String> {
+    let mut managed: Vec<String> =
+        serde_json::from_str(&pair.application.fields.managed_attributes).unwrap_or_default();
+    if manages_roles(pair, sent) && !managed.iter().any(|a| a.eq_ignore_ascii_case("roles")) {
+        managed.push("roles".into());
+    }
+    managed
+}
+
+/// Whether the engine manages the `roles` of a user pair's account:
+/// assignments grant roles, or the last-sent snapshot (`sent`) carries
+/// some.
+fn manages_roles(pair: &ClaimedPair, sent: Option<&Value>) -> bool {
+    let sent_roles = sent
+        .and_then(Value::as_object)
+        .and_then(|o| scim_core::json::get_ci(o, "roles"))
+        .is_some_and(|(_, v)| !v.is_null());
+    !pair.roles.is_empty() || sent_roles
 }
 
 /// `now` plus a grace period (capped at a century).

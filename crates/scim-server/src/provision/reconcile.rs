@@ -93,6 +93,22 @@ fn against_remote(pair: &ClaimedPair, remote: &Value, remote_id: &str) -> (Claim
             .collect();
         seen.extra.ledger = serde_json::to_string(&ids).ok();
     }
+    // Roles the application gives an account on its own are not drift
+    // while `roles` is not managed (neither listed nor granted).
+    let sent: Option<Value> = pair
+        .state
+        .last_sent
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let roles_managed = super::managed_attributes(pair, sent.as_ref())
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case("roles"));
+    if pair.state.resource_type == "User"
+        && !roles_managed
+        && let Value::Object(o) = &mut held
+    {
+        scim_core::json::remove_ci(o, "roles");
+    }
     seen.state.remote_id = Some(remote_id.to_owned());
     seen.state.last_sent = Some(held.to_string());
     (seen, held)

@@ -197,6 +197,10 @@ pub struct Outcome {
     pub grants: Vec<Grant>,
     /// Assignment ids to delete.
     pub revoke: Vec<i64>,
+    /// Assignment ids whose application-side role becomes this (the
+    /// playbook of a rule that holds, or of a manual run, now names
+    /// another role for the application).
+    pub roles: Vec<(i64, Option<String>)>,
     /// Assignment ids whose end moves to this time (scheduled leavers).
     pub expire_at: Vec<(i64, DateTime<Utc>)>,
     /// Rule group grants to record: (group key, source).
@@ -393,23 +397,23 @@ pub(crate) fn mark_user_due(
 /// Marks every user of the tenant due (after a rule changed).
 fn mark_all_users_due(conn: &mut AnyConnection, tenant: TenantId) -> Result<()> {
     let at = to_db_time(now());
+    // One statement; only the placeholders differ between the backends.
+    let sql = |at: &str, tenant: &str| {
+        format!(
+            "INSERT INTO lifecycle_due (tenant_id, resource_id, generation, due_since) \
+             SELECT tenant_id, id, 1, {at} FROM resources WHERE tenant_id = {tenant} AND resource_type = 'User' \
+             ON CONFLICT (tenant_id, resource_id) DO UPDATE SET generation = lifecycle_due.generation + 1"
+        )
+    };
     match conn {
-        AnyConnection::Sqlite(c) => diesel::sql_query(
-            "INSERT INTO lifecycle_due (tenant_id, resource_id, generation, due_since) \
-             SELECT tenant_id, id, 1, ? FROM resources WHERE tenant_id = ? AND resource_type = 'User' \
-             ON CONFLICT (tenant_id, resource_id) DO UPDATE SET generation = lifecycle_due.generation + 1",
-        )
-        .bind::<Timestamp, _>(at)
-        .bind::<BigInt, _>(tenant.0)
-        .execute(c)?,
-        AnyConnection::Pg(c) => diesel::sql_query(
-            "INSERT INTO lifecycle_due (tenant_id, resource_id, generation, due_since) \
-             SELECT tenant_id, id, 1, $1 FROM resources WHERE tenant_id = $2 AND resource_type = 'User' \
-             ON CONFLICT (tenant_id, resource_id) DO UPDATE SET generation = lifecycle_due.generation + 1",
-        )
-        .bind::<Timestamp, _>(at)
-        .bind::<BigInt, _>(tenant.0)
-        .execute(c)?,
+        AnyConnection::Sqlite(c) => diesel::sql_query(sql("?", "?"))
+            .bind::<Timestamp, _>(at)
+            .bind::<BigInt, _>(tenant.0)
+            .execute(c)?,
+        AnyConnection::Pg(c) => diesel::sql_query(sql("$1", "$2"))
+            .bind::<Timestamp, _>(at)
+            .bind::<BigInt, _>(tenant.0)
+            .execute(c)?,
     };
     Ok(())
 }
@@ -452,10 +456,14 @@ fn playbook_from(t: PlaybookTuple) -> Result<Playbook> {
     })
 }
 
-fn load_playbook(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Option<Playbook>> {
-    playbooks::table
+/// The tenant's playbooks in id order, or only playbook `id`.
+fn select_playbooks(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    id: Option<i64>,
+) -> Result<Vec<Playbook>> {
+    let mut query = playbooks::table
         .filter(playbooks::tenant_id.eq(tenant.0))
-        .filter(playbooks::id.eq(id))
         .select((
             playbooks::id,
             playbooks::name,
@@ -464,10 +472,20 @@ fn load_playbook(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<
             playbooks::created,
             playbooks::updated,
         ))
-        .first::<PlaybookTuple>(conn)
-        .optional()?
+        .into_boxed();
+    if let Some(id) = id {
+        query = query.filter(playbooks::id.eq(id));
+    }
+    query
+        .order(playbooks::id.asc())
+        .load::<PlaybookTuple>(conn)?
+        .into_iter()
         .map(playbook_from)
-        .transpose()
+        .collect()
+}
+
+fn load_playbook(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Option<Playbook>> {
+    Ok(select_playbooks(conn, tenant, Some(id))?.pop())
 }
 
 type RuleTuple = (
@@ -481,6 +499,11 @@ type RuleTuple = (
     NaiveDateTime,
     NaiveDateTime,
 );
+
+/// A rule's playbook ids as stored (a JSON array).
+fn rule_playbooks_json(f: &RuleFields) -> Result<String> {
+    serde_json::to_string(&f.playbooks).map_err(|e| Error::internal(format!("rule playbooks: {e}")))
+}
 
 fn rule_from(t: RuleTuple) -> Result<Rule> {
     let (id, name, event, filter, playbooks, enabled, revoke_after_seconds, created, updated) = t;
@@ -501,9 +524,11 @@ fn rule_from(t: RuleTuple) -> Result<Rule> {
     })
 }
 
-macro_rules! rule_columns {
-    () => {
-        (
+/// The tenant's rules in id order, or only rule `id`.
+fn select_rules(conn: &mut AnyConnection, tenant: TenantId, id: Option<i64>) -> Result<Vec<Rule>> {
+    let mut query = rules::table
+        .filter(rules::tenant_id.eq(tenant.0))
+        .select((
             rules::id,
             rules::name,
             rules::event,
@@ -513,19 +538,21 @@ macro_rules! rule_columns {
             rules::revoke_after_seconds,
             rules::created,
             rules::updated,
-        )
-    };
+        ))
+        .into_boxed();
+    if let Some(id) = id {
+        query = query.filter(rules::id.eq(id));
+    }
+    query
+        .order(rules::id.asc())
+        .load::<RuleTuple>(conn)?
+        .into_iter()
+        .map(rule_from)
+        .collect()
 }
 
 fn load_rule(conn: &mut AnyConnection, tenant: TenantId, id: i64) -> Result<Option<Rule>> {
-    rules::table
-        .filter(rules::tenant_id.eq(tenant.0))
-        .filter(rules::id.eq(id))
-        .select(rule_columns!())
-        .first::<RuleTuple>(conn)
-        .optional()?
-        .map(rule_from)
-        .transpose()
+    Ok(select_rules(conn, tenant, Some(id))?.pop())
 }
 
 fn check_playbooks_exist(conn: &mut AnyConnection, tenant: TenantId, ids: &[i64]) -> Result<()> {
@@ -621,6 +648,18 @@ fn assignment_from(t: AssignmentTuple, via_group: Option<String>) -> UserAssignm
     }
 }
 
+/// The user's own assignments (not through groups), oldest first.
+fn own_assignments(conn: &mut AnyConnection, pk: i64) -> Result<Vec<UserAssignment>> {
+    Ok(assignments::table
+        .filter(assignments::resource_pk.eq(pk))
+        .order(assignments::id.asc())
+        .select(assignment_columns!())
+        .load::<AssignmentTuple>(conn)?
+        .into_iter()
+        .map(|t| assignment_from(t, None))
+        .collect())
+}
+
 fn user_pk(conn: &mut AnyConnection, tenant: TenantId, id: &str) -> Result<Option<(i64, String)>> {
     Ok(resources::table
         .filter(resources::tenant_id.eq(tenant.0))
@@ -631,26 +670,48 @@ fn user_pk(conn: &mut AnyConnection, tenant: TenantId, id: &str) -> Result<Optio
         .optional()?)
 }
 
-fn read_facts(conn: &mut AnyConnection, tenant: TenantId, resource_id: &str) -> Result<UserFacts> {
-    let user = user_pk(conn, tenant, resource_id)?;
+fn user_not_found(id: &str) -> Error {
+    scim_core::Error::not_found(format!("no user with id '{id}'")).into()
+}
+
+/// What the evaluator last saw of a user: active, and the rules held.
+fn previous_state(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_id: &str,
+) -> Result<Option<(bool, Vec<i64>)>> {
     let previous: Option<(bool, String)> = lifecycle_state::table
         .filter(lifecycle_state::tenant_id.eq(tenant.0))
         .filter(lifecycle_state::resource_id.eq(resource_id))
         .select((lifecycle_state::active, lifecycle_state::held_rules))
         .first(conn)
         .optional()?;
-    let previous = previous
+    previous
         .map(|(active, held)| {
             serde_json::from_str::<Vec<i64>>(&held)
                 .map(|h| (active, h))
                 .map_err(|e| Error::internal(format!("stored held rules: {e}")))
         })
-        .transpose()?;
-    let cause_seq: Option<i64> = change_log::table
+        .transpose()
+}
+
+/// The latest change-log entry of a resource.
+fn latest_change(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_id: &str,
+) -> Result<Option<i64>> {
+    Ok(change_log::table
         .filter(change_log::tenant_id.eq(tenant.0))
         .filter(change_log::resource_id.eq(resource_id))
         .select(diesel::dsl::max(change_log::seq))
-        .first(conn)?;
+        .first(conn)?)
+}
+
+fn read_facts(conn: &mut AnyConnection, tenant: TenantId, resource_id: &str) -> Result<UserFacts> {
+    let user = user_pk(conn, tenant, resource_id)?;
+    let previous = previous_state(conn, tenant, resource_id)?;
+    let cause_seq = latest_change(conn, tenant, resource_id)?;
     let Some((pk, document)) = user else {
         return Ok(UserFacts {
             pk: None,
@@ -662,11 +723,7 @@ fn read_facts(conn: &mut AnyConnection, tenant: TenantId, resource_id: &str) -> 
             group_apps: Vec::new(),
         });
     };
-    let assignments: Vec<AssignmentTuple> = assignments::table
-        .filter(assignments::resource_pk.eq(pk))
-        .order(assignments::id.asc())
-        .select(assignment_columns!())
-        .load(conn)?;
+    let assignments = own_assignments(conn, pk)?;
     let group_grants: Vec<(i64, String)> = lifecycle_group_grants::table
         .filter(lifecycle_group_grants::user_pk.eq(pk))
         .select((
@@ -701,10 +758,7 @@ fn read_facts(conn: &mut AnyConnection, tenant: TenantId, resource_id: &str) -> 
         pk: Some(pk),
         document: Some(parse_json(&document)?),
         previous,
-        assignments: assignments
-            .into_iter()
-            .map(|t| assignment_from(t, None))
-            .collect(),
+        assignments,
         group_grants,
         cause_seq,
         group_apps,
@@ -768,6 +822,18 @@ fn write_outcome(
             )
             .set(assignments::valid_until.eq(Some(to_db_time(*until))))
             .execute(conn)?;
+        }
+        for (id, role) in &outcome.roles {
+            // The role is sent downstream as the account's `roles`: the
+            // pair is marked due below, in this transaction.
+            let n = diesel::update(
+                assignments::table
+                    .filter(assignments::id.eq(id))
+                    .filter(assignments::resource_pk.eq(pk)),
+            )
+            .set(assignments::role.eq(role.as_deref()))
+            .execute(conn)?;
+            touched |= n > 0;
         }
         if !outcome.revoke.is_empty() {
             touched = true;
@@ -931,7 +997,7 @@ fn audit_outcome(
             .after(Some(serde_json::json!({
                 "id": id, "applicationId": g.application_id, "resourceType": "User",
                 "resourceId": resource_id, "source": g.source, "role": g.role,
-                "validUntil": g.valid_until.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "validUntil": g.valid_until.map(rfc3339),
             })))
             .subject(resource_id)
             .cause(cause);
@@ -940,10 +1006,17 @@ fn audit_outcome(
     for entry in removed {
         audit::append(conn, tenant, &entry.clone().cause(cause))?;
     }
+    for (id, role) in &outcome.roles {
+        let entry = NewAuditEntry::new(&actor, "assignment.role", "Assignment", id.to_string())
+            .after(Some(serde_json::json!({ "role": role })))
+            .subject(resource_id)
+            .cause(cause);
+        audit::append(conn, tenant, &entry)?;
+    }
     for (id, until) in &outcome.expire_at {
         let entry = NewAuditEntry::new(&actor, "assignment.schedule", "Assignment", id.to_string())
             .after(Some(serde_json::json!({
-                "validUntil": until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                "validUntil": rfc3339(*until)
             })))
             .subject(resource_id)
             .cause(cause);
@@ -1004,17 +1077,77 @@ fn not_found(what: &str, id: i64) -> Error {
     scim_core::Error::not_found(format!("no {what} with id {id}")).into()
 }
 
+/// The 404 of a write that touched no row.
+fn found(rows: usize, what: &str, id: i64) -> Result<()> {
+    if rows == 0 {
+        Err(not_found(what, id))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads back a playbook just written and records `action` on it.
+fn saved_playbook(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    id: i64,
+    action: &str,
+) -> Result<Playbook> {
+    let pb = load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))?;
+    audit_mgmt(
+        conn,
+        tenant,
+        action,
+        "Playbook",
+        id,
+        Some(playbook_json(&pb)),
+    )?;
+    Ok(pb)
+}
+
+/// Reads back a rule just written and records `action` on it.
+fn saved_rule(conn: &mut AnyConnection, tenant: TenantId, id: i64, action: &str) -> Result<Rule> {
+    let rule = load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))?;
+    audit_mgmt(conn, tenant, action, "Rule", id, Some(rule_json(&rule)))?;
+    Ok(rule)
+}
+
+/// A time as the API writes it (RFC 3339, whole seconds, `Z`).
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 fn time_json(t: Option<NaiveDateTime>) -> Value {
-    t.map_or(Value::Null, |t| {
-        Value::String(from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    })
+    t.map_or(Value::Null, |t| Value::String(rfc3339(from_db_time(t))))
+}
+
+impl Store {
+    /// Runs `f` in a write transaction on a connection of the pool.
+    fn in_write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T>) -> Result<T> {
+        write_transaction(&mut *self.conn()?, f)
+    }
+}
+
+/// Marks due the assignee of an assignment: the user, or every member of
+/// the group.
+fn mark_assignee_due(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    pk: i64,
+    resource_type: &str,
+) -> Result<()> {
+    let mut pks = vec![pk];
+    if resource_type == "Group" {
+        pks.extend(member_pks(conn, pk)?);
+    }
+    mark_due(conn, tenant, &pks)?;
+    Ok(())
 }
 
 impl LifecycleStore for Store {
     fn create_playbook(&self, tenant: TenantId, f: &PlaybookFields) -> Result<Playbook> {
         let at = to_db_time(now());
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Playbook> {
+        self.in_write(|conn| -> Result<Playbook> {
             let id: i64 = diesel::insert_into(playbooks::table)
                 .values((
                     playbooks::tenant_id.eq(tenant.0),
@@ -1027,33 +1160,12 @@ impl LifecycleStore for Store {
                 .returning(playbooks::id)
                 .get_result(conn)
                 .map_err(|e| taken(e, "playbook", &f.name))?;
-            let pb = load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))?;
-            audit_mgmt(
-                conn,
-                tenant,
-                "playbook.create",
-                "Playbook",
-                id,
-                Some(playbook_json(&pb)),
-            )?;
-            Ok(pb)
+            saved_playbook(conn, tenant, id, "playbook.create")
         })
     }
 
     fn list_playbooks(&self, tenant: TenantId) -> Result<Vec<Playbook>> {
-        let rows: Vec<PlaybookTuple> = playbooks::table
-            .filter(playbooks::tenant_id.eq(tenant.0))
-            .order(playbooks::id.asc())
-            .select((
-                playbooks::id,
-                playbooks::name,
-                playbooks::description,
-                playbooks::actions,
-                playbooks::created,
-                playbooks::updated,
-            ))
-            .load(&mut *self.conn()?)?;
-        rows.into_iter().map(playbook_from).collect()
+        select_playbooks(&mut *self.conn()?, tenant, None)
     }
 
     fn get_playbook(&self, tenant: TenantId, id: i64) -> Result<Option<Playbook>> {
@@ -1062,8 +1174,7 @@ impl LifecycleStore for Store {
 
     fn update_playbook(&self, tenant: TenantId, id: i64, f: &PlaybookFields) -> Result<Playbook> {
         let at = to_db_time(now());
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Playbook> {
+        self.in_write(|conn| -> Result<Playbook> {
             let n = diesel::update(
                 playbooks::table
                     .filter(playbooks::tenant_id.eq(tenant.0))
@@ -1077,36 +1188,19 @@ impl LifecycleStore for Store {
             ))
             .execute(conn)
             .map_err(|e| taken(e, "playbook", &f.name))?;
-            if n == 0 {
-                return Err(not_found("playbook", id));
-            }
+            found(n, "playbook", id)?;
             // Rules apply playbooks: their users must be looked at again.
             mark_all_users_due(conn, tenant)?;
-            let pb = load_playbook(conn, tenant, id)?.ok_or_else(|| not_found("playbook", id))?;
-            audit_mgmt(
-                conn,
-                tenant,
-                "playbook.update",
-                "Playbook",
-                id,
-                Some(playbook_json(&pb)),
-            )?;
-            Ok(pb)
+            saved_playbook(conn, tenant, id, "playbook.update")
         })
     }
 
     fn delete_playbook(&self, tenant: TenantId, id: i64) -> Result<()> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<()> {
+        self.in_write(|conn| -> Result<()> {
             if load_playbook(conn, tenant, id)?.is_none() {
                 return Err(not_found("playbook", id));
             }
-            let users: Vec<RuleTuple> = rules::table
-                .filter(rules::tenant_id.eq(tenant.0))
-                .select(rule_columns!())
-                .load(conn)?;
-            for r in users {
-                let rule = rule_from(r)?;
+            for rule in select_rules(conn, tenant, None)? {
                 if rule.fields.playbooks.contains(&id) {
                     return Err(scim_core::Error::new(
                         ErrorKind::Conflict,
@@ -1125,10 +1219,8 @@ impl LifecycleStore for Store {
 
     fn create_rule(&self, tenant: TenantId, f: &RuleFields) -> Result<Rule> {
         let at = to_db_time(now());
-        let playbooks_json = serde_json::to_string(&f.playbooks)
-            .map_err(|e| Error::internal(format!("rule playbooks: {e}")))?;
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Rule> {
+        let playbooks_json = rule_playbooks_json(f)?;
+        self.in_write(|conn| -> Result<Rule> {
             check_playbooks_exist(conn, tenant, &f.playbooks)?;
             let id: i64 = diesel::insert_into(rules::table)
                 .values((
@@ -1146,26 +1238,12 @@ impl LifecycleStore for Store {
                 .get_result(conn)
                 .map_err(|e| taken(e, "rule", &f.name))?;
             mark_all_users_due(conn, tenant)?;
-            let rule = load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))?;
-            audit_mgmt(
-                conn,
-                tenant,
-                "rule.create",
-                "Rule",
-                id,
-                Some(rule_json(&rule)),
-            )?;
-            Ok(rule)
+            saved_rule(conn, tenant, id, "rule.create")
         })
     }
 
     fn list_rules(&self, tenant: TenantId) -> Result<Vec<Rule>> {
-        let rows: Vec<RuleTuple> = rules::table
-            .filter(rules::tenant_id.eq(tenant.0))
-            .order(rules::id.asc())
-            .select(rule_columns!())
-            .load(&mut *self.conn()?)?;
-        rows.into_iter().map(rule_from).collect()
+        select_rules(&mut *self.conn()?, tenant, None)
     }
 
     fn get_rule(&self, tenant: TenantId, id: i64) -> Result<Option<Rule>> {
@@ -1174,10 +1252,8 @@ impl LifecycleStore for Store {
 
     fn update_rule(&self, tenant: TenantId, id: i64, f: &RuleFields) -> Result<Rule> {
         let at = to_db_time(now());
-        let playbooks_json = serde_json::to_string(&f.playbooks)
-            .map_err(|e| Error::internal(format!("rule playbooks: {e}")))?;
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Rule> {
+        let playbooks_json = rule_playbooks_json(f)?;
+        self.in_write(|conn| -> Result<Rule> {
             check_playbooks_exist(conn, tenant, &f.playbooks)?;
             let n = diesel::update(
                 rules::table
@@ -1195,35 +1271,21 @@ impl LifecycleStore for Store {
             ))
             .execute(conn)
             .map_err(|e| taken(e, "rule", &f.name))?;
-            if n == 0 {
-                return Err(not_found("rule", id));
-            }
+            found(n, "rule", id)?;
             mark_all_users_due(conn, tenant)?;
-            let rule = load_rule(conn, tenant, id)?.ok_or_else(|| not_found("rule", id))?;
-            audit_mgmt(
-                conn,
-                tenant,
-                "rule.update",
-                "Rule",
-                id,
-                Some(rule_json(&rule)),
-            )?;
-            Ok(rule)
+            saved_rule(conn, tenant, id, "rule.update")
         })
     }
 
     fn delete_rule(&self, tenant: TenantId, id: i64) -> Result<()> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<()> {
+        self.in_write(|conn| -> Result<()> {
             let n = diesel::delete(
                 rules::table
                     .filter(rules::tenant_id.eq(tenant.0))
                     .filter(rules::id.eq(id)),
             )
             .execute(conn)?;
-            if n == 0 {
-                return Err(not_found("rule", id));
-            }
+            found(n, "rule", id)?;
             mark_all_users_due(conn, tenant)?;
             audit_mgmt(conn, tenant, "rule.delete", "Rule", id, None)
         })
@@ -1238,8 +1300,7 @@ impl LifecycleStore for Store {
         results: &Value,
     ) -> Result<PlaybookRun> {
         let at = to_db_time(now());
-        let mut conn = self.conn()?;
-        let id = write_transaction(&mut conn, |conn| -> Result<i64> {
+        let id = self.in_write(|conn| -> Result<i64> {
             let id: i64 = diesel::insert_into(playbook_runs::table)
                 .values((
                     playbook_runs::tenant_id.eq(tenant.0),
@@ -1365,8 +1426,7 @@ impl LifecycleStore for Store {
         due: &DueUser,
         decide: &mut dyn FnMut(&UserFacts) -> Result<Outcome>,
     ) -> Result<Outcome> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Outcome> {
+        self.in_write(|conn| -> Result<Outcome> {
             let facts = read_facts(conn, due.tenant, &due.resource_id)?;
             let outcome = decide(&facts)?;
             write_outcome(
@@ -1389,32 +1449,14 @@ impl LifecycleStore for Store {
     }
 
     fn apply_outcome(&self, tenant: TenantId, resource_id: &str, outcome: &Outcome) -> Result<()> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<()> {
-            let pk = user_pk(conn, tenant, resource_id)?.map(|(pk, _)| pk);
-            let Some(pk) = pk else {
-                return Err(scim_core::Error::not_found(format!(
-                    "no user with id '{resource_id}'"
-                ))
-                .into());
+        self.in_write(|conn| -> Result<()> {
+            let Some((pk, _)) = user_pk(conn, tenant, resource_id)? else {
+                return Err(user_not_found(resource_id));
             };
-            let cause: Option<i64> = change_log::table
-                .filter(change_log::tenant_id.eq(tenant.0))
-                .filter(change_log::resource_id.eq(resource_id))
-                .select(diesel::dsl::max(change_log::seq))
-                .first(conn)?;
+            let cause = latest_change(conn, tenant, resource_id)?;
             // Keep the evaluator's memory: manual runs do not change it.
-            let previous: Option<(bool, String)> = lifecycle_state::table
-                .filter(lifecycle_state::tenant_id.eq(tenant.0))
-                .filter(lifecycle_state::resource_id.eq(resource_id))
-                .select((lifecycle_state::active, lifecycle_state::held_rules))
-                .first(conn)
-                .optional()?;
             let mut outcome = outcome.clone();
-            outcome.state = previous
-                .map(|(a, h)| serde_json::from_str::<Vec<i64>>(&h).map(|h| (a, h)))
-                .transpose()
-                .map_err(|e| Error::internal(format!("stored held rules: {e}")))?;
+            outcome.state = previous_state(conn, tenant, resource_id)?;
             write_outcome(conn, tenant, resource_id, Some(pk), cause, &outcome)
         })
     }
@@ -1447,11 +1489,7 @@ impl LifecycleStore for Store {
                 let Some((pk, resource_type, app, source, until)) = row else {
                     return Ok(false);
                 };
-                let mut pks = vec![pk];
-                if resource_type == "Group" {
-                    pks.extend(member_pks(conn, pk)?);
-                }
-                mark_due(conn, TenantId(tenant), &pks)?;
+                mark_assignee_due(conn, TenantId(tenant), pk, &resource_type)?;
                 let deleted = audit::assignment_deleted(
                     conn,
                     TenantId(tenant),
@@ -1501,11 +1539,7 @@ impl LifecycleStore for Store {
         let mut n_started = 0;
         for (id, tenant, pk, resource_type) in started {
             write_transaction(&mut conn, |conn| -> Result<()> {
-                let mut pks = vec![pk];
-                if resource_type == "Group" {
-                    pks.extend(member_pks(conn, pk)?);
-                }
-                mark_due(conn, TenantId(tenant), &pks)?;
+                mark_assignee_due(conn, TenantId(tenant), pk, &resource_type)?;
                 diesel::update(assignments::table.filter(assignments::id.eq(id)))
                     .set(assignments::started_at.eq(Some(now_db)))
                     .execute(conn)?;
@@ -1525,8 +1559,7 @@ impl LifecycleStore for Store {
         by: Option<&str>,
     ) -> Result<Value> {
         let at = to_db_time(now());
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Value> {
+        self.in_write(|conn| -> Result<Value> {
             let row: Option<(i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
                 assignments::table
                     .filter(assignments::tenant_id.eq(tenant.0))
@@ -1572,11 +1605,7 @@ impl LifecycleStore for Store {
                     assignment_extensions::at.eq(at),
                 ))
                 .execute(conn)?;
-            let mut pks = vec![pk];
-            if resource_type == "Group" {
-                pks.extend(member_pks(conn, pk)?);
-            }
-            mark_due(conn, tenant, &pks)?;
+            mark_assignee_due(conn, tenant, pk, &resource_type)?;
             let entry = NewAuditEntry::new(
                 audit::actor_of(None),
                 "assignment.extend",
@@ -1643,7 +1672,7 @@ impl LifecycleStore for Store {
         let mut users: BTreeSet<i64> = BTreeSet::new();
         if let Some(id) = user {
             let Some((pk, _)) = user_pk(conn, tenant, id)? else {
-                return Err(scim_core::Error::not_found(format!("no user with id '{id}'")).into());
+                return Err(user_not_found(id));
             };
             users.insert(pk);
         } else if let Some(app) = application {
@@ -1693,14 +1722,7 @@ impl LifecycleStore for Store {
                 .get("userName")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            let mut rows: Vec<UserAssignment> = assignments::table
-                .filter(assignments::resource_pk.eq(pk))
-                .order(assignments::id.asc())
-                .select(assignment_columns!())
-                .load::<AssignmentTuple>(conn)?
-                .into_iter()
-                .map(|t| assignment_from(t, None))
-                .collect();
+            let mut rows = own_assignments(conn, pk)?;
             let groups: Vec<(i64, String)> = memberships::table
                 .inner_join(resources::table.on(resources::pk.eq(memberships::group_pk)))
                 .filter(memberships::member_pk.eq(pk))

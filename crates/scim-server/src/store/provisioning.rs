@@ -429,6 +429,9 @@ pub struct ClaimedPair {
     /// Whether an assignment in force covers the resource (directly or
     /// through a group it is a direct member of).
     pub assigned: bool,
+    /// The application-side roles those assignments grant, de-duplicated
+    /// and sorted (empty when none names a role, or none is in force).
+    pub roles: Vec<String>,
     /// The pair's side state (delayed delete, membership ledger).
     pub extra: super::engine_state::PairExtra,
     /// For a group: the remote ids of its direct members provisioned in
@@ -547,7 +550,7 @@ pub trait ProvisioningQueue {
     ) -> Result<Vec<LogEntry>>;
 }
 
-/// The current document and assignment of a pair's resource.
+/// The current document, assignment and granted roles of a pair's resource.
 pub(super) fn inputs(
     conn: &mut AnyConnection,
     state: PairState,
@@ -562,8 +565,12 @@ pub(super) fn inputs(
         .map(|d| serde_json::from_str(&d))
         .transpose()
         .map_err(|e| crate::error::Error::internal(format!("stored document: {e}")))?;
-    let assigned =
-        document.is_some() && assigned_in_force(conn, state.application_id, state.resource_pk)?;
+    let granted = match document {
+        Some(_) => assignments_in_force(conn, state.application_id, state.resource_pk)?,
+        None => None,
+    };
+    let assigned = granted.is_some();
+    let roles = granted.unwrap_or_default();
     let extra = super::engine_state::pair_extra(conn, state.application_id, state.resource_pk)?;
     let members = if state.resource_type == "Group" && assigned {
         Some(super::engine_state::member_remote_ids(
@@ -580,20 +587,28 @@ pub(super) fn inputs(
         application,
         document,
         assigned,
+        roles,
         extra,
         members,
         settings,
     })
 }
 
-fn assigned_in_force(conn: &mut AnyConnection, app: i64, pk: i64) -> Result<bool> {
+/// Whether assignments in force cover the resource in the application
+/// (directly or through a group it is a direct member of): `None` when
+/// none does, else the roles they grant, de-duplicated and sorted.
+fn assignments_in_force(
+    conn: &mut AnyConnection,
+    app: i64,
+    pk: i64,
+) -> Result<Option<Vec<String>>> {
     let now = to_db_time(now());
     let mut holders = memberships::table
         .filter(memberships::member_pk.eq(pk))
         .select(memberships::group_pk)
         .load::<i64>(conn)?;
     holders.push(pk);
-    let n: i64 = assignments::table
+    let roles: Vec<Option<String>> = assignments::table
         .filter(assignments::application_id.eq(app))
         .filter(assignments::resource_pk.eq_any(&holders))
         .filter(
@@ -606,9 +621,17 @@ fn assigned_in_force(conn: &mut AnyConnection, app: i64, pk: i64) -> Result<bool
                 .is_null()
                 .or(assignments::valid_until.gt(now)),
         )
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+        .select(assignments::role)
+        .load(conn)?;
+    if roles.is_empty() {
+        return Ok(None);
+    }
+    let roles: BTreeSet<String> = roles
+        .into_iter()
+        .flatten()
+        .filter(|r| !r.trim().is_empty())
+        .collect();
+    Ok(Some(roles.into_iter().collect()))
 }
 
 impl ProvisioningQueue for Store {

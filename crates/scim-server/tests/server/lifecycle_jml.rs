@@ -104,6 +104,14 @@ impl World {
     /// The downstream account of `user_name` in application `app`: its
     /// `active` flag, or None when it has none.
     pub async fn account(&self, app: &str, user_name: &str) -> Option<bool> {
+        self.account_doc(app, user_name)
+            .await
+            .map(|u| u["active"] == json!(true))
+    }
+
+    /// The downstream account of `user_name` in application `app`, or
+    /// None when it has none.
+    pub async fn account_doc(&self, app: &str, user_name: &str) -> Option<Value> {
         let token = &self.down_tokens.iter().find(|(n, _)| n == app).unwrap().1;
         let res = self
             .down
@@ -120,7 +128,19 @@ impl World {
             .cloned()
             .unwrap_or_default();
         assert!(list.len() <= 1, "no duplicate accounts: {}", res.body);
-        list.first().map(|u| u["active"] == json!(true))
+        list.into_iter().next()
+    }
+
+    /// The `roles` values of `user_name`'s account in `app`, as held
+    /// downstream (empty when it has none).
+    pub async fn roles(&self, app: &str, user_name: &str) -> Vec<String> {
+        let account = self.account_doc(app, user_name).await;
+        let roles = account.as_ref().and_then(|u| u["roles"].as_array());
+        roles
+            .into_iter()
+            .flatten()
+            .map(|r| r["value"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Active accounts of `user_name`, by application name.
@@ -170,6 +190,7 @@ async fn scenario_rules(ctx: &Ctx, w: &World) -> (i64, i64) {
             json!({"name": "Marketing Director", "actions": [
                 {"type": "assignApplication", "application": "Slack"},
                 {"type": "assignApplication", "application": "Google Workspace"},
+                {"type": "assignApplication", "application": "Mailchimp", "role": "viewer"},
                 {"type": "assignApplication", "application": "Tableau", "role": "viewer"},
             ]}),
         )
@@ -230,6 +251,15 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
             "Semrush"
         ]
     );
+    // The playbook's application-side role is the account's `roles`;
+    // applications granted without a role get none.
+    let mailchimp = w.account_doc("Mailchimp", "jane").await.unwrap();
+    assert_eq!(
+        mailchimp["roles"],
+        json!([{"value": "manager"}]),
+        "{mailchimp}"
+    );
+    assert_eq!(w.roles("Slack", "jane").await, Vec::<String>::new());
     let access = api(
         &ctx,
         &w,
@@ -315,11 +345,7 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
     impact.sort();
     assert_eq!(
         impact,
-        [
-            ("Mailchimp".to_owned(), 0, 1),
-            ("Tableau".to_owned(), 1, 0),
-            ("Trello".to_owned(), 0, 1)
-        ]
+        [("Tableau".to_owned(), 1, 0), ("Trello".to_owned(), 0, 1)]
     );
     // The preview changed nothing.
     assert_eq!(lc.drain(5).await.unwrap().evaluated, 0);
@@ -334,10 +360,41 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
     .await
     .expect(200);
     lc.drain(5).await.unwrap();
-    worker.drain(10).await.unwrap();
+    let moved = worker.drain(10).await.unwrap();
+    assert_eq!(moved.failed, 0, "{moved:?}");
     assert_eq!(
         w.active_in("jane").await,
-        ["Slack", "Google Workspace", "Semrush", "Tableau"]
+        [
+            "Slack",
+            "Mailchimp",
+            "Google Workspace",
+            "Semrush",
+            "Tableau"
+        ]
+    );
+    // Mailchimp stays, its role changes from the manager rule's to the
+    // director rule's: one PATCH of the same account.
+    assert_eq!(w.roles("Mailchimp", "jane").await, ["viewer"]);
+    assert_eq!(w.roles("Tableau", "jane").await, ["viewer"]);
+    let log = api(
+        &ctx,
+        &w,
+        Method::GET,
+        &format!(
+            "/api/v1/provisioning/log?application={}&user={jane}",
+            w.app("Mailchimp")
+        ),
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
+    let last = &log["items"][0];
+    assert_eq!(last["method"], "PATCH", "{log}");
+    let ops = last["request"]["Operations"].to_string();
+    assert!(
+        ops.contains("viewer") && ops.contains("manager") && !ops.contains("userName"),
+        "only the roles change: {ops}"
     );
     assert_eq!(
         w.account("Trello", "jane").await,
@@ -410,6 +467,10 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
     assert_eq!(r.evaluated, 1);
     worker.drain(10).await.unwrap();
     assert!(w.active_in("jane").await.is_empty());
+    // Deactivation changes only `active`: the account keeps the role it
+    // had, and gets what is granted then if it is reactivated.
+    assert_eq!(w.account("Tableau", "jane").await, Some(false));
+    assert_eq!(w.roles("Tableau", "jane").await, ["viewer"]);
     let left = api(
         &ctx,
         &w,
@@ -437,7 +498,7 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
             .as_array()
             .unwrap()
             .len(),
-        4,
+        5,
         "{events}"
     );
 });

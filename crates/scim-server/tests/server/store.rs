@@ -603,6 +603,70 @@ store_test!(membership_queries_use_indexes, |store| {
     }
 });
 
+// The scans the background passes run every second: the lifecycle
+// evaluator's due users, the provisioning engine's due pairs, the
+// temporary-access schedule and the review scheduler. Each must walk an
+// index in its ORDER BY, not sort the whole table.
+store_test!(background_scans_use_indexes, |store| {
+    let users = users();
+    let w = ctx(&store, "acme");
+    for i in 0..20 {
+        // Every User write marks the user due for rule evaluation.
+        store
+            .insert_resource(w, &users, bjensen(&format!("due{i}")))
+            .unwrap();
+    }
+    let at = "'2026-11-27 00:00:00'";
+    for (sql, index) in [
+        (
+            "SELECT tenant_id, resource_id, generation FROM lifecycle_due \
+             ORDER BY due_since ASC LIMIT 100"
+                .to_owned(),
+            "lifecycle_due_since",
+        ),
+        (
+            format!(
+                "SELECT application_id, resource_pk FROM provisioning_state \
+                 WHERE due = true AND status <> 'dead' \
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= {at}) \
+                 AND (claimed_until IS NULL OR claimed_until < {at}) \
+                 ORDER BY due_since ASC, resource_pk ASC LIMIT 100"
+            ),
+            "provisioning_state_due_order",
+        ),
+        (
+            format!(
+                "SELECT id, tenant_id FROM assignments WHERE valid_until <= {at} \
+                 ORDER BY valid_until ASC LIMIT 100"
+            ),
+            "assignments_valid_until",
+        ),
+        (
+            format!(
+                "SELECT id FROM assignments WHERE valid_from <= {at} AND started_at IS NULL LIMIT 100"
+            ),
+            "assignments_valid_from",
+        ),
+        (
+            format!(
+                "SELECT tenant_id, id FROM review_campaigns WHERE status = 'open' \
+                 AND due_at <= {at} ORDER BY due_at ASC LIMIT 100"
+            ),
+            "review_campaigns_open",
+        ),
+    ] {
+        let plan = plan(&store, &sql);
+        assert!(
+            plan.contains(index),
+            "{sql}\nexpected {index}, got:\n{plan}"
+        );
+        assert!(
+            !plan.contains("TEMP B-TREE") && !plan.contains("Sort"),
+            "{sql}\nsorts instead of walking {index}:\n{plan}"
+        );
+    }
+});
+
 store_test!(groups_keep_membership_rows_in_step, |store| {
     use scim_server::store::MembershipStore;
     let users = users();

@@ -11,9 +11,10 @@ use clap::{Args, Subcommand};
 use scim_client::{Auth, ScimClient};
 use serde_json::Value;
 
+use super::api::{ApiUrlError, api_url};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
-use crate::output::Output;
+use crate::output::{Output, cell};
 
 /// `scimctl engine`.
 #[derive(Debug, Args)]
@@ -76,31 +77,21 @@ pub enum EngineCommand {
 }
 
 fn api_client(global: &GlobalArgs, args: &EngineArgs) -> Result<ScimClient> {
-    let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-    let url = match (given(&args.api_url), given(&global.url)) {
-        (Some(api), _) => api,
-        (None, Some(scim)) => {
-            let trimmed = scim.trim_end_matches('/');
-            match trimmed.strip_suffix("/scim/v2") {
-                Some(root) => format!("{root}/api/v1"),
-                None => {
-                    return Err(Error::Usage(
-                        "cannot derive the API URL from --url (no /scim/v2 at its end): pass --api-url"
-                            .into(),
-                    ));
-                }
+    let url = api_url(global.url.as_deref(), args.api_url.as_deref()).map_err(|e| {
+        Error::Usage(match e {
+            ApiUrlError::NotScim(_) => {
+                "cannot derive the API URL from --url (no /scim/v2 at its end): pass --api-url"
+                    .into()
             }
-        }
-        (None, None) => {
-            return Err(Error::Usage(
-                "no API URL: pass --api-url (or --url ending in /scim/v2)".into(),
-            ));
-        }
-    };
+            ApiUrlError::Missing => {
+                "no API URL: pass --api-url (or --url ending in /scim/v2)".into()
+            }
+        })
+    })?;
     let mut builder = ScimClient::builder(&url)
         .timeout(Duration::from_secs(global.timeout.max(1)))
         .user_agent(concat!("scimctl/", env!("CARGO_PKG_VERSION")));
-    if let Some(token) = given(&global.token) {
+    if let Some(token) = global.token.clone().filter(|s| !s.trim().is_empty()) {
         builder = builder.auth(Auth::bearer(token));
     }
     builder.build().map_err(|e| match e {
@@ -182,14 +173,6 @@ pub async fn run(global: &GlobalArgs, args: EngineArgs) -> Result<()> {
     out.text(&human(&args.command, &answer))
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
-
 fn items(v: &Value) -> &[Value] {
     v.as_array().map(Vec::as_slice).unwrap_or_default()
 }
@@ -205,16 +188,16 @@ fn human(command: &EngineCommand, a: &Value) -> String {
                     n += 1;
                     t.push_str(&format!(
                         "{bucket:<10} {} {:<36} {} {}\n",
-                        s(&p["resourceType"]),
-                        s(&p["resourceId"]),
-                        s(&p["method"]),
-                        s(&p["path"])
+                        cell(&p["resourceType"]),
+                        cell(&p["resourceId"]),
+                        cell(&p["method"]),
+                        cell(&p["path"])
                     ));
                 }
             }
             t.push_str(&format!(
                 "application {app}: {n} to send, {} unchanged\n",
-                s(&a["unchanged"])
+                cell(&a["unchanged"])
             ));
         }
         EngineCommand::Provision { app, user } => {
@@ -223,8 +206,8 @@ fn human(command: &EngineCommand, a: &Value) -> String {
             }
             t.push_str(&format!(
                 "user {user} in application {app}: {} (remote id {})",
-                s(&a["status"]),
-                s(&a["remoteId"])
+                cell(&a["status"]),
+                cell(&a["remoteId"])
             ));
             if let Some(err) = a["lastError"].as_str() {
                 t.push_str(&format!("; last error: {err}"));
@@ -239,23 +222,23 @@ fn human(command: &EngineCommand, a: &Value) -> String {
             };
             t.push_str(&format!(
                 "application {app}, {run}: {}; read {} users and {} groups; {} matched, {} drifted, {} orphans, {} missing, {} repaired\n",
-                s(&a["status"]),
-                s(&c["remoteUsers"]),
-                s(&c["remoteGroups"]),
-                s(&c["matched"]),
-                s(&c["drifted"]),
-                s(&c["orphans"]),
-                s(&c["missing"]),
-                s(&c["repaired"]),
+                cell(&a["status"]),
+                cell(&c["remoteUsers"]),
+                cell(&c["remoteGroups"]),
+                cell(&c["matched"]),
+                cell(&c["drifted"]),
+                cell(&c["orphans"]),
+                cell(&c["missing"]),
+                cell(&c["repaired"]),
             ));
             for f in items(&a["findings"]) {
                 t.push_str(&format!(
                     "  {:<7} {} {} {} {}\n",
-                    s(&f["kind"]),
-                    s(&f["resourceType"]),
-                    s(&f["name"]),
-                    s(&f["remoteId"]),
-                    s(&f["detail"])
+                    cell(&f["kind"]),
+                    cell(&f["resourceType"]),
+                    cell(&f["name"]),
+                    cell(&f["remoteId"]),
+                    cell(&f["detail"])
                 ));
             }
             if let Some(err) = a["error"].as_str() {
@@ -268,15 +251,15 @@ fn human(command: &EngineCommand, a: &Value) -> String {
             t.push_str(&format!(
                 "application {app}: {}; {} due\n",
                 shown.join(", "),
-                s(&a["due"])
+                cell(&a["due"])
             ));
             for p in items(&a["pairs"]) {
                 t.push_str(&format!(
                     "  {:<13} {} {:<36} -> {}",
-                    s(&p["status"]),
-                    s(&p["resourceType"]),
-                    s(&p["resourceId"]),
-                    s(&p["remoteId"])
+                    cell(&p["status"]),
+                    cell(&p["resourceType"]),
+                    cell(&p["resourceId"]),
+                    cell(&p["remoteId"])
                 ));
                 if let Some(err) = p["lastError"].as_str() {
                     t.push_str(&format!("  ({err})"));
@@ -286,7 +269,7 @@ fn human(command: &EngineCommand, a: &Value) -> String {
         }
         EngineCommand::Log { .. } => {
             for e in items(&a["items"]) {
-                t.push_str(&format!("{:>6} {} ", s(&e["id"]), s(&e["at"])));
+                t.push_str(&format!("{:>6} {} ", cell(&e["id"]), cell(&e["at"])));
                 t.push_str(&exchange(e));
             }
             if let Some(next) = a["next"].as_i64() {
@@ -300,10 +283,10 @@ fn human(command: &EngineCommand, a: &Value) -> String {
 fn exchange(e: &Value) -> String {
     let mut line = format!(
         "{} {} -> {} ({} ms)",
-        s(&e["method"]),
-        s(&e["url"]),
-        s(&e["status"]),
-        s(&e["durationMs"])
+        cell(&e["method"]),
+        cell(&e["url"]),
+        cell(&e["status"]),
+        cell(&e["durationMs"])
     );
     if let Some(err) = e["error"].as_str() {
         line.push_str(&format!(" {err}"));

@@ -9,9 +9,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use super::api::ApiUrlError;
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
-use crate::output::{Output, table};
+use crate::output::{Output, cell, list_table};
 
 /// `scimctl reviews ...`.
 #[derive(Debug, Subcommand)]
@@ -196,19 +197,16 @@ pub struct Api {
 }
 
 /// The management API's base URL for a SCIM base URL: `SCIMCTL_API_URL`,
-/// else the SCIM URL with `/scim/v2` replaced by `/api/v1`.
+/// else the SCIM URL with `/scim/v2` replaced by `/api/v1` (appended when
+/// the SCIM URL has another path).
 pub fn api_url(scim_url: Option<&str>, explicit: Option<&str>) -> Result<String> {
-    if let Some(url) = explicit.filter(|u| !u.trim().is_empty()) {
-        return Ok(url.trim_end_matches('/').to_owned());
+    match super::api::api_url(scim_url, explicit) {
+        Ok(url) => Ok(url),
+        Err(ApiUrlError::NotScim(url)) => Ok(format!("{url}/api/v1")),
+        Err(ApiUrlError::Missing) => Err(Error::Usage(
+            "no server URL: pass --url (the SCIM base) or set SCIMCTL_API_URL".into(),
+        )),
     }
-    let url = scim_url
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| {
-            Error::Usage("no server URL: pass --url (the SCIM base) or set SCIMCTL_API_URL".into())
-        })?
-        .trim_end_matches('/');
-    let root = url.strip_suffix("/scim/v2").unwrap_or(url);
-    Ok(format!("{root}/api/v1"))
 }
 
 impl Api {
@@ -293,56 +291,43 @@ impl Api {
     }
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn progress(c: &Value) -> String {
     let p = &c["progress"];
     format!(
         "{} items: {} kept, {} revoked, {} pending",
-        text(&p["total"]),
-        text(&p["kept"]),
-        text(&p["revoked"]),
-        text(&p["pending"])
+        cell(&p["total"]),
+        cell(&p["kept"]),
+        cell(&p["revoked"]),
+        cell(&p["pending"])
     )
 }
 
 fn campaign_line(c: &Value) -> String {
     format!(
         "campaign {} '{}' ({}, due {}, default {}): {}",
-        text(&c["id"]),
-        text(&c["name"]),
-        text(&c["status"]),
-        text(&c["dueAt"]),
-        text(&c["defaultDecision"]),
+        cell(&c["id"]),
+        cell(&c["name"]),
+        cell(&c["status"]),
+        cell(&c["dueAt"]),
+        cell(&c["defaultDecision"]),
         progress(c)
     )
 }
 
 fn items_table(items: &Value) -> String {
-    let rows: Vec<Vec<String>> = items["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            vec![
-                text(&i["id"]),
-                text(&i["userName"]),
-                text(&i["applicationName"]),
-                text(&i["decision"]),
-                text(&i["decidedBy"]),
-                text(&i["comment"]),
-            ]
-        })
-        .collect();
-    table(
+    list_table(
+        &items["items"],
         &["ITEM", "USER", "APPLICATION", "DECISION", "BY", "COMMENT"],
-        &rows,
+        |i| {
+            vec![
+                cell(&i["id"]),
+                cell(&i["userName"]),
+                cell(&i["applicationName"]),
+                cell(&i["decision"]),
+                cell(&i["decidedBy"]),
+                cell(&i["comment"]),
+            ]
+        },
     )
 }
 
@@ -353,28 +338,22 @@ pub async fn reviews(global: &GlobalArgs, cmd: ReviewsCommand) -> Result<()> {
     match cmd {
         ReviewsCommand::List => {
             let list = api.get("/reviews", &[]).await?;
-            if out.is_json() {
-                return out.json_line(&list);
-            }
-            let rows: Vec<Vec<String>> = list["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    vec![
-                        text(&c["id"]),
-                        text(&c["name"]),
-                        text(&c["status"]),
-                        text(&c["dueAt"]),
-                        text(&c["progress"]["total"]),
-                        text(&c["progress"]["pending"]),
-                    ]
-                })
-                .collect();
-            out.text(&table(
-                &["ID", "NAME", "STATUS", "DUE", "ITEMS", "PENDING"],
-                &rows,
-            ))
+            out.show(&list, |list| {
+                list_table(
+                    &list["items"],
+                    &["ID", "NAME", "STATUS", "DUE", "ITEMS", "PENDING"],
+                    |c| {
+                        vec![
+                            cell(&c["id"]),
+                            cell(&c["name"]),
+                            cell(&c["status"]),
+                            cell(&c["dueAt"]),
+                            cell(&c["progress"]["total"]),
+                            cell(&c["progress"]["pending"]),
+                        ]
+                    },
+                )
+            })
         }
         ReviewsCommand::Create(args) => {
             let scope = match (args.application, &args.group, args.all) {
@@ -390,11 +369,7 @@ pub async fn reviews(global: &GlobalArgs, cmd: ReviewsCommand) -> Result<()> {
                 "defaultDecision": args.default.as_str(),
             });
             let c = api.post("/reviews", Some(&body)).await?;
-            if out.is_json() {
-                out.json_line(&c)
-            } else {
-                out.line(&format!("started {}", campaign_line(&c)))
-            }
+            out.show(&c, |c| format!("started {}\n", campaign_line(c)))
         }
         ReviewsCommand::Items(args) => {
             let query = if args.pending {
@@ -405,11 +380,7 @@ pub async fn reviews(global: &GlobalArgs, cmd: ReviewsCommand) -> Result<()> {
             let items = api
                 .get(&format!("/reviews/{}/items", args.id), &query)
                 .await?;
-            if out.is_json() {
-                out.json_line(&items)
-            } else {
-                out.text(&items_table(&items))
-            }
+            out.show(&items, items_table)
         }
         ReviewsCommand::Decide(args) => {
             if args.decision == DecisionArg::Revoke
@@ -427,28 +398,22 @@ pub async fn reviews(global: &GlobalArgs, cmd: ReviewsCommand) -> Result<()> {
                     Some(&body),
                 )
                 .await?;
-            if out.is_json() {
-                out.json_line(&item)
-            } else {
-                out.line(&format!(
-                    "item {}: {} for {} on {} ({})",
-                    text(&item["id"]),
-                    text(&item["decision"]),
-                    text(&item["userName"]),
-                    text(&item["applicationName"]),
-                    text(&item["outcome"])
-                ))
-            }
+            out.show(&item, |item| {
+                format!(
+                    "item {}: {} for {} on {} ({})\n",
+                    cell(&item["id"]),
+                    cell(&item["decision"]),
+                    cell(&item["userName"]),
+                    cell(&item["applicationName"]),
+                    cell(&item["outcome"])
+                )
+            })
         }
         ReviewsCommand::Close(arg) => {
             let c = api
                 .post(&format!("/reviews/{}/close", arg.id), None)
                 .await?;
-            if out.is_json() {
-                out.json_line(&c)
-            } else {
-                out.line(&format!("closed {}", campaign_line(&c)))
-            }
+            out.show(&c, |c| format!("closed {}\n", campaign_line(c)))
         }
         ReviewsCommand::Export(args) => {
             let format = match args.format {
@@ -500,26 +465,22 @@ pub async fn audit(global: &GlobalArgs, cmd: AuditCommand) -> Result<()> {
                     _ => break,
                 }
             }
-            if out.is_json() {
-                return out.json_line(&json!({"entries": entries}));
-            }
-            let rows: Vec<Vec<String>> = entries
-                .iter()
-                .map(|e| {
-                    vec![
-                        text(&e["seq"]),
-                        text(&e["at"]),
-                        text(&e["actor"]),
-                        text(&e["action"]),
-                        format!("{} {}", text(&e["targetType"]), text(&e["targetId"])),
-                        text(&e["cause"]),
-                    ]
-                })
-                .collect();
-            out.text(&table(
-                &["SEQ", "AT", "ACTOR", "ACTION", "TARGET", "CAUSE"],
-                &rows,
-            ))
+            out.show(&json!({"entries": entries}), |v| {
+                list_table(
+                    &v["entries"],
+                    &["SEQ", "AT", "ACTOR", "ACTION", "TARGET", "CAUSE"],
+                    |e| {
+                        vec![
+                            cell(&e["seq"]),
+                            cell(&e["at"]),
+                            cell(&e["actor"]),
+                            cell(&e["action"]),
+                            format!("{} {}", cell(&e["targetType"]), cell(&e["targetId"])),
+                            cell(&e["cause"]),
+                        ]
+                    },
+                )
+            })
         }
         AuditCommand::Export(filter) => {
             let (_, body) = api
@@ -539,8 +500,8 @@ pub async fn audit(global: &GlobalArgs, cmd: AuditCommand) -> Result<()> {
             } else if v["valid"] == true {
                 out.line(&format!(
                     "the audit chain verifies: {} entries, head at seq {}",
-                    text(&v["checked"]),
-                    text(&v["headSeq"])
+                    cell(&v["checked"]),
+                    cell(&v["headSeq"])
                 ))?;
             }
             if v["valid"] == true {
@@ -548,8 +509,8 @@ pub async fn audit(global: &GlobalArgs, cmd: AuditCommand) -> Result<()> {
             } else {
                 Err(Error::Failed(format!(
                     "the audit chain is broken at seq {}: {}",
-                    text(&v["firstBadSeq"]),
-                    text(&v["reason"])
+                    cell(&v["firstBadSeq"]),
+                    cell(&v["reason"])
                 )))
             }
         }

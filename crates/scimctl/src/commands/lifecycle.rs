@@ -11,9 +11,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::api::{ApiUrlError, api_url};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
-use crate::output::{Output, details, table};
+use crate::output::{Output, cell, details, list_table, table};
 
 /// `scimctl playbooks ...`.
 #[derive(Debug, Subcommand)]
@@ -201,24 +202,15 @@ struct Api {
 impl Api {
     fn new(global: &GlobalArgs) -> Result<Self> {
         let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-        let base = match std::env::var("SCIMCTL_API_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-        {
-            Some(api) => api.trim_end_matches('/').to_owned(),
-            None => {
-                let url = given(&global.url).ok_or_else(|| {
-                    Error::Usage("no server URL: pass --url or set SCIMCTL_URL".into())
-                })?;
-                let url = url.trim_end_matches('/');
-                let root = url.strip_suffix("/scim/v2").ok_or_else(|| {
-                    Error::Usage(format!(
-                        "cannot tell the management API from --url {url} (it does not end in /scim/v2): set SCIMCTL_API_URL"
-                    ))
-                })?;
-                format!("{root}/api/v1")
-            }
-        };
+        let explicit = std::env::var("SCIMCTL_API_URL").ok();
+        let base = api_url(global.url.as_deref(), explicit.as_deref()).map_err(|e| {
+            Error::Usage(match e {
+                ApiUrlError::Missing => "no server URL: pass --url or set SCIMCTL_URL".into(),
+                ApiUrlError::NotScim(url) => format!(
+                    "cannot tell the management API from --url {url} (it does not end in /scim/v2): set SCIMCTL_API_URL"
+                ),
+            })
+        })?;
         let basic = match given(&global.basic) {
             Some(b) => {
                 let (u, p) = b.split_once(':').ok_or_else(|| {
@@ -296,26 +288,39 @@ impl Api {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// Deletes, then says what was deleted.
+    async fn delete(&self, path: &str, what: &str, id: i64) -> Result<()> {
+        self.call(reqwest::Method::DELETE, path, None).await?;
+        self.show(&json!({"deleted": id}), |_| {
+            format!("deleted {what} {id}\n")
+        })
+    }
+
     /// Prints `value` as JSON, or as `human` renders it.
     fn show(&self, value: &Value, human: impl FnOnce(&Value) -> String) -> Result<()> {
-        if self.out.is_json() {
-            self.out.json_line(value)
-        } else {
-            self.out.text(&human(value))
-        }
+        self.out.show(value, human)
     }
-}
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    /// GETs `path` and shows the answer.
+    async fn show_get(&self, path: &str, human: impl FnOnce(&Value) -> String) -> Result<()> {
+        let v = self.get(path).await?;
+        self.show(&v, human)
     }
-}
 
-fn items(v: &Value) -> Vec<Value> {
-    v["items"].as_array().cloned().unwrap_or_default()
+    /// POSTs `body` to `path` and shows the answer.
+    async fn show_post(
+        &self,
+        path: &str,
+        body: &Value,
+        human: impl FnOnce(&Value) -> String,
+    ) -> Result<()> {
+        let v = self.post(path, body).await?;
+        self.show(&v, human)
+    }
 }
 
 fn with_confirm(mut body: Value, confirm: bool) -> Value {
@@ -345,13 +350,13 @@ fn impact_text(v: &Value) -> String {
         .iter()
         .map(|a| {
             vec![
-                s(&a["application"]),
-                s(&a["accountsCreated"]),
-                s(&a["accountsDeactivated"]),
+                cell(&a["application"]),
+                cell(&a["accountsCreated"]),
+                cell(&a["accountsDeactivated"]),
             ]
         })
         .collect();
-    let mut out = format!("users affected: {}\n", s(&impact["usersAffected"]));
+    let mut out = format!("users affected: {}\n", cell(&impact["usersAffected"]));
     if !rows.is_empty() {
         out.push_str(&table(&["APPLICATION", "CREATED", "DEACTIVATED"], &rows));
     }
@@ -374,23 +379,23 @@ fn run_text(v: &Value) -> String {
                 .unwrap_or_default()
                 .iter()
                 .filter(|a| a["type"].is_string())
-                .map(|a| format!("{} {}", s(&a["type"]), s(&a["status"])))
+                .map(|a| format!("{} {}", cell(&a["type"]), cell(&a["status"])))
                 .collect();
             let detail = if actions.is_empty() {
-                s(&u["detail"])
+                cell(&u["detail"])
             } else {
                 actions.join(", ")
             };
-            vec![s(&u["userId"]), s(&u["status"]), detail]
+            vec![cell(&u["userId"]), cell(&u["status"]), detail]
         })
         .collect();
     let mut out = String::new();
     if v["id"].is_i64() {
         out.push_str(&format!(
             "run {} of playbook {} ({})\n",
-            s(&v["id"]),
-            s(&v["playbookId"]),
-            s(&v["source"])
+            cell(&v["id"]),
+            cell(&v["playbookId"]),
+            cell(&v["source"])
         ));
     }
     out.push_str(&table(&["USER", "STATUS", "ACTIONS"], &rows));
@@ -407,9 +412,9 @@ fn why(grants: &Value) -> String {
         .unwrap_or_default()
         .iter()
         .map(|g| match g["why"].as_str() {
-            Some("rule") => format!("rule {}", s(&g["ruleId"])),
-            Some("playbook") => format!("playbook {}", s(&g["playbookId"])),
-            Some("group") => format!("group {}", s(&g["groupId"])),
+            Some("rule") => format!("rule {}", cell(&g["ruleId"])),
+            Some("playbook") => format!("playbook {}", cell(&g["playbookId"])),
+            Some("group") => format!("group {}", cell(&g["groupId"])),
             Some(other) => other.to_owned(),
             None => "-".into(),
         })
@@ -422,89 +427,79 @@ pub async fn playbooks(global: &GlobalArgs, cmd: PlaybooksCommand) -> Result<()>
     let api = Api::new(global)?;
     match cmd {
         PlaybooksCommand::List => {
-            let v = api.get("/playbooks").await?;
-            api.show(&v, |v| {
-                let rows: Vec<Vec<String>> = items(v)
-                    .iter()
-                    .map(|p| {
+            api.show_get("/playbooks", |v| {
+                list_table(
+                    &v["items"],
+                    &["ID", "NAME", "ACTIONS", "DESCRIPTION"],
+                    |p| {
                         vec![
-                            s(&p["id"]),
-                            s(&p["name"]),
+                            cell(&p["id"]),
+                            cell(&p["name"]),
                             p["actions"].as_array().map_or(0, Vec::len).to_string(),
-                            s(&p["description"]),
+                            cell(&p["description"]),
                         ]
-                    })
-                    .collect();
-                table(&["ID", "NAME", "ACTIONS", "DESCRIPTION"], &rows)
+                    },
+                )
             })
+            .await
         }
-        PlaybooksCommand::Get(a) => {
-            let v = api.get(&format!("/playbooks/{}", a.id)).await?;
-            api.show(&v, details)
-        }
+        PlaybooksCommand::Get(a) => api.show_get(&format!("/playbooks/{}", a.id), details).await,
         PlaybooksCommand::Create(a) => {
-            let v = api.post("/playbooks", &super::read_json(&a.file)?).await?;
-            api.show(&v, |v| {
-                format!("created playbook {} ({})\n", s(&v["id"]), s(&v["name"]))
+            api.show_post("/playbooks", &super::read_json(&a.file)?, |v| {
+                format!(
+                    "created playbook {} ({})\n",
+                    cell(&v["id"]),
+                    cell(&v["name"])
+                )
             })
+            .await
         }
         PlaybooksCommand::Update(a) => {
             let v = api
-                .call(
-                    reqwest::Method::PUT,
-                    &format!("/playbooks/{}", a.id),
-                    Some(&super::read_json(&a.file)?),
-                )
+                .put(&format!("/playbooks/{}", a.id), &super::read_json(&a.file)?)
                 .await?;
-            api.show(&v, |v| format!("updated playbook {}\n", s(&v["id"])))
+            api.show(&v, |v| format!("updated playbook {}\n", cell(&v["id"])))
         }
         PlaybooksCommand::Delete(a) => {
-            api.call(
-                reqwest::Method::DELETE,
-                &format!("/playbooks/{}", a.id),
-                None,
-            )
-            .await?;
-            api.show(&json!({"deleted": a.id}), |_| {
-                format!("deleted playbook {}\n", a.id)
-            })
+            api.delete(&format!("/playbooks/{}", a.id), "playbook", a.id)
+                .await
         }
         PlaybooksCommand::Run(a) => {
-            let v = api
-                .post(&format!("/playbooks/{}/runs", a.id), &run_body(&a))
-                .await?;
-            api.show(&v, run_text)
+            api.show_post(
+                &format!("/playbooks/{}/runs", a.id),
+                &run_body(&a),
+                run_text,
+            )
+            .await
         }
         PlaybooksCommand::Preview(a) => preview_playbook(&api, &a).await,
         PlaybooksCommand::Runs(a) => {
-            let v = api.get(&format!("/playbooks/{}/runs", a.id)).await?;
-            api.show(&v, |v| {
-                let rows: Vec<Vec<String>> = items(v)
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            s(&r["id"]),
-                            s(&r["at"]),
-                            s(&r["source"]),
-                            r["results"].as_array().map_or(0, Vec::len).to_string(),
-                        ]
-                    })
-                    .collect();
-                table(&["RUN", "AT", "SOURCE", "USERS"], &rows)
+            api.show_get(&format!("/playbooks/{}/runs", a.id), |v| {
+                list_table(&v["items"], &["RUN", "AT", "SOURCE", "USERS"], |r| {
+                    vec![
+                        cell(&r["id"]),
+                        cell(&r["at"]),
+                        cell(&r["source"]),
+                        r["results"].as_array().map_or(0, Vec::len).to_string(),
+                    ]
+                })
             })
+            .await
         }
     }
 }
 
 async fn preview_playbook(api: &Api, a: &RunArgs) -> Result<()> {
-    let v = api
-        .post(&format!("/playbooks/{}/preview", a.id), &run_body(a))
-        .await?;
-    api.show(&v, run_text)
+    api.show_post(
+        &format!("/playbooks/{}/preview", a.id),
+        &run_body(a),
+        run_text,
+    )
+    .await
 }
 
 fn rule_preview_text(v: &Value) -> String {
-    let mut out = format!("users examined: {}\n", s(&v["usersExamined"]));
+    let mut out = format!("users examined: {}\n", cell(&v["usersExamined"]));
     out.push_str(&impact_text(v));
     out
 }
@@ -514,79 +509,59 @@ pub async fn rules(global: &GlobalArgs, cmd: RulesCommand) -> Result<()> {
     let api = Api::new(global)?;
     match cmd {
         RulesCommand::List => {
-            let v = api.get("/rules").await?;
-            api.show(&v, |v| {
-                let rows: Vec<Vec<String>> = items(v)
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            s(&r["id"]),
-                            s(&r["name"]),
-                            s(&r["event"]),
-                            s(&r["enabled"]),
-                            s(&r["playbooks"]),
-                            s(&r["filter"]),
-                        ]
-                    })
-                    .collect();
-                table(
+            api.show_get("/rules", |v| {
+                list_table(
+                    &v["items"],
                     &["ID", "NAME", "EVENT", "ENABLED", "PLAYBOOKS", "FILTER"],
-                    &rows,
+                    |r| {
+                        vec![
+                            cell(&r["id"]),
+                            cell(&r["name"]),
+                            cell(&r["event"]),
+                            cell(&r["enabled"]),
+                            cell(&r["playbooks"]),
+                            cell(&r["filter"]),
+                        ]
+                    },
                 )
             })
+            .await
         }
-        RulesCommand::Get(a) => {
-            let v = api.get(&format!("/rules/{}", a.id)).await?;
-            api.show(&v, details)
-        }
+        RulesCommand::Get(a) => api.show_get(&format!("/rules/{}", a.id), details).await,
         RulesCommand::Create(a) => {
             let body = with_confirm(super::read_json(&a.file)?, a.confirm);
-            let v = api.post("/rules", &body).await?;
-            api.show(&v, |v| {
-                format!("created rule {} ({})\n", s(&v["id"]), s(&v["name"]))
+            api.show_post("/rules", &body, |v| {
+                format!("created rule {} ({})\n", cell(&v["id"]), cell(&v["name"]))
             })
+            .await
         }
         RulesCommand::Update(a) => {
             let body = with_confirm(super::read_json(&a.file)?, a.confirm);
-            let v = api
-                .call(
-                    reqwest::Method::PUT,
-                    &format!("/rules/{}", a.id),
-                    Some(&body),
-                )
-                .await?;
-            api.show(&v, |v| format!("updated rule {}\n", s(&v["id"])))
+            let v = api.put(&format!("/rules/{}", a.id), &body).await?;
+            api.show(&v, |v| format!("updated rule {}\n", cell(&v["id"])))
         }
         RulesCommand::Delete(a) => {
-            api.call(
-                reqwest::Method::DELETE,
-                &format!("/rules/{}?confirm={}", a.id, a.confirm),
-                None,
-            )
-            .await?;
-            api.show(&json!({"deleted": a.id}), |_| {
-                format!("deleted rule {}\n", a.id)
-            })
+            let path = format!("/rules/{}?confirm={}", a.id, a.confirm);
+            api.delete(&path, "rule", a.id).await
         }
         RulesCommand::Preview(a) => preview_rule(&api, &a).await,
     }
 }
 
 async fn preview_rule(api: &Api, a: &FileArg) -> Result<()> {
-    let v = api
-        .post("/rules/preview", &super::read_json(&a.file)?)
-        .await?;
-    api.show(&v, rule_preview_text)
+    api.show_post(
+        "/rules/preview",
+        &super::read_json(&a.file)?,
+        rule_preview_text,
+    )
+    .await
 }
 
 /// `scimctl runs ...`.
 pub async fn runs(global: &GlobalArgs, cmd: RunsCommand) -> Result<()> {
     let api = Api::new(global)?;
     match cmd {
-        RunsCommand::Get(a) => {
-            let v = api.get(&format!("/runs/{}", a.id)).await?;
-            api.show(&v, run_text)
-        }
+        RunsCommand::Get(a) => api.show_get(&format!("/runs/{}", a.id), run_text).await,
     }
 }
 
@@ -595,23 +570,19 @@ pub async fn preview(global: &GlobalArgs, cmd: PreviewCommand) -> Result<()> {
     let api = Api::new(global)?;
     match cmd {
         PreviewCommand::User(a) => {
-            let v = api
-                .post(
-                    &format!("/users/{}/preview", a.id),
-                    &super::read_json(&a.file)?,
-                )
-                .await?;
-            api.show(&v, |v| {
+            let body = super::read_json(&a.file)?;
+            api.show_post(&format!("/users/{}/preview", a.id), &body, |v| {
                 let d = &v["decision"];
                 format!(
                     "event: {}\nrules firing: {}\ngranted: {}\nrevoked: {}\n{}",
-                    s(&d["event"]),
-                    s(&d["rulesFired"]),
+                    cell(&d["event"]),
+                    cell(&d["rulesFired"]),
                     d["granted"].as_array().map_or(0, Vec::len),
                     d["revoked"].as_array().map_or(0, Vec::len),
                     impact_text(v)
                 )
             })
+            .await
         }
         PreviewCommand::Rule(a) => preview_rule(&api, &a).await,
         PreviewCommand::Playbook(a) => preview_playbook(&api, &a).await,
@@ -623,79 +594,57 @@ pub async fn access(global: &GlobalArgs, cmd: AccessCommand) -> Result<()> {
     let api = Api::new(global)?;
     match cmd {
         AccessCommand::User(a) => {
-            let v = api.get(&format!("/users/{}/access", a.id)).await?;
-            api.show(&v, |v| {
-                let rows: Vec<Vec<String>> = v["applications"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            s(&e["application"]),
-                            s(&e["state"]),
-                            s(&e["expiresAt"]),
-                            why(&e["grants"]),
-                        ]
-                    })
-                    .collect();
-                format!(
-                    "{} ({})\n{}",
-                    s(&v["userName"]),
-                    s(&v["userId"]),
-                    table(&["APPLICATION", "STATE", "EXPIRES", "WHY"], &rows)
-                )
+            api.show_get(&format!("/users/{}/access", a.id), |v| {
+                let headers = ["APPLICATION", "STATE", "EXPIRES", "WHY"];
+                let table = list_table(&v["applications"], &headers, |e| {
+                    vec![
+                        cell(&e["application"]),
+                        cell(&e["state"]),
+                        cell(&e["expiresAt"]),
+                        why(&e["grants"]),
+                    ]
+                });
+                format!("{} ({})\n{table}", cell(&v["userName"]), cell(&v["userId"]))
             })
+            .await
         }
         AccessCommand::App(a) => {
-            let v = api.get(&format!("/applications/{}/access", a.id)).await?;
-            api.show(&v, |v| {
-                let rows: Vec<Vec<String>> = v["users"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            s(&e["userName"]),
-                            s(&e["userId"]),
-                            s(&e["state"]),
-                            s(&e["expiresAt"]),
-                            why(&e["grants"]),
-                        ]
-                    })
-                    .collect();
+            api.show_get(&format!("/applications/{}/access", a.id), |v| {
+                let headers = ["USER", "ID", "STATE", "EXPIRES", "WHY"];
+                let table = list_table(&v["users"], &headers, |e| {
+                    vec![
+                        cell(&e["userName"]),
+                        cell(&e["userId"]),
+                        cell(&e["state"]),
+                        cell(&e["expiresAt"]),
+                        why(&e["grants"]),
+                    ]
+                });
                 format!(
-                    "{}: {} user(s)\n{}",
-                    s(&v["application"]),
-                    s(&v["totalResults"]),
-                    table(&["USER", "ID", "STATE", "EXPIRES", "WHY"], &rows)
+                    "{}: {} user(s)\n{table}",
+                    cell(&v["application"]),
+                    cell(&v["totalResults"])
                 )
             })
+            .await
         }
         AccessCommand::Events(a) => {
-            let v = api.get(&format!("/users/{}/lifecycle", a.id)).await?;
-            api.show(&v, |v| {
-                let rows: Vec<Vec<String>> = items(v)
-                    .iter()
-                    .map(|e| {
-                        let d = &e["detail"];
-                        let n = |k: &str| d[k].as_array().map_or(0, Vec::len);
-                        vec![
-                            s(&e["at"]),
-                            s(&e["event"]),
-                            s(&d["rulesFired"]),
-                            n("granted").to_string(),
-                            n("revoked").to_string(),
-                            s(&e["causeChangeSeq"]),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &["AT", "EVENT", "RULES FIRED", "GRANTED", "REVOKED", "CHANGE"],
-                    &rows,
-                )
+            api.show_get(&format!("/users/{}/lifecycle", a.id), |v| {
+                let headers = ["AT", "EVENT", "RULES FIRED", "GRANTED", "REVOKED", "CHANGE"];
+                list_table(&v["items"], &headers, |e| {
+                    let d = &e["detail"];
+                    let n = |k: &str| d[k].as_array().map_or(0, Vec::len);
+                    vec![
+                        cell(&e["at"]),
+                        cell(&e["event"]),
+                        cell(&d["rulesFired"]),
+                        n("granted").to_string(),
+                        n("revoked").to_string(),
+                        cell(&e["causeChangeSeq"]),
+                    ]
+                })
             })
+            .await
         }
         AccessCommand::Extend(a) => {
             let until = if a.until == "never" {
@@ -707,17 +656,15 @@ pub async fn access(global: &GlobalArgs, cmd: AccessCommand) -> Result<()> {
             if let Some(r) = &a.reason {
                 body["reason"] = json!(r);
             }
-            let v = api
-                .post(&format!("/assignments/{}/extend", a.id), &body)
-                .await?;
-            api.show(&v, |v| {
+            api.show_post(&format!("/assignments/{}/extend", a.id), &body, |v| {
                 format!(
                     "assignment {} now ends {} (was {})\n",
-                    s(&v["assignmentId"]),
-                    s(&v["validUntil"]),
-                    s(&v["oldValidUntil"])
+                    cell(&v["assignmentId"]),
+                    cell(&v["validUntil"]),
+                    cell(&v["oldValidUntil"])
                 )
             })
+            .await
         }
     }
 }

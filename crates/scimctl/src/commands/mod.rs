@@ -1,6 +1,7 @@
 //! The commands, one module per group: each takes the [`Context`] and its
 //! parsed options.
 
+pub mod api;
 pub mod discover;
 pub mod engine;
 pub mod export;
