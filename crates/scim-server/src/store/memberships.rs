@@ -394,6 +394,91 @@ WHERE r.pk = a.pk AND r.tenant_id = ",
     f
 }
 
+/// Adds the computed `groups` of the resource `pk` to its stored document,
+/// as GET serves them (`value`, `$ref`, `display`, `type`), so that a filter
+/// can be checked against it in memory. `location_prefix` is the
+/// resource's own `meta.location` prefix (`<base>/Users/`).
+pub(super) fn add_groups(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    pk: i64,
+    doc: &mut Value,
+    location_prefix: &str,
+) -> Result<()> {
+    let Value::Object(map) = doc else {
+        return Ok(());
+    };
+    let rows: Vec<GroupRow> = load(conn, &groups_of_query(tenant, pk), true)?;
+    // `<base>/Users/` -> `<base>/Groups/`.
+    let trimmed = location_prefix.trim_end_matches('/');
+    let base = trimmed.rsplit_once('/').map_or("", |(b, _)| b);
+    let groups: Vec<Value> = rows
+        .into_iter()
+        .map(|g| {
+            let mut out = Map::new();
+            out.insert(
+                "$ref".into(),
+                Value::String(format!("{base}/Groups/{}", g.id)),
+            );
+            out.insert("value".into(), Value::String(g.id));
+            if let Some(display) = g.display {
+                out.insert("display".into(), Value::String(display));
+            }
+            let kind = if g.direct { "direct" } else { "indirect" };
+            out.insert("type".into(), Value::String(kind.into()));
+            Value::Object(out)
+        })
+        .collect();
+    if let Some(key) = key_ci(map, "groups") {
+        map.remove(&key);
+    }
+    map.insert("groups".into(), Value::Array(groups));
+    Ok(())
+}
+
+/// Gives each stored member of the group `pk` without a `display` of its
+/// own the member's current name, as GET serves it, so that a filter can
+/// be checked against the document in memory.
+pub(super) fn add_member_displays(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    pk: i64,
+    doc: &mut Value,
+) -> Result<()> {
+    let Some(Value::Array(members)) = doc
+        .as_object_mut()
+        .and_then(|m| key_ci(m, "members").and_then(|k| m.get_mut(&k)))
+    else {
+        return Ok(());
+    };
+    let rows: Vec<(String, Option<String>)> = memberships::table
+        .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))
+        .filter(memberships::group_pk.eq(pk))
+        .filter(memberships::tenant_id.eq(tenant.0))
+        .select((resources::id, resources::display))
+        .load(conn)?;
+    let names: HashMap<String, String> = rows
+        .into_iter()
+        .filter_map(|(id, display)| display.map(|d| (id, d)))
+        .collect();
+    for member in members.iter_mut() {
+        let Value::Object(m) = member else {
+            continue;
+        };
+        if m.get("display").is_some_and(Value::is_string) {
+            continue;
+        }
+        if let Some(name) = m
+            .get("value")
+            .and_then(Value::as_str)
+            .and_then(|id| names.get(id))
+        {
+            m.insert("display".into(), Value::String(name.clone()));
+        }
+    }
+    Ok(())
+}
+
 #[derive(QueryableByName)]
 struct PageGroupRow {
     #[diesel(sql_type = BigInt)]

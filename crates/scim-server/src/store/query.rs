@@ -101,6 +101,20 @@ impl Cond {
         }
     }
 
+    /// Whether the condition reads the core attribute `name` (or one of its
+    /// sub-attributes).
+    fn reads(&self, name: &str) -> bool {
+        match self {
+            Cond::Const(_) => false,
+            Cond::And(c) | Cond::Or(c) => c.iter().any(|c| c.reads(name)),
+            Cond::Not(c) => c.reads(name),
+            Cond::Filter(f) => f
+                .attributes()
+                .iter()
+                .any(|a| !a.is_extension() && a.attribute().name.eq_ignore_ascii_case(name)),
+        }
+    }
+
     fn sensitive_paths(&self, out: &mut BTreeSet<String>) {
         match self {
             Cond::Const(_) => {}
@@ -946,6 +960,14 @@ impl Store {
                 && doc.get("meta").is_some_and(Value::is_object)
             {
                 doc["meta"]["location"] = Value::String(format!("{}{id}", t.location_prefix));
+            }
+            // Computed attributes are not in the stored document: add what
+            // the condition reads, as a GET would serve it.
+            if t.cond.reads("groups") {
+                super::memberships::add_groups(conn, tenant, row.pk, &mut doc, &t.location_prefix)?;
+            }
+            if t.cond.reads("members") {
+                super::memberships::add_member_displays(conn, tenant, row.pk, &mut doc)?;
             }
             if t.cond.matches(&doc) {
                 confirmed.sql(if n == 0 { "" } else { ", " }).int(row.pk);
