@@ -757,18 +757,30 @@ impl Exec<'_> {
     }
 
     fn page(&mut self, page: &PageRequest) -> Result<QueryPage> {
-        let total = self.count()?;
         let display = self.display;
+        if let PageRequest::Index { offset, count } = page
+            && *count > 0
+        {
+            // A page that comes back short ends the result, so it tells the
+            // total itself (the usual answer to `filter=userName eq ...`):
+            // no count query.
+            let rows = self.walk(display, None, *offset, *count)?;
+            let got = rows.len() as u64;
+            let total = if got < *count && (got > 0 || *offset == 0) {
+                offset + got
+            } else {
+                self.count()?
+            };
+            return Ok(QueryPage {
+                more_after: offset.saturating_add(got) < total,
+                more_before: *offset > 0,
+                total,
+                resources: rows,
+            });
+        }
+        let total = self.count()?;
         let (resources, more_after, more_before) = match page {
-            PageRequest::Index { offset, count } => {
-                let rows = if *count == 0 || *offset >= total {
-                    Vec::new()
-                } else {
-                    self.walk(display, None, *offset, *count)?
-                };
-                let after = offset.saturating_add(rows.len() as u64) < total;
-                (rows, after, *offset > 0)
-            }
+            PageRequest::Index { offset, .. } => (Vec::new(), *offset < total, *offset > 0),
             PageRequest::After { key, count } => self.after(key.as_ref(), *count)?,
             PageRequest::Before { key, count } => {
                 if *count == 0 {
