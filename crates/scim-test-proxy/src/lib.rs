@@ -540,3 +540,51 @@ async fn handle(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     conn.write_all(&encode(&answer)).await?;
     conn.shutdown().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_answers_are_joined() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: W/\"1\"\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
+        let answer = parse_answer(raw).expect("an answer");
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body, b"abcde");
+        assert_eq!(
+            answer.headers,
+            vec![("ETag".to_owned(), "W/\"1\"".to_owned())]
+        );
+    }
+
+    #[test]
+    fn truncated_chunks_are_refused() {
+        assert_eq!(dechunk(b"5\r\nab"), None);
+        assert_eq!(dechunk(b"zz\r\n"), None);
+    }
+
+    #[test]
+    fn a_fault_goes_to_the_first_request_of_its_method() {
+        let mut st = State::default();
+        st.faults
+            .push_back((Some("PATCH".into()), Fault::status(500)));
+        st.faults.push_back((None, Fault::status(503)));
+        let status = |f: Option<Fault>| match f {
+            Some(Fault::Status { status, .. }) => Some(status),
+            _ => None,
+        };
+        assert_eq!(status(take_fault(&mut st, "GET")), Some(503));
+        assert_eq!(status(take_fault(&mut st, "GET")), None);
+        assert_eq!(status(take_fault(&mut st, "PATCH")), Some(500));
+        assert!(st.faults.is_empty());
+    }
+
+    #[test]
+    fn encoded_answers_close_and_carry_their_length() {
+        let answer = Answer::new(201, "application/scim+json", "{}");
+        assert_eq!(
+            encode(&answer),
+            b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Type: application/scim+json\r\nContent-Length: 2\r\n\r\n{}"
+        );
+    }
+}
