@@ -26,6 +26,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+// The same allocator as the server, so that the load generator and the
+// ceiling handler (which run in this process) are not the slower side.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Command line.
 #[derive(Debug, Parser)]
 #[command(

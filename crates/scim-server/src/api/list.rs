@@ -364,32 +364,32 @@ async fn run(
         }
     };
 
-    let storage = state.storage.clone();
-    let page_request = page.clone();
-    let found = blocking(move || storage.query_resources(&query, &page_request)).await?;
-
-    // Each resource is rendered as GET-by-id serves it (api/render.rs):
-    // meta.location, members' $ref/display, the computed User.groups, the
-    // projection; the memberships of the whole page are read in one query
-    // per kind.
-    let page_resources: Vec<StoredResource> = found
-        .resources
-        .iter()
-        .map(|r| StoredResource {
-            pk: r.key.pk,
-            tenant_id: tenant,
-            resource_type: r.resource_type.clone(),
-            id: r.id.clone(),
-            version: 0,
-            document: r.document.clone(),
-            external_id: None,
-            created: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-            last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-        })
-        .collect();
+    // One trip to the blocking pool: the query, then each resource rendered
+    // as GET-by-id serves it (api/render.rs): meta.location, members'
+    // $ref/display, the computed User.groups, the projection; the
+    // memberships of the whole page are read in one query per kind.
     let render_state = state.clone();
     let render_types = types.clone();
-    let resources: Vec<Value> = blocking(move || {
+    let page_request = page.clone();
+    let (found, resources) = blocking(move || {
+        let found = render_state
+            .storage
+            .query_resources(&query, &page_request)?;
+        let page_resources: Vec<StoredResource> = found
+            .resources
+            .iter()
+            .map(|r| StoredResource {
+                pk: r.key.pk,
+                tenant_id: tenant,
+                resource_type: r.resource_type.clone(),
+                id: r.id.clone(),
+                version: 0,
+                document: r.document.clone(),
+                external_id: None,
+                created: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            })
+            .collect();
         let page: Vec<_> = page_resources
             .iter()
             .map(|r| {
@@ -400,7 +400,8 @@ async fn run(
                 (r, &*render_types[i], &projections[i])
             })
             .collect();
-        render_page(&render_state, tenant, &page)
+        let resources: Vec<Value> = render_page(&render_state, tenant, &page)?;
+        Ok((found, resources))
     })
     .await?;
     let body = match (secret, &page) {

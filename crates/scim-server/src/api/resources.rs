@@ -246,18 +246,32 @@ pub fn resource_response(
     response.body(body.to_string())
 }
 
-/// Renders `stored` with `projection` and answers with `status`.
-async fn respond(
-    state: web::Data<AppState>,
-    rs: Arc<ResourceSchema>,
+/// A resource as served: what is stored and its rendered body. Built on the
+/// blocking thread that read or wrote it, so a request makes one trip to
+/// the blocking pool, not two.
+struct Served {
     stored: StoredResource,
-    projection: Projection,
-    status: StatusCode,
-) -> Result<HttpResponse> {
-    let etag = stored.etag();
-    let location = location(&state, &rs, &stored.id);
-    let body = blocking(move || render(&state, &rs, &stored, &projection)).await?;
-    Ok(resource_response(status, &body, &etag, &location))
+    body: Value,
+}
+
+impl Served {
+    /// Renders `stored` with `projection` (blocking: it may read
+    /// memberships).
+    fn render(
+        state: &AppState,
+        rs: &ResourceSchema,
+        stored: StoredResource,
+        projection: &Projection,
+    ) -> Result<Self> {
+        let body = render(state, rs, &stored, projection)?;
+        Ok(Self { stored, body })
+    }
+
+    /// The response: the body, `ETag` and `Location`.
+    fn respond(&self, state: &AppState, rs: &ResourceSchema, status: StatusCode) -> HttpResponse {
+        let location = location(state, rs, &self.stored.id);
+        resource_response(status, &self.body, &self.stored.etag(), &location)
+    }
 }
 
 /// The route pattern of a request, for logs.
@@ -284,20 +298,28 @@ pub async fn get_one(
     let none_match = if_none_match(&req)?;
     let tenant = auth.principal.tenant_id;
     let (s, r) = (state.clone(), rs.clone());
-    let stored = blocking(move || {
-        s.storage
+    // `Err(version)`: the client holds this version already (304).
+    let served = blocking(move || {
+        let stored = s
+            .storage
             .get_resource(tenant, &r, &id)?
-            .ok_or_else(|| not_found(&r, &id))
+            .ok_or_else(|| not_found(&r, &id))?;
+        if none_match.is_some_and(|t| t.matches(stored.version)) {
+            return Ok(Err(stored.version));
+        }
+        Served::render(&s, &r, stored, &projection).map(Ok)
     })
     .await?;
-    if none_match.is_some_and(|t| t.matches(stored.version)) {
-        let mut response = HttpResponse::NotModified();
-        if let Ok(v) = HeaderValue::from_str(&stored.etag()) {
-            response.insert_header((header::ETAG, v));
+    match served {
+        Ok(served) => Ok(served.respond(&state, &rs, StatusCode::OK)),
+        Err(version) => {
+            let mut response = HttpResponse::NotModified();
+            if let Ok(v) = HeaderValue::from_str(&crate::store::etag(version)) {
+                response.insert_header((header::ETAG, v));
+            }
+            Ok(response.finish())
         }
-        return Ok(response.finish());
     }
-    respond(state, rs, stored, projection, StatusCode::OK).await
 }
 
 /// `POST /<Type>`: 201 with the resource and `Location`.
@@ -314,8 +336,12 @@ pub async fn create_one(
     let ctx = WriteContext::from(auth.principal);
     let route = route(&req);
     let (s, r) = (state.clone(), rs.clone());
-    let stored = blocking(move || create(&s, ctx, &r, &body, &route)).await?;
-    respond(state, rs, stored, projection, StatusCode::CREATED).await
+    let served = blocking(move || {
+        let stored = create(&s, ctx, &r, &body, &route)?;
+        Served::render(&s, &r, stored, &projection)
+    })
+    .await?;
+    Ok(served.respond(&state, &rs, StatusCode::CREATED))
 }
 
 /// `PUT /<Type>/{id}`: 200 with the resource.
@@ -334,12 +360,13 @@ pub async fn replace_one(
     let ctx = WriteContext::from(auth.principal);
     let route = route(&req);
     let (s, r) = (state.clone(), rs.clone());
-    let stored = blocking(move || {
+    let served = blocking(move || {
         let expected = expected_version(&s, ctx, &r, &id, tags.as_ref())?;
-        replace(&s, ctx, &r, &id, expected, &body, &route)
+        let stored = replace(&s, ctx, &r, &id, expected, &body, &route)?;
+        Served::render(&s, &r, stored, &projection)
     })
     .await?;
-    respond(state, rs, stored, projection, StatusCode::OK).await
+    Ok(served.respond(&state, &rs, StatusCode::OK))
 }
 
 /// `PATCH /<Type>/{id}`: 200 with the resource (never 204, so clients see
@@ -359,12 +386,13 @@ pub async fn patch_one(
     let ctx = WriteContext::from(auth.principal);
     let route = route(&req);
     let (s, r) = (state.clone(), rs.clone());
-    let stored = blocking(move || {
+    let served = blocking(move || {
         let expected = expected_version(&s, ctx, &r, &id, tags.as_ref())?;
-        patch(&s, ctx, &r, &id, expected, &body, &route)
+        let stored = patch(&s, ctx, &r, &id, expected, &body, &route)?;
+        Served::render(&s, &r, stored, &projection)
     })
     .await?;
-    respond(state, rs, stored, projection, StatusCode::OK).await
+    Ok(served.respond(&state, &rs, StatusCode::OK))
 }
 
 /// `DELETE /<Type>/{id}`: 204.

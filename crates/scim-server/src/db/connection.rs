@@ -148,10 +148,17 @@ impl DatabaseUrl {
 
 /// Applied to every new SQLite connection. busy_timeout comes first so that
 /// switching to WAL waits for a concurrent opener instead of failing.
+/// Reads go through a memory map of the database file instead of a
+/// `pread` per page, and statement journals (kept while a multi-row
+/// statement may still fail inside a transaction) stay in memory instead
+/// of a temporary file.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
-PRAGMA foreign_keys = ON;";
+PRAGMA foreign_keys = ON;
+PRAGMA temp_store = MEMORY;
+PRAGMA mmap_size = 1073741824;
+PRAGMA cache_size = -8192;";
 
 fn connect_error(url: &DatabaseUrl, e: &ConnectionError) -> Error {
     Error::Connection(format!("cannot open {url}: {e}"))
@@ -193,13 +200,46 @@ fn redact_password(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// Its connections leave checkpoints to a [`spawn_checkpointer`] thread.
+    manual_checkpoints: bool,
 }
 
 impl ConnectionManager {
     /// A manager opening connections to `url`.
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self {
+            url,
+            manual_checkpoints: false,
+        }
     }
+}
+
+/// How often [`spawn_checkpointer`] checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Checkpoints the write-ahead log of the SQLite file at `url` every
+/// [`CHECKPOINT_EVERY`] from a thread with its own connection, until
+/// `alive` has no strong reference left.
+///
+/// By default the writer whose commit takes the log past 1,000 pages runs
+/// the checkpoint (copying pages into the database file and syncing it)
+/// before its commit returns, while this process's other writers queue on
+/// the [`WriteGate`]. A passive checkpoint here runs beside the writers
+/// instead and never waits for one. The pool's connections are opened with
+/// automatic checkpoints off (see [`build_pool`]).
+pub fn spawn_checkpointer(url: &DatabaseUrl, alive: std::sync::Weak<()>) -> Result<()> {
+    let mut conn = url.establish()?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while alive.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                    log::warn!("WAL checkpoint failed: {e}");
+                }
+            }
+        })?;
+    Ok(())
 }
 
 /// Why r2d2 could not open or check a connection.
@@ -212,9 +252,15 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = ManagerError;
 
     fn connect(&self) -> Result<AnyConnection, ManagerError> {
-        self.url
+        let mut conn = self
+            .url
             .establish()
-            .map_err(|e| ManagerError(e.to_string()))
+            .map_err(|e| ManagerError(e.to_string()))?;
+        if self.manual_checkpoints {
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")
+                .map_err(|e| ManagerError(e.to_string()))?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ManagerError> {
@@ -244,10 +290,14 @@ pub struct PoolOptions {
 /// Builds a pool; `events` receives checkout and timeout events (metrics).
 /// A private in-memory SQLite database gets one connection that is never
 /// closed, since every connection would otherwise see its own empty database.
+/// With `manual_checkpoints`, SQLite connections never checkpoint on their
+/// own: the caller runs a [`spawn_checkpointer`] thread for as long as the
+/// pool lives.
 pub fn build_pool(
     url: &DatabaseUrl,
     opts: PoolOptions,
     events: Option<Box<dyn r2d2::HandleEvent>>,
+    manual_checkpoints: bool,
 ) -> Result<Pool> {
     let mut builder = r2d2::Pool::builder()
         .max_size(opts.size.max(1))
@@ -260,15 +310,58 @@ pub fn build_pool(
     if let Some(events) = events {
         builder = builder.event_handler(events);
     }
-    Ok(builder.build(ConnectionManager::new(url.clone()))?)
+    Ok(builder.build(ConnectionManager {
+        url: url.clone(),
+        manual_checkpoints,
+    })?)
+}
+
+/// Serialises the writers of one SQLite database within this process.
+///
+/// SQLite admits one writer at a time; a connection that finds the write
+/// lock taken sleeps in its busy handler (1, 2, 5, 10... ms) and retries,
+/// so under concurrent writes most of the time goes to sleeping while the
+/// lock sits free. Writers queue on this mutex instead and are woken the
+/// moment the previous one commits. Other processes writing the same file
+/// still meet the busy handler, as before.
+#[derive(Debug, Clone, Default)]
+pub struct WriteGate(std::sync::Arc<std::sync::Mutex<()>>);
+
+impl WriteGate {
+    /// Attaches this gate to `conn`, once; [`write_transaction`] on that
+    /// connection then takes it.
+    pub fn attach(&self, conn: &mut PooledConnection) {
+        if PooledConnection::extensions(conn).get::<Self>().is_none() {
+            PooledConnection::extensions_mut(conn).insert(self.clone());
+        }
+    }
 }
 
 /// Runs `f` in a write transaction. On SQLite the transaction is
 /// `BEGIN IMMEDIATE`, so it holds the write lock from the start and never
 /// fails half-way with "database is locked" when another writer got there
-/// between its read and its write; on PostgreSQL it is a plain transaction.
-/// Commits when `f` returns `Ok`, rolls back otherwise.
+/// between its read and its write, and it first takes the connection's
+/// [`WriteGate`], if one is attached; on PostgreSQL it is a plain
+/// transaction. Commits when `f` returns `Ok`, rolls back otherwise.
 pub fn write_transaction<T, E>(
+    conn: &mut PooledConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let gate = PooledConnection::extensions(conn)
+        .get::<WriteGate>()
+        .cloned();
+    // Poisoned only means a writer panicked; the gate itself is sound.
+    let _turn = gate.as_ref().map(|g| {
+        g.0.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
+    transaction_on(conn, f)
+}
+
+fn transaction_on<T, E>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
 ) -> Result<T, E>

@@ -7,5 +7,5 @@ pub mod schema;
 
 pub use connection::{
     AnyConnection, Backend, ConnectionManager, DatabaseUrl, Pool, PoolOptions, PooledConnection,
-    build_pool, read_transaction, write_transaction,
+    WriteGate, build_pool, read_transaction, spawn_checkpointer, write_transaction,
 };

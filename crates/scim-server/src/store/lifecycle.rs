@@ -1124,7 +1124,7 @@ fn time_json(t: Option<NaiveDateTime>) -> Value {
 impl Store {
     /// Runs `f` in a write transaction on a connection of the pool.
     fn in_write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T>) -> Result<T> {
-        write_transaction(&mut *self.conn()?, f)
+        write_transaction(&mut self.conn()?, f)
     }
 }
 

@@ -20,6 +20,8 @@ use scim_core::json::key_ci;
 use scim_core::schema::{GROUP_SCHEMA, ResourceSchema};
 use serde_json::{Map, Value};
 
+use super::filter_sql::Frag;
+use super::query::load;
 use super::{Store, TenantId};
 use crate::db::AnyConnection;
 use crate::db::schema::{memberships, resources};
@@ -360,17 +362,122 @@ struct GroupRow {
 /// `UNION ALL`) keeps each group once, which also ends the recursion on
 /// cycles. `{p}` is the placeholder prefix: `$` on PostgreSQL, `?` on
 /// SQLite (whose `?1` names the first bound value, so it can repeat).
-const GROUPS_OF_SQL: &str = "WITH RECURSIVE above(pk) AS (
-    SELECT group_pk FROM memberships WHERE member_pk = {p}1
+/// The groups holding `member_pk`, directly or through other groups, with
+/// whether each holds it directly; walks up the membership graph (UNION
+/// ends the walk on cycles). The statement is cached (see
+/// [`super::query::load`]): planning the recursive query costs more than
+/// running it.
+fn groups_of_query(tenant: TenantId, member_pk: i64) -> Frag {
+    let mut f = Frag::new();
+    f.sql(
+        "WITH RECURSIVE above(pk) AS (
+    SELECT group_pk FROM memberships WHERE member_pk = ",
+    )
+    .int(member_pk)
+    .sql(
+        "
     UNION
     SELECT m.group_pk FROM memberships m JOIN above a ON m.member_pk = a.pk
 )
 SELECT r.id AS id, r.display AS display,
        EXISTS (SELECT 1 FROM memberships d
-               WHERE d.group_pk = r.pk AND d.member_pk = {p}1) AS direct
+               WHERE d.group_pk = r.pk AND d.member_pk = ",
+    )
+    .int(member_pk)
+    .sql(
+        ") AS direct
 FROM above a CROSS JOIN resources r
-WHERE r.pk = a.pk AND r.tenant_id = {p}2
-ORDER BY direct DESC, r.pk";
+WHERE r.pk = a.pk AND r.tenant_id = ",
+    )
+    .int(tenant.0)
+    .sql("\nORDER BY direct DESC, r.pk");
+    f
+}
+
+/// Adds the computed `groups` of the resource `pk` to its stored document,
+/// as GET serves them (`value`, `$ref`, `display`, `type`), so that a filter
+/// can be checked against it in memory. `location_prefix` is the
+/// resource's own `meta.location` prefix (`<base>/Users/`).
+pub(super) fn add_groups(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    pk: i64,
+    doc: &mut Value,
+    location_prefix: &str,
+) -> Result<()> {
+    let Value::Object(map) = doc else {
+        return Ok(());
+    };
+    let rows: Vec<GroupRow> = load(conn, &groups_of_query(tenant, pk), true)?;
+    // `<base>/Users/` -> `<base>/Groups/`.
+    let trimmed = location_prefix.trim_end_matches('/');
+    let base = trimmed.rsplit_once('/').map_or("", |(b, _)| b);
+    let groups: Vec<Value> = rows
+        .into_iter()
+        .map(|g| {
+            let mut out = Map::new();
+            out.insert(
+                "$ref".into(),
+                Value::String(format!("{base}/Groups/{}", g.id)),
+            );
+            out.insert("value".into(), Value::String(g.id));
+            if let Some(display) = g.display {
+                out.insert("display".into(), Value::String(display));
+            }
+            let kind = if g.direct { "direct" } else { "indirect" };
+            out.insert("type".into(), Value::String(kind.into()));
+            Value::Object(out)
+        })
+        .collect();
+    if let Some(key) = key_ci(map, "groups") {
+        map.remove(&key);
+    }
+    map.insert("groups".into(), Value::Array(groups));
+    Ok(())
+}
+
+/// Gives each stored member of the group `pk` without a `display` of its
+/// own the member's current name, as GET serves it, so that a filter can
+/// be checked against the document in memory.
+pub(super) fn add_member_displays(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    pk: i64,
+    doc: &mut Value,
+) -> Result<()> {
+    let Some(Value::Array(members)) = doc
+        .as_object_mut()
+        .and_then(|m| key_ci(m, "members").and_then(|k| m.get_mut(&k)))
+    else {
+        return Ok(());
+    };
+    let rows: Vec<(String, Option<String>)> = memberships::table
+        .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))
+        .filter(memberships::group_pk.eq(pk))
+        .filter(memberships::tenant_id.eq(tenant.0))
+        .select((resources::id, resources::display))
+        .load(conn)?;
+    let names: HashMap<String, String> = rows
+        .into_iter()
+        .filter_map(|(id, display)| display.map(|d| (id, d)))
+        .collect();
+    for member in members.iter_mut() {
+        let Value::Object(m) = member else {
+            continue;
+        };
+        if m.get("display").is_some_and(Value::is_string) {
+            continue;
+        }
+        if let Some(name) = m
+            .get("value")
+            .and_then(Value::as_str)
+            .and_then(|id| names.get(id))
+        {
+            m.insert("display".into(), Value::String(name.clone()));
+        }
+    }
+    Ok(())
+}
 
 #[derive(QueryableByName)]
 struct PageGroupRow {
@@ -384,7 +491,7 @@ struct PageGroupRow {
     direct: bool,
 }
 
-/// [`GROUPS_OF_SQL`] for many members: `{keys}` is a list of integer keys
+/// [`groups_of_query`] for many members: `{keys}` is a list of integer keys
 /// (written into the text: they come from the database, never from a
 /// client), `{p}1` the tenant.
 const GROUPS_OF_MANY_SQL: &str = "WITH RECURSIVE above(member, pk) AS (
@@ -491,16 +598,7 @@ impl MembershipStore for Store {
 
     fn groups_of(&self, tenant: TenantId, member_pk: i64) -> Result<Vec<GroupInfo>> {
         let mut conn = self.conn()?;
-        let rows: Vec<GroupRow> = match &mut *conn {
-            AnyConnection::Pg(c) => diesel::sql_query(GROUPS_OF_SQL.replace("{p}", "$"))
-                .bind::<BigInt, _>(member_pk)
-                .bind::<BigInt, _>(tenant.0)
-                .load(c)?,
-            AnyConnection::Sqlite(c) => diesel::sql_query(GROUPS_OF_SQL.replace("{p}", "?"))
-                .bind::<BigInt, _>(member_pk)
-                .bind::<BigInt, _>(tenant.0)
-                .load(c)?,
-        };
+        let rows: Vec<GroupRow> = load(&mut conn, &groups_of_query(tenant, member_pk), true)?;
         Ok(rows
             .into_iter()
             .map(|r| GroupInfo {

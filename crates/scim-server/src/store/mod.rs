@@ -451,6 +451,13 @@ pub struct Store {
     registry: Arc<SchemaRegistry>,
     /// Server secrets read from the database (see [`QueryStore::server_secret`]).
     secrets: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    /// Queues this process's writers of a SQLite file (see [`db::WriteGate`]);
+    /// none for PostgreSQL, whose writers lock rows, and for an in-memory
+    /// database, which has one connection.
+    write_gate: Option<db::WriteGate>,
+    /// Keeps the SQLite checkpoint thread running while any clone of the
+    /// store is alive (see [`db::spawn_checkpointer`]).
+    _checkpointer: Option<Arc<()>>,
 }
 
 impl fmt::Debug for Store {
@@ -491,12 +498,22 @@ impl Store {
                 ));
             }
         }
-        let pool = db::build_pool(url, opts.pool, opts.events)?;
+        let sqlite_file = url.backend() == Backend::Sqlite && !url.is_memory();
+        let pool = db::build_pool(url, opts.pool, opts.events, sqlite_file)?;
+        let checkpointer = if sqlite_file {
+            let alive = Arc::new(());
+            db::spawn_checkpointer(url, Arc::downgrade(&alive))?;
+            Some(alive)
+        } else {
+            None
+        };
         let store = Self {
             pool,
             backend: url.backend(),
             registry: Arc::new(SchemaRegistry::core()),
             secrets: Arc::default(),
+            write_gate: sqlite_file.then(db::WriteGate::default),
+            _checkpointer: checkpointer,
         };
         if url.is_memory() {
             db::migrations::run_pending(&mut *store.conn()?)?;
@@ -521,7 +538,11 @@ impl Store {
 
     /// A pooled connection.
     pub fn conn(&self) -> Result<PooledConnection> {
-        Ok(self.pool.get()?)
+        let mut conn = self.pool.get()?;
+        if let Some(gate) = &self.write_gate {
+            gate.attach(&mut conn);
+        }
+        Ok(conn)
     }
 
     fn cached_secret(&self, name: &str) -> Option<Vec<u8>> {

@@ -101,6 +101,20 @@ impl Cond {
         }
     }
 
+    /// Whether the condition reads the core attribute `name` (or one of its
+    /// sub-attributes).
+    fn reads(&self, name: &str) -> bool {
+        match self {
+            Cond::Const(_) => false,
+            Cond::And(c) | Cond::Or(c) => c.iter().any(|c| c.reads(name)),
+            Cond::Not(c) => c.reads(name),
+            Cond::Filter(f) => f
+                .attributes()
+                .iter()
+                .any(|a| !a.is_extension() && a.attribute().name.eq_ignore_ascii_case(name)),
+        }
+    }
+
     fn sensitive_paths(&self, out: &mut BTreeSet<String>) {
         match self {
             Cond::Const(_) => {}
@@ -743,18 +757,30 @@ impl Exec<'_> {
     }
 
     fn page(&mut self, page: &PageRequest) -> Result<QueryPage> {
-        let total = self.count()?;
         let display = self.display;
+        if let PageRequest::Index { offset, count } = page
+            && *count > 0
+        {
+            // A page that comes back short ends the result, so it tells the
+            // total itself (the usual answer to `filter=userName eq ...`):
+            // no count query.
+            let rows = self.walk(display, None, *offset, *count)?;
+            let got = rows.len() as u64;
+            let total = if got < *count && (got > 0 || *offset == 0) {
+                offset + got
+            } else {
+                self.count()?
+            };
+            return Ok(QueryPage {
+                more_after: offset.saturating_add(got) < total,
+                more_before: *offset > 0,
+                total,
+                resources: rows,
+            });
+        }
+        let total = self.count()?;
         let (resources, more_after, more_before) = match page {
-            PageRequest::Index { offset, count } => {
-                let rows = if *count == 0 || *offset >= total {
-                    Vec::new()
-                } else {
-                    self.walk(display, None, *offset, *count)?
-                };
-                let after = offset.saturating_add(rows.len() as u64) < total;
-                (rows, after, *offset > 0)
-            }
+            PageRequest::Index { offset, .. } => (Vec::new(), *offset < total, *offset > 0),
             PageRequest::After { key, count } => self.after(key.as_ref(), *count)?,
             PageRequest::Before { key, count } => {
                 if *count == 0 {
@@ -946,6 +972,14 @@ impl Store {
                 && doc.get("meta").is_some_and(Value::is_object)
             {
                 doc["meta"]["location"] = Value::String(format!("{}{id}", t.location_prefix));
+            }
+            // Computed attributes are not in the stored document: add what
+            // the condition reads, as a GET would serve it.
+            if t.cond.reads("groups") {
+                super::memberships::add_groups(conn, tenant, row.pk, &mut doc, &t.location_prefix)?;
+            }
+            if t.cond.reads("members") {
+                super::memberships::add_member_displays(conn, tenant, row.pk, &mut doc)?;
             }
             if t.cond.matches(&doc) {
                 confirmed.sql(if n == 0 { "" } else { ", " }).int(row.pk);

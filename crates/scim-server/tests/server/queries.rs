@@ -724,6 +724,92 @@ backend_test!(long_values_are_rechecked, |ctx| async move {
     }
 });
 
+// A filter that needs a long value re-checked against the stored document
+// and also reads a computed attribute (User.groups, a member's display)
+// sees that attribute as GET serves it.
+backend_test!(
+    long_values_are_rechecked_with_computed_attributes,
+    |ctx| async move {
+        let token = ctx.token("acme", &[Scope::Read]);
+        let long = format!("{}-tail-{}", "a".repeat(1100), "z".repeat(10));
+        let longer = format!("{long}!");
+        let alice = user(
+            &ctx,
+            "acme",
+            json!({"userName": "alice", "displayName": "Alice A", "title": long}),
+        );
+        user(&ctx, "acme", json!({"userName": "bob", "title": longer}));
+        let team = group(
+            &ctx,
+            "acme",
+            json!({"displayName": "team", "members": [{"value": alice.id}]}),
+        );
+        group(
+            &ctx,
+            "acme",
+            json!({"displayName": format!("{long} org"), "members": [{"value": team.id}]}),
+        );
+        group(
+            &ctx,
+            "acme",
+            json!({"displayName": format!("{long} staff"), "members": [{"value": alice.id}]}),
+        );
+        let users = [
+            (
+                format!("title sw \"{long}\" and groups.display eq \"team\""),
+                vec!["alice"],
+            ),
+            (
+                format!("title sw \"{long}\" and groups.type eq \"indirect\""),
+                vec!["alice"],
+            ),
+            (
+                format!("title sw \"{long}\" and not (groups.display eq \"team\")"),
+                vec!["bob"],
+            ),
+            (
+                format!(
+                    "title co \"-tail-\" and groups[value eq \"{}\" and type eq \"direct\"]",
+                    team.id
+                ),
+                vec!["alice"],
+            ),
+        ];
+        for (filter, want) in users {
+            let (status, body) = search(
+                &ctx,
+                &token,
+                "/scim/v2/Users/.search",
+                json!({"schemas": [SEARCH], "filter": filter, "sortBy": "userName"}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(names(&body, "userName"), want, "{}", &filter[1100..]);
+        }
+        let groups = [
+            (
+                format!("displayName sw \"{long}\" and members.display eq \"Alice A\""),
+                vec![format!("{long} staff")],
+            ),
+            (
+                format!("displayName sw \"{long}\" and members.display eq \"team\""),
+                vec![format!("{long} org")],
+            ),
+        ];
+        for (filter, want) in groups {
+            let (status, body) = search(
+                &ctx,
+                &token,
+                "/scim/v2/Groups/.search",
+                json!({"schemas": [SEARCH], "filter": filter, "sortBy": "displayName"}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(names(&body, "displayName"), want, "{}", &filter[1100..]);
+        }
+    }
+);
+
 // A page renders every resource as GET by id does: each user's groups
 // (direct and, through nesting, indirect) and each group's members with
 // their current names, read for the whole page at once.
