@@ -212,18 +212,8 @@ fn render_with(
         let groups: Vec<Value> = found
             .into_iter()
             .map(|g| {
-                let mut out = Map::new();
-                out.insert("value".into(), Value::String(g.id.clone()));
-                out.insert(
-                    "$ref".into(),
-                    Value::String(reference(state, "Group", &g.id)),
-                );
-                if let Some(display) = g.display {
-                    out.insert("display".into(), Value::String(display));
-                }
-                let kind = if g.direct { "direct" } else { "indirect" };
-                out.insert("type".into(), Value::String(kind.into()));
-                Value::Object(out)
+                let group_ref = reference(state, "Group", &g.id);
+                g.into_value(group_ref)
             })
             .collect();
         if let Some(key) = key_ci(&doc, "groups") {

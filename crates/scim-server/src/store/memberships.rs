@@ -57,6 +57,22 @@ pub struct GroupInfo {
     pub direct: bool,
 }
 
+impl GroupInfo {
+    /// The element of `User.groups` as served: `value`, `$ref` (the group's
+    /// URL, `group_ref`), `display` when the group has one, and `type`.
+    pub fn into_value(self, group_ref: String) -> Value {
+        let mut out = Map::new();
+        out.insert("value".into(), Value::String(self.id));
+        out.insert("$ref".into(), Value::String(group_ref));
+        if let Some(display) = self.display {
+            out.insert("display".into(), Value::String(display));
+        }
+        let kind = if self.direct { "direct" } else { "indirect" };
+        out.insert("type".into(), Value::String(kind.into()));
+        Value::Object(out)
+    }
+}
+
 /// Reads of the membership table.
 pub trait MembershipStore {
     /// The direct members of the group with internal key `group_pk`, with
@@ -415,18 +431,13 @@ pub(super) fn add_groups(
     let groups: Vec<Value> = rows
         .into_iter()
         .map(|g| {
-            let mut out = Map::new();
-            out.insert(
-                "$ref".into(),
-                Value::String(format!("{base}/Groups/{}", g.id)),
-            );
-            out.insert("value".into(), Value::String(g.id));
-            if let Some(display) = g.display {
-                out.insert("display".into(), Value::String(display));
+            let group_ref = format!("{base}/Groups/{}", g.id);
+            GroupInfo {
+                id: g.id,
+                display: g.display,
+                direct: g.direct,
             }
-            let kind = if g.direct { "direct" } else { "indirect" };
-            out.insert("type".into(), Value::String(kind.into()));
-            Value::Object(out)
+            .into_value(group_ref)
         })
         .collect();
     if let Some(key) = key_ci(map, "groups") {
