@@ -58,14 +58,17 @@ pub fn seed(url: &str, n: u64, batch: u64) -> Result<Seeded, String> {
         },
     )
     .map_err(|e| e.to_string())?;
-    // One connection with a large page cache: a million users are tens of
-    // millions of index entries, and SQLite's default 2 MB cache would
-    // read most index pages back from the file for every batch.
+    // A large page cache for the connection that writes (a SQLite file has
+    // one): a million users are tens of millions of index entries, and a
+    // small cache would read most index pages back from the file for every
+    // batch.
     if store.backend() == scim_server::db::Backend::Sqlite {
         use diesel::connection::SimpleConnection;
         let mut conn = store.conn().map_err(|e| e.to_string())?;
-        conn.batch_execute("PRAGMA cache_size = -2097152")
-            .map_err(|e| e.to_string())?;
+        scim_server::db::write_transaction(&mut conn, |c| {
+            c.batch_execute("PRAGMA cache_size = -2097152")
+        })
+        .map_err(|e: diesel::result::Error| e.to_string())?;
     }
     let tenant = store.ensure_tenant("bench").map_err(|e| e.to_string())?;
     let users = SchemaRegistry::core()

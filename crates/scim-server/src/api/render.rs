@@ -160,6 +160,22 @@ pub fn render(
     render_with(state, rs, stored, projection, None)
 }
 
+/// A resource just created, as served. It belongs to no group yet (no
+/// other write could name its new id before this one committed), so its
+/// `groups` are not read.
+pub fn render_created(
+    state: &AppState,
+    rs: &ResourceSchema,
+    stored: &StoredResource,
+    projection: &Projection,
+) -> Result<Value> {
+    let none = Prefetched {
+        groups: Some(HashMap::new()),
+        members: None,
+    };
+    render_with(state, rs, stored, projection, Some(&none))
+}
+
 /// A page of resources as served, each with its type's schema and
 /// projection: the memberships of the whole page are read first, with one
 /// query per kind (see [`Prefetched`]). Blocking, like [`render`].

@@ -26,7 +26,7 @@ use scim_core::{ErrorKind, json::key_ci};
 use serde_json::Value;
 
 use super::etag::{Tags, if_match, if_none_match, precondition_failed};
-use super::render::{location, projection, render};
+use super::render::{location, projection, render, render_created};
 use super::{AppState, SCIM_CONTENT_TYPE, auth::Auth, blocking};
 use crate::error::{Error, Result};
 use crate::password;
@@ -267,6 +267,17 @@ impl Served {
         Ok(Self { stored, body })
     }
 
+    /// Renders a resource just created (see [`render_created`]).
+    fn render_created(
+        state: &AppState,
+        rs: &ResourceSchema,
+        stored: StoredResource,
+        projection: &Projection,
+    ) -> Result<Self> {
+        let body = render_created(state, rs, &stored, projection)?;
+        Ok(Self { stored, body })
+    }
+
     /// The response: the body, `ETag` and `Location`.
     fn respond(&self, state: &AppState, rs: &ResourceSchema, status: StatusCode) -> HttpResponse {
         let location = location(state, rs, &self.stored.id);
@@ -338,7 +349,7 @@ pub async fn create_one(
     let (s, r) = (state.clone(), rs.clone());
     let served = blocking(move || {
         let stored = create(&s, ctx, &r, &body, &route)?;
-        Served::render(&s, &r, stored, &projection)
+        Served::render_created(&s, &r, stored, &projection)
     })
     .await?;
     Ok(served.respond(&state, &rs, StatusCode::CREATED))

@@ -16,6 +16,7 @@ use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 
+use super::writer::WriteGate;
 use crate::error::{Error, Result};
 
 mod multi {
@@ -316,33 +317,25 @@ pub fn build_pool(
     })?)
 }
 
-/// Serialises the writers of one SQLite database within this process.
-///
-/// SQLite admits one writer at a time; a connection that finds the write
-/// lock taken sleeps in its busy handler (1, 2, 5, 10... ms) and retries,
-/// so under concurrent writes most of the time goes to sleeping while the
-/// lock sits free. Writers queue on this mutex instead and are woken the
-/// moment the previous one commits. Other processes writing the same file
-/// still meet the busy handler, as before.
-#[derive(Debug, Clone, Default)]
-pub struct WriteGate(std::sync::Arc<std::sync::Mutex<()>>);
-
-impl WriteGate {
-    /// Attaches this gate to `conn`, once; [`write_transaction`] on that
-    /// connection then takes it.
-    pub fn attach(&self, conn: &mut PooledConnection) {
-        if PooledConnection::extensions(conn).get::<Self>().is_none() {
-            PooledConnection::extensions_mut(conn).insert(self.clone());
-        }
+/// Attaches `gate` to `conn`, once; [`write_transaction`] on that
+/// connection then writes through it.
+pub fn attach_gate(gate: &WriteGate, conn: &mut PooledConnection) {
+    if PooledConnection::extensions(conn)
+        .get::<WriteGate>()
+        .is_none()
+    {
+        PooledConnection::extensions_mut(conn).insert(gate.clone());
     }
 }
 
 /// Runs `f` in a write transaction. On SQLite the transaction is
 /// `BEGIN IMMEDIATE`, so it holds the write lock from the start and never
 /// fails half-way with "database is locked" when another writer got there
-/// between its read and its write, and it first takes the connection's
-/// [`WriteGate`], if one is attached; on PostgreSQL it is a plain
-/// transaction. Commits when `f` returns `Ok`, rolls back otherwise.
+/// between its read and its write; on PostgreSQL it is a plain transaction.
+/// With a [`WriteGate`] attached to `conn`, `f` runs on the gate's writer
+/// connection instead, in a savepoint of a transaction it may share with
+/// other writes (see [`super::writer`]). Commits when `f` returns `Ok`,
+/// rolls back otherwise.
 pub fn write_transaction<T, E>(
     conn: &mut PooledConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
@@ -350,14 +343,12 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    let gate = PooledConnection::extensions(conn)
+    if let Some(gate) = PooledConnection::extensions(conn)
         .get::<WriteGate>()
-        .cloned();
-    // Poisoned only means a writer panicked; the gate itself is sound.
-    let _turn = gate.as_ref().map(|g| {
-        g.0.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    });
+        .cloned()
+    {
+        return gate.write(f);
+    }
     transaction_on(conn, f)
 }
 

@@ -4,8 +4,10 @@
 pub mod connection;
 pub mod migrations;
 pub mod schema;
+pub mod writer;
 
 pub use connection::{
     AnyConnection, Backend, ConnectionManager, DatabaseUrl, Pool, PoolOptions, PooledConnection,
-    WriteGate, build_pool, read_transaction, spawn_checkpointer, write_transaction,
+    attach_gate, build_pool, read_transaction, spawn_checkpointer, write_transaction,
 };
+pub use writer::WriteGate;

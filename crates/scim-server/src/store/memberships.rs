@@ -85,7 +85,7 @@ pub trait MembershipStore {
     fn groups_of(&self, tenant: TenantId, member_pk: i64) -> Result<Vec<GroupInfo>>;
 
     /// [`MembershipStore::groups_of`] for every resource of a page at once,
-    /// in one query per [`LOOKUP_CHUNK`] keys. Keys without groups are absent.
+    /// in one query per [`GROUPS_LOOKUP_CHUNK`] keys. Keys without groups are absent.
     fn groups_of_many(
         &self,
         tenant: TenantId,
@@ -502,11 +502,26 @@ struct PageGroupRow {
     direct: bool,
 }
 
-/// [`groups_of_query`] for many members: `{keys}` is a list of integer keys
-/// (written into the text: they come from the database, never from a
-/// client), `{p}1` the tenant.
-const GROUPS_OF_MANY_SQL: &str = "WITH RECURSIVE above(member, pk) AS (
-    SELECT member_pk, group_pk FROM memberships WHERE member_pk IN ({keys})
+/// [`groups_of_query`] for many members. The statement is cached like
+/// that one; so that the statements stay few, the key list is padded to a
+/// power of two by repeating its last key (a repeated key in `IN` changes
+/// nothing), which leaves one shape per power of two up to
+/// [`GROUPS_LOOKUP_CHUNK`].
+fn groups_of_many_query(tenant: TenantId, keys: &[i64]) -> Frag {
+    let mut f = Frag::new();
+    f.sql(
+        "WITH RECURSIVE above(member, pk) AS (
+    SELECT member_pk, group_pk FROM memberships WHERE member_pk IN (",
+    );
+    let last = keys.len().saturating_sub(1);
+    for i in 0..keys.len().next_power_of_two() {
+        if i > 0 {
+            f.sql(", ");
+        }
+        f.int(keys[i.min(last)]);
+    }
+    f.sql(
+        ")
     UNION
     SELECT a.member, m.group_pk FROM memberships m JOIN above a ON m.member_pk = a.pk
 )
@@ -514,19 +529,15 @@ SELECT a.member AS member, r.id AS id, r.display AS display,
        EXISTS (SELECT 1 FROM memberships d
                WHERE d.group_pk = r.pk AND d.member_pk = a.member) AS direct
 FROM above a CROSS JOIN resources r
-WHERE r.pk = a.pk AND r.tenant_id = {p}1
-ORDER BY a.member, direct DESC, r.pk";
-
-fn key_list(keys: &[i64]) -> String {
-    let mut out = String::with_capacity(keys.len() * 8);
-    for (i, k) in keys.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&k.to_string());
-    }
-    out
+WHERE r.pk = a.pk AND r.tenant_id = ",
+    )
+    .int(tenant.0)
+    .sql("\nORDER BY a.member, direct DESC, r.pk");
+    f
 }
+
+/// How many members one [`groups_of_many_query`] looks up (a power of two).
+const GROUPS_LOOKUP_CHUNK: usize = 512;
 
 impl MembershipStore for Store {
     fn groups_of_many(
@@ -539,16 +550,9 @@ impl MembershipStore for Store {
             return Ok(out);
         }
         let mut conn = self.conn()?;
-        for chunk in member_pks.chunks(LOOKUP_CHUNK) {
-            let sql = GROUPS_OF_MANY_SQL.replace("{keys}", &key_list(chunk));
-            let rows: Vec<PageGroupRow> = match &mut *conn {
-                AnyConnection::Pg(c) => diesel::sql_query(sql.replace("{p}", "$"))
-                    .bind::<BigInt, _>(tenant.0)
-                    .load(c)?,
-                AnyConnection::Sqlite(c) => diesel::sql_query(sql.replace("{p}", "?"))
-                    .bind::<BigInt, _>(tenant.0)
-                    .load(c)?,
-            };
+        for chunk in member_pks.chunks(GROUPS_LOOKUP_CHUNK) {
+            let rows: Vec<PageGroupRow> =
+                load(&mut conn, &groups_of_many_query(tenant, chunk), true)?;
             for r in rows {
                 out.entry(r.member).or_default().push(GroupInfo {
                     id: r.id,

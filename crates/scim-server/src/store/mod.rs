@@ -451,9 +451,9 @@ pub struct Store {
     registry: Arc<SchemaRegistry>,
     /// Server secrets read from the database (see [`QueryStore::server_secret`]).
     secrets: Arc<Mutex<HashMap<String, Vec<u8>>>>,
-    /// Queues this process's writers of a SQLite file (see [`db::WriteGate`]);
-    /// none for PostgreSQL, whose writers lock rows, and for an in-memory
-    /// database, which has one connection.
+    /// The one writer of a SQLite file, batching this process's writes
+    /// (see [`db::writer`]); none for PostgreSQL, whose writers lock rows,
+    /// and for an in-memory database, which has one connection.
     write_gate: Option<db::WriteGate>,
     /// Keeps the SQLite checkpoint thread running while any clone of the
     /// store is alive (see [`db::spawn_checkpointer`]).
@@ -512,7 +512,7 @@ impl Store {
             backend: url.backend(),
             registry: Arc::new(SchemaRegistry::core()),
             secrets: Arc::default(),
-            write_gate: sqlite_file.then(db::WriteGate::default),
+            write_gate: sqlite_file.then(|| db::WriteGate::new(url.clone())),
             _checkpointer: checkpointer,
         };
         if url.is_memory() {
@@ -540,7 +540,7 @@ impl Store {
     pub fn conn(&self) -> Result<PooledConnection> {
         let mut conn = self.pool.get()?;
         if let Some(gate) = &self.write_gate {
-            gate.attach(&mut conn);
+            db::attach_gate(gate, &mut conn);
         }
         Ok(conn)
     }

@@ -7,6 +7,7 @@
 //! `WHERE version = <version read>`, and a write that finds the row changed
 //! anyway is retried from the read.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, SecondsFormat};
@@ -18,11 +19,13 @@ use scim_core::schema::{ResourceSchema, Uniqueness};
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, NewAuditEntry, actor_of, scim_snapshot};
+use super::filter_sql::Frag;
 use super::index::{IndexRow, IndexValue, fold, index_rows};
 use super::memberships::{
     groups_holding, holds_members, prepare_members, sync_members, without_member,
 };
 use super::provisioning::{mark_due, member_pks};
+use super::query;
 use super::{
     Change, ChangeLogStore, ChangeOp, ResourceStore, Store, StoredResource, TenantId, WriteContext,
     etag, from_db_time, now, to_db_time,
@@ -38,7 +41,7 @@ const MAX_WRITE_ATTEMPTS: usize = 5;
 /// bound parameters per statement).
 const INDEX_INSERT_CHUNK: usize = 500;
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = resources)]
 struct ResourceRow {
     pk: i64,
@@ -292,6 +295,54 @@ pub(super) fn write_index_rows(
     Ok(())
 }
 
+/// Brings the index rows of resource `pk` from `stored` (the rows of its
+/// stored document) to `rows`, rewriting only the values whose attribute
+/// path and ordinal changed: a PATCH of one attribute touches a few rows
+/// instead of all of them.
+fn rewrite_index_rows(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_type: &str,
+    pk: i64,
+    stored: &[IndexRow],
+    rows: &[IndexRow],
+) -> QueryResult<()> {
+    type Groups<'a> = BTreeMap<(&'a str, i32), Vec<&'a IndexValue>>;
+    fn group(rows: &[IndexRow]) -> Groups<'_> {
+        let mut out = Groups::new();
+        for r in rows {
+            out.entry((r.attr.as_str(), r.ordinal))
+                .or_default()
+                .push(&r.value);
+        }
+        out
+    }
+    let before = group(stored);
+    let after = group(rows);
+    for (attr, ordinal) in before
+        .iter()
+        .filter(|(k, v)| after.get(k) != Some(v))
+        .map(|(k, _)| *k)
+    {
+        diesel::delete(
+            attr_index::table
+                .filter(attr_index::resource_pk.eq(pk))
+                .filter(attr_index::attr.eq(attr))
+                .filter(attr_index::ordinal.eq(ordinal)),
+        )
+        .execute(conn)?;
+    }
+    let fresh: Vec<IndexRow> = rows
+        .iter()
+        .filter(|r| {
+            let key = (r.attr.as_str(), r.ordinal);
+            before.get(&key) != after.get(&key)
+        })
+        .cloned()
+        .collect();
+    write_index_rows(conn, tenant, resource_type, pk, &fresh)
+}
+
 fn log_change(
     conn: &mut AnyConnection,
     ctx: WriteContext,
@@ -339,12 +390,19 @@ fn load(
 ) -> Result<Option<StoredResource>> {
     // (tenant_id, id) is unique: no LIMIT, which SQLite would read as a
     // bound value and re-prepare the cached statement for at every call.
-    resources::table
-        .filter(resources::tenant_id.eq(tenant.0))
-        .filter(resources::id.eq(id))
-        .filter(resources::resource_type.eq(resource_type))
-        .select(ResourceRow::as_select())
-        .load(conn)?
+    // Written as SQL: diesel would build the statement's text from its
+    // query builder at every call just to find it in the cache.
+    let mut f = Frag::new();
+    f.sql(
+        "SELECT pk, tenant_id, resource_type, id, version, document, external_id, \
+         created, last_modified FROM resources WHERE tenant_id = ",
+    )
+    .int(tenant.0)
+    .sql(" AND id = ")
+    .text(id)
+    .sql(" AND resource_type = ")
+    .text(resource_type);
+    query::load::<ResourceRow>(conn, &f, true)?
         .into_iter()
         .next()
         .map(ResourceRow::into_stored)
@@ -511,9 +569,15 @@ fn write_version(
     if updated == 0 {
         return Err(scim_core::Error::new(ErrorKind::Conflict, LOST_RACE).into());
     }
-    diesel::delete(attr_index::table.filter(attr_index::resource_pk.eq(current.pk)))
-        .execute(conn)?;
-    write_index_rows(conn, ctx.tenant_id, resource_type, current.pk, &rows)?;
+    let stored = index_rows(&current.document, rs);
+    rewrite_index_rows(
+        conn,
+        ctx.tenant_id,
+        resource_type,
+        current.pk,
+        &stored,
+        &rows,
+    )?;
     let mut touched = vec![current.pk];
     match (members, resolved) {
         (_, Some(resolved)) => touched.extend(sync_members(

@@ -53,6 +53,52 @@ fn assert_index_matches(store: &Store, r: &StoredResource, rs: &ResourceSchema) 
     assert_eq!(stored, sorted(index_rows(&r.document, rs)));
 }
 
+// Replaces rewrite only the index rows whose (path, ordinal) changed; after
+// each kind of change the stored rows must still be exactly those of the
+// document.
+store_test!(index_rows_follow_every_kind_of_change, |store| {
+    let users = users();
+    let w = ctx(&store, "acme");
+    let created = store.insert_resource(w, &users, bjensen("rows")).unwrap();
+    let mut steps = Vec::new();
+    // An element and an attribute added.
+    let mut doc = bjensen("rows");
+    doc["emails"] = json!([
+        {"value": "bjensen@example.com", "type": "work", "primary": true},
+        {"value": "babs@example.org", "type": "home"}
+    ]);
+    doc["phoneNumbers"] = json!([{"value": "555-0100", "type": "work"}]);
+    steps.push(doc.clone());
+    // The elements swapped: every ordinal's values change.
+    doc["emails"] = json!([
+        {"value": "babs@example.org", "type": "home"},
+        {"value": "bjensen@example.com", "type": "work", "primary": true}
+    ]);
+    steps.push(doc.clone());
+    // One value changed, one sub-attribute removed, a value of another type.
+    doc["title"] = json!("Tour Guide");
+    doc["name"] = json!({"givenName": "Babs"});
+    doc["active"] = json!(false);
+    steps.push(doc.clone());
+    // Multi-valued attributes removed; a complex one with many members.
+    doc.as_object_mut().unwrap().remove("emails");
+    doc.as_object_mut().unwrap().remove("phoneNumbers");
+    doc["addresses"] = json!([
+        {"streetAddress": "1 Main St", "locality": "Springfield", "type": "work"},
+        {"locality": "Shelbyville", "primary": true}
+    ]);
+    steps.push(doc);
+    // Back to the first document.
+    steps.push(bjensen("rows"));
+    for (i, doc) in steps.into_iter().enumerate() {
+        let r = store
+            .replace_resource(w, &users, &created.id, None, doc)
+            .unwrap();
+        assert_eq!(r.version, i64::try_from(i).unwrap() + 2);
+        assert_index_matches(&store, &r, &users);
+    }
+});
+
 store_test!(insert_get_replace_delete, |store| {
     let users = users();
     let w = ctx(&store, "acme");
