@@ -65,7 +65,19 @@ struct Shared {
     ceiling: String,
     ids: Vec<String>,
     users: u64,
+    /// The number of the next user created (see [`create_base`]).
     created: AtomicU64,
+}
+
+/// Where the numbers of created users start: above any seeded user, and
+/// different for each run (100,000 numbers per second of the clock), so
+/// that a run on a kept database does not create the userNames of an
+/// earlier run's create phase again (which would answer 409).
+fn create_base() -> u64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    1_000_000_000 + secs * 100_000
 }
 
 impl Shared {
@@ -95,7 +107,7 @@ impl Shared {
                 .get(format!("{}/Users", self.base))
                 .query(&[("count", "100"), ("cursor", cursor)]),
             Kind::Create => {
-                let n = self.users + 1_000_000_000 + self.created.fetch_add(1, Ordering::Relaxed);
+                let n = self.created.fetch_add(1, Ordering::Relaxed);
                 self.client
                     .post(format!("{}/Users", self.base))
                     .header("content-type", "application/scim+json")
@@ -213,7 +225,7 @@ pub async fn run_all(
         ceiling: ceiling.url.clone(),
         ids: seeded.ids.clone(),
         users: seeded.users,
-        created: AtomicU64::new(0),
+        created: AtomicU64::new(create_base()),
     });
     // Warm up connections and caches.
     let warm = Plan {
