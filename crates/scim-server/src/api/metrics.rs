@@ -6,6 +6,10 @@
 //!   `scim_db_pool_max_connections`: pool use, read when scraped.
 //! - `scim_db_pool_checkout_seconds`: how long requests wait for a
 //!   connection; `scim_db_pool_timeouts_total`: waits that gave up.
+//! - On a SQLite file, `scim_db_writes_total` and
+//!   `scim_db_write_commits_total`: the writes of the one writer and the
+//!   transactions that committed them (fewer when writes shared one; see
+//!   `db::writer`).
 //!
 //! `route` is the matched route pattern (`/scim/v2/Schemas/{id}`), or
 //! `unmatched`, so that request paths cannot grow the label set.
@@ -144,7 +148,27 @@ impl Metrics {
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
             .map_err(metric_error)?;
-        String::from_utf8(buf).map_err(|e| Error::internal(format!("metrics: {e}")))
+        let mut text =
+            String::from_utf8(buf).map_err(|e| Error::internal(format!("metrics: {e}")))?;
+        if let Some(w) = pool.writer {
+            for (name, help, value) in [
+                (
+                    "scim_db_writes_total",
+                    "Writes run by the SQLite writer",
+                    w.writes,
+                ),
+                (
+                    "scim_db_write_commits_total",
+                    "Transactions the SQLite writer committed",
+                    w.commits,
+                ),
+            ] {
+                text.push_str(&format!(
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+                ));
+            }
+        }
+        Ok(text)
     }
 }
 
@@ -189,8 +213,22 @@ mod tests {
                 connections: 3,
                 idle: 2,
                 max: 8,
+                writer: Some(crate::db::WriteStats {
+                    writes: 7,
+                    commits: 5,
+                }),
             })
             .unwrap();
+        for line in [
+            "# TYPE scim_db_writes_total counter",
+            "scim_db_writes_total 7",
+            "scim_db_write_commits_total 5",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
         assert!(
             text.contains(
                 r#"scim_http_requests_total{method="GET",route="/healthz",status="200"} 1"#

@@ -267,17 +267,6 @@ impl Served {
         Ok(Self { stored, body })
     }
 
-    /// Renders a resource just created (see [`render_created`]).
-    fn render_created(
-        state: &AppState,
-        rs: &ResourceSchema,
-        stored: StoredResource,
-        projection: &Projection,
-    ) -> Result<Self> {
-        let body = render_created(state, rs, &stored, projection)?;
-        Ok(Self { stored, body })
-    }
-
     /// The response: the body, `ETag` and `Location`.
     fn respond(&self, state: &AppState, rs: &ResourceSchema, status: StatusCode) -> HttpResponse {
         let location = location(state, rs, &self.stored.id);
@@ -349,7 +338,8 @@ pub async fn create_one(
     let (s, r) = (state.clone(), rs.clone());
     let served = blocking(move || {
         let stored = create(&s, ctx, &r, &body, &route)?;
-        Served::render_created(&s, &r, stored, &projection)
+        let body = render_created(&s, &r, &stored, &projection)?;
+        Ok(Served { stored, body })
     })
     .await?;
     Ok(served.respond(&state, &rs, StatusCode::CREATED))

@@ -10,4 +10,4 @@ pub use connection::{
     AnyConnection, Backend, ConnectionManager, DatabaseUrl, Pool, PoolOptions, PooledConnection,
     attach_gate, build_pool, read_transaction, spawn_checkpointer, write_transaction,
 };
-pub use writer::WriteGate;
+pub use writer::{WriteGate, WriteStats};

@@ -60,8 +60,19 @@ struct Gate {
     settled: Condvar,
     /// Writers between announcing themselves and taking `state`.
     queued: AtomicUsize,
+    /// Writes run (each in a transaction that committed or not).
+    writes: AtomicU64,
     /// Transactions committed.
     commits: AtomicU64,
+}
+
+/// What a [`WriteGate`] has done since it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteStats {
+    /// Writes run.
+    pub writes: u64,
+    /// Transactions committed: fewer than `writes` when writes shared them.
+    pub commits: u64,
 }
 
 /// What the mutex guards.
@@ -113,13 +124,17 @@ impl WriteGate {
             }),
             settled: Condvar::new(),
             queued: AtomicUsize::new(0),
+            writes: AtomicU64::new(0),
             commits: AtomicU64::new(0),
         }))
     }
 
-    /// How many transactions the gate has committed.
-    pub fn commits(&self) -> u64 {
-        self.0.commits.load(Ordering::Relaxed)
+    /// How many writes ran and how many transactions committed them.
+    pub fn stats(&self) -> WriteStats {
+        WriteStats {
+            writes: self.0.writes.load(Ordering::Relaxed),
+            commits: self.0.commits.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` as one write: see the module documentation. Returns once
@@ -135,6 +150,7 @@ impl WriteGate {
         gate.queued.fetch_sub(1, Ordering::SeqCst);
 
         let batch = w.begin(&gate.url)?;
+        gate.writes.fetch_add(1, Ordering::Relaxed);
         // The first write of a batch needs no savepoint: if it fails, the
         // whole transaction (holding nothing else) is rolled back. A
         // savepoint is not free: SQLite copies every page it changes that
@@ -191,7 +207,9 @@ impl WriteGate {
             w.read_outcome(batch.epoch)
         } else {
             let outcome = w.commit();
-            gate.commits.fetch_add(1, Ordering::Relaxed);
+            if outcome.is_ok() {
+                gate.commits.fetch_add(1, Ordering::Relaxed);
+            }
             gate.settled.notify_all();
             outcome
         };
@@ -392,7 +410,14 @@ mod tests {
         });
         first.unwrap();
         assert_eq!(values(&gate), [1, 2]);
-        assert_eq!(gate.commits(), 1, "two writes, one commit");
+        assert_eq!(
+            gate.stats(),
+            WriteStats {
+                writes: 2,
+                commits: 1
+            },
+            "two writes, one commit"
+        );
     }
 
     #[test]
@@ -469,6 +494,8 @@ mod tests {
         });
         let got = values(&gate);
         assert_eq!(got.len(), 200);
-        assert!(gate.commits() <= 200);
+        let stats = gate.stats();
+        assert_eq!(stats.writes, 200);
+        assert!((1..=200).contains(&stats.commits));
     }
 }

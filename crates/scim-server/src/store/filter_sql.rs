@@ -8,8 +8,9 @@
 //! into a [`Node`] tree whose leaves are "some index row of the resource at
 //! path P satisfies C" ([`Node::Rows`]), "some element of the multi-valued
 //! complex attribute P satisfies the inner tree" ([`Node::Elements`]) or a
-//! condition on the resource row itself ([`Node::Raw`], for `meta.location`,
-//! which is derived from the `id` and never stored). [`Renderer`] then
+//! condition on the resource row itself ([`Node::Raw`]: for `meta.location`,
+//! which is derived from the `id` and never stored, and for `eq` on
+//! `userName` and `externalId`, which the row holds in indexed columns). [`Renderer`] then
 //! writes SQL, choosing for each conjunction one *driving* term, written
 //! `r.pk IN (SELECT resource_pk FROM attr_index WHERE tenant, type, attr,
 //! value...)` so that it is a range scan of a value index, and *probing*
@@ -49,7 +50,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use scim_core::filter::{CompareOp, Filter, parse_datetime};
-use scim_core::schema::{AttrRef, AttributeType, COMMON_SCHEMA, Returned};
+use scim_core::schema::{AttrRef, AttributeType, COMMON_SCHEMA, Returned, Uniqueness};
 use serde_json::Value;
 
 use super::index::{MAYBE_CUT_BYTES, fold, prefix_upper_bound};
@@ -502,6 +503,11 @@ impl Compiler<'_> {
                 } else {
                     fold(s)
                 };
+                if op == CompareOp::Eq
+                    && let Some(node) = self.row_column(a, &x)
+                {
+                    return node;
+                }
                 let (base, mut score) = self.text_condition(col, op, &x);
                 if a.target().canonical_strings().is_some() {
                     // Few distinct values (emails.type: work, home, other):
@@ -649,6 +655,43 @@ impl Compiler<'_> {
             }
         };
         (f, score)
+    }
+
+    /// `eq` on an attribute the resource row also holds whole, in an
+    /// indexed column: `userName` where it is unique (`user_name_folded`,
+    /// folded unless the attribute is case-exact, as the filter operand
+    /// is) and a case-exact `externalId` (`external_id`). These are the
+    /// lookups identity providers make before every create; the unique
+    /// index answers them in one probe, with no re-check for long values
+    /// (the column is not cut), and PostgreSQL's planner estimates one row
+    /// whatever the value, so it keeps one plan for the cached statement
+    /// instead of planning it again at each call.
+    fn row_column(&self, a: &AttrRef, x: &str) -> Option<Node> {
+        if self.key_override.is_some() || a.has_sub() || a.is_extension() {
+            return None;
+        }
+        let attr = a.attribute();
+        let column = if a.schema_urn() == COMMON_SCHEMA {
+            (attr.name.eq_ignore_ascii_case("externalId") && a.case_exact())
+                .then_some("external_id")?
+        } else if attr.name.eq_ignore_ascii_case("userName") && attr.uniqueness != Uniqueness::None
+        {
+            "user_name_folded"
+        } else {
+            return None;
+        };
+        // IS NOT NULL keeps `not (userName eq "x")` true for a resource
+        // without the attribute, as the evaluator has it.
+        let mut f = Frag::new();
+        f.alias()
+            .sql(format!(".{column} IS NOT NULL AND "))
+            .alias()
+            .sql(format!(".{column} = "))
+            .text(x);
+        Some(Node::Raw {
+            sql: f,
+            score: Some(0),
+        })
     }
 
     /// `meta.location`, which is `location_prefix` followed by the id.
@@ -1061,19 +1104,42 @@ mod tests {
         );
         assert_eq!(
             s.sql,
+            "(r.user_name_folded IS NOT NULL AND r.user_name_folded = ?)"
+        );
+        let s = compile(
+            r#"title eq "x'); DROP TABLE resources;--""#,
+            Backend::Sqlite,
+        );
+        assert!(!s.sql.contains("DROP"), "{}", s.sql);
+        assert_eq!(
+            s.sql,
             "r.pk IN (SELECT x1.resource_pk FROM attr_index x1 WHERE x1.tenant_id = ? \
              AND x1.resource_type = ? AND x1.attr = ? AND (x1.text_folded = ?))"
         );
-        let p = compile(r#"userName eq "a" and title pr"#, Backend::Postgres);
+        let s = compile(r#"externalId eq "Ext-1""#, Backend::Sqlite);
+        assert_eq!(s.sql, "(r.external_id IS NOT NULL AND r.external_id = ?)");
+        assert_eq!(s.binds, [Bind::Text("Ext-1".into())]);
+        // Other operators on the same attributes still read the index.
+        let s = compile(r#"userName sw "bj""#, Backend::Sqlite);
+        assert!(s.sql.contains("x1.text_folded >= ?"), "{}", s.sql);
+        let p = compile(r#"title eq "a" and nickName pr"#, Backend::Postgres);
         assert!(p.sql.contains("$4") && !p.sql.contains('?'), "{}", p.sql);
     }
 
     #[test]
     fn conjunctions_drive_from_the_most_selective_term() {
-        let s = compile(r#"active eq true and userName eq "x""#, Backend::Sqlite);
-        // userName drives (IN), active is probed (EXISTS).
+        let s = compile(r#"active eq true and title eq "x""#, Backend::Sqlite);
+        // title drives (IN), active is probed (EXISTS).
         assert!(s.sql.starts_with("(EXISTS"), "{}", s.sql);
         assert!(s.sql.contains("AND r.pk IN"), "{}", s.sql);
+        let s = compile(r#"active eq true and userName eq "x""#, Backend::Sqlite);
+        // userName is read from the row; active is probed.
+        assert!(s.sql.starts_with("(EXISTS"), "{}", s.sql);
+        assert!(
+            s.sql.contains("AND (r.user_name_folded IS NOT NULL"),
+            "{}",
+            s.sql
+        );
         let s = compile(
             r#"emails[type eq "work" and value sw "b"]"#,
             Backend::Sqlite,

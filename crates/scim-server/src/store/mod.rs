@@ -386,6 +386,9 @@ pub struct PoolStatus {
     pub idle: u32,
     /// The most connections the pool opens.
     pub max: u32,
+    /// The writes of a SQLite file and the transactions that committed
+    /// them (see [`db::writer`]); `None` where there is no single writer.
+    pub writer: Option<db::WriteStats>,
 }
 
 /// Liveness of the database.
@@ -569,6 +572,7 @@ impl HealthCheck for Store {
             connections: state.connections,
             idle: state.idle_connections,
             max: self.pool.max_size(),
+            writer: self.write_gate.as_ref().map(db::WriteGate::stats),
         }
     }
 }

@@ -325,8 +325,14 @@ store_test!(compiled_filters_use_the_indexes, |store| {
         load_dataset(&store, &format!("noise{i}"));
     }
     let users = SchemaRegistry::core().resource_schema("User").unwrap();
-    let cases: [(&str, &[&str]); 8] = [
-        (r#"userName eq "bjensen""#, &["attr_index_text"]),
+    let cases: [(&str, &[&str]); 9] = [
+        // userName and externalId equality read the resource row's own
+        // indexed columns.
+        (
+            r#"userName eq "bjensen""#,
+            &["resources_user_name_folded_key"],
+        ),
+        (r#"externalId eq "BJ-1""#, &["resources_external_id"]),
         (
             r#"emails.value eq "bjensen@example.com""#,
             &["attr_index_text"],
@@ -342,7 +348,7 @@ store_test!(compiled_filters_use_the_indexes, |store| {
         ),
         (
             r#"userName eq "bjensen" and active eq true"#,
-            &["attr_index_text", "attr_index_element"],
+            &["resources_user_name_folded_key", "attr_index_element"],
         ),
         // Computed: the groups are found by their index rows, their
         // members by the memberships key.

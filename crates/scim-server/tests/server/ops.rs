@@ -69,6 +69,33 @@ backend_test!(
                 "missing {line:?} in\n{text}"
             );
         }
+        // The SQLite writer's counters, after one write; PostgreSQL has
+        // no single writer.
+        let writer = ctx.token("acme", &[Scope::Write]);
+        ctx.create(
+            "/scim/v2/Users",
+            &writer,
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "counted"
+            }),
+        )
+        .await;
+        let text = ctx.get("/metrics", None).await.text().await.unwrap();
+        let counter = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .map(|v| v.parse::<u64>().unwrap())
+        };
+        match ctx.backend() {
+            Backend::Sqlite => {
+                let writes = counter("scim_db_writes_total").unwrap();
+                let commits = counter("scim_db_write_commits_total").unwrap();
+                assert!(writes >= 1, "{text}");
+                assert!((1..=writes).contains(&commits), "{text}");
+            }
+            Backend::Postgres => assert_eq!(counter("scim_db_writes_total"), None),
+        }
     }
 );
 
