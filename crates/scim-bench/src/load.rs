@@ -30,6 +30,9 @@ struct Stats {
     p99_ms: f64,
     errors: u64,
     requests: u64,
+    /// What the first failed request got (status and body, or the
+    /// transport error), so that a rare failure can be told apart.
+    first_error: Option<String>,
 }
 
 /// A small deterministic generator per task.
@@ -131,13 +134,15 @@ impl Shared {
 async fn measure(plan: &Plan, shared: &Arc<Shared>, kind: &Kind) -> Stats {
     let counter = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let first_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..plan.concurrency {
-        let (shared, counter, errors, kind) = (
+        let (shared, counter, errors, first_error, kind) = (
             shared.clone(),
             counter.clone(),
             errors.clone(),
+            first_error.clone(),
             kind.clone(),
         );
         let (duration, max) = (plan.duration, plan.max_requests);
@@ -148,24 +153,35 @@ async fn measure(plan: &Plan, shared: &Arc<Shared>, kind: &Kind) -> Stats {
             while start.elapsed() < duration && counter.fetch_add(1, Ordering::Relaxed) < max {
                 let sent = Instant::now();
                 let result = shared.request(&kind, &mut rng, &cursor).send().await;
-                let ok = match result {
+                let failure = match result {
                     Ok(res) => {
-                        let success = res.status().is_success();
+                        let status = res.status();
                         match (&kind, res.bytes().await) {
+                            (_, Ok(body)) if !status.is_success() => {
+                                // A walk that failed starts again.
+                                cursor.clear();
+                                Some(format!(
+                                    "{status}: {}",
+                                    String::from_utf8_lossy(&body[..body.len().min(300)])
+                                ))
+                            }
                             (Kind::CursorPage, Ok(body)) => {
                                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                                 cursor = v["nextCursor"].as_str().unwrap_or("").to_owned();
-                                success
+                                None
                             }
-                            (_, Ok(_)) => success,
-                            (_, Err(_)) => false,
+                            (_, Ok(_)) => None,
+                            (_, Err(e)) => Some(format!("{status}, body not read: {e}")),
                         }
                     }
-                    Err(_) => false,
+                    Err(e) => Some(format!("transport: {e}")),
                 };
                 latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
-                if !ok {
+                if let Some(why) = failure {
                     errors.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut first) = first_error.lock() {
+                        first.get_or_insert(why);
+                    }
                 }
             }
             latencies
@@ -189,6 +205,7 @@ async fn measure(plan: &Plan, shared: &Arc<Shared>, kind: &Kind) -> Stats {
         p99_ms: pct(0.99),
         errors: errors.load(Ordering::Relaxed),
         requests: all.len() as u64,
+        first_error: first_error.lock().ok().and_then(|mut f| f.take()),
     }
 }
 
@@ -271,4 +288,7 @@ fn print_line(name: &str, s: &Stats, ceiling: f64) {
         s.p99_ms,
         100.0 * s.rate / ceiling.max(1e-9)
     );
+    if let Some(why) = &s.first_error {
+        println!("# {name}: first failure: {}", why.replace('\n', " "));
+    }
 }
