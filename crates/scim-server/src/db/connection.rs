@@ -213,6 +213,20 @@ impl ConnectionManager {
             manual_checkpoints: false,
         }
     }
+
+    /// A manager whose SQLite connections never checkpoint on their own,
+    /// leaving it to a [`spawn_checkpointer`] thread.
+    pub fn with_manual_checkpoints(url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            manual_checkpoints: true,
+        }
+    }
+
+    /// The database its connections open.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
 }
 
 /// How often [`spawn_checkpointer`] checkpoints.
@@ -311,10 +325,12 @@ pub fn build_pool(
     if let Some(events) = events {
         builder = builder.event_handler(events);
     }
-    Ok(builder.build(ConnectionManager {
-        url: url.clone(),
-        manual_checkpoints,
-    })?)
+    let manager = if manual_checkpoints {
+        ConnectionManager::with_manual_checkpoints(url.clone())
+    } else {
+        ConnectionManager::new(url.clone())
+    };
+    Ok(builder.build(manager)?)
 }
 
 /// Attaches `gate` to `conn`, once; [`write_transaction`] on that

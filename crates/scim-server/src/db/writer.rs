@@ -36,7 +36,7 @@ use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::connection::{AnyConnection, DatabaseUrl};
+use super::connection::{AnyConnection, ConnectionManager, DatabaseUrl};
 
 type Tm = <AnyConnection as Connection>::TransactionManager;
 
@@ -55,7 +55,9 @@ pub struct WriteGate(Arc<Gate>);
 
 #[derive(Debug)]
 struct Gate {
-    url: DatabaseUrl,
+    /// Opens the writer connection, with automatic checkpoints off like
+    /// the pool's.
+    manager: ConnectionManager,
     state: Mutex<Writer>,
     settled: Condvar,
     /// Writers between announcing themselves and taking `state`.
@@ -115,7 +117,7 @@ impl WriteGate {
     /// on the first write).
     pub fn new(url: DatabaseUrl) -> Self {
         Self(Arc::new(Gate {
-            url,
+            manager: ConnectionManager::with_manual_checkpoints(url),
             state: Mutex::new(Writer {
                 conn: None,
                 open: None,
@@ -149,7 +151,7 @@ impl WriteGate {
         let mut w = lock(&gate.state);
         gate.queued.fetch_sub(1, Ordering::SeqCst);
 
-        let batch = w.begin(&gate.url)?;
+        let batch = w.begin(&gate.manager)?;
         gate.writes.fetch_add(1, Ordering::Relaxed);
         // The first write of a batch needs no savepoint: if it fails, the
         // whole transaction (holding nothing else) is rolled back. A
@@ -226,15 +228,13 @@ impl WriteGate {
 impl Writer {
     /// The open batch, beginning a transaction (and opening the connection)
     /// if there is none.
-    fn begin(&mut self, url: &DatabaseUrl) -> Result<Batch, DieselError> {
+    fn begin(&mut self, manager: &ConnectionManager) -> Result<Batch, DieselError> {
         if let Some(open) = self.open {
             return Ok(open);
         }
         if self.conn.is_none() {
-            let mut conn = url
-                .establish()
+            let mut conn = r2d2::ManageConnection::connect(manager)
                 .map_err(|e| commit_error(format!("cannot open the writer connection: {e}")))?;
-            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
             conn.batch_execute(WRITER_CACHE_PRAGMA)?;
             self.conn = Some(conn);
         }
@@ -365,7 +365,7 @@ mod tests {
 
     fn values(gate: &WriteGate) -> Vec<i64> {
         use diesel::RunQueryDsl;
-        let AnyConnection::Sqlite(mut conn) = gate.0.url.establish().unwrap() else {
+        let AnyConnection::Sqlite(mut conn) = gate.0.manager.url().establish().unwrap() else {
             panic!("the test database is SQLite");
         };
         diesel::sql_query("SELECT v FROM t ORDER BY v")

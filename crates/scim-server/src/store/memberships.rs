@@ -410,6 +410,47 @@ WHERE r.pk = a.pk AND r.tenant_id = ",
     f
 }
 
+/// The groups holding the resource `member_pk` (see
+/// [`MembershipStore::groups_of`]), on `conn`.
+fn load_groups(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    member_pk: i64,
+) -> Result<Vec<GroupInfo>> {
+    let rows: Vec<GroupRow> = load(conn, &groups_of_query(tenant, member_pk), true)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| GroupInfo {
+            id: r.id,
+            display: r.display,
+            direct: r.direct,
+        })
+        .collect())
+}
+
+/// The direct members of the group `group_pk` (see
+/// [`MembershipStore::members_of`]), on `conn`.
+fn load_members(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    group_pk: i64,
+) -> Result<Vec<MemberInfo>> {
+    let rows: Vec<(String, String, Option<String>)> = memberships::table
+        .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))
+        .filter(memberships::group_pk.eq(group_pk))
+        .filter(memberships::tenant_id.eq(tenant.0))
+        .select((resources::id, resources::resource_type, resources::display))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, resource_type, display)| MemberInfo {
+            id,
+            resource_type,
+            display,
+        })
+        .collect())
+}
+
 /// Adds the computed `groups` of the resource `pk` to its stored document,
 /// as GET serves them (`value`, `$ref`, `display`, `type`), so that a filter
 /// can be checked against it in memory. `location_prefix` is the
@@ -424,20 +465,14 @@ pub(super) fn add_groups(
     let Value::Object(map) = doc else {
         return Ok(());
     };
-    let rows: Vec<GroupRow> = load(conn, &groups_of_query(tenant, pk), true)?;
     // `<base>/Users/` -> `<base>/Groups/`.
     let trimmed = location_prefix.trim_end_matches('/');
     let base = trimmed.rsplit_once('/').map_or("", |(b, _)| b);
-    let groups: Vec<Value> = rows
+    let groups: Vec<Value> = load_groups(conn, tenant, pk)?
         .into_iter()
         .map(|g| {
             let group_ref = format!("{base}/Groups/{}", g.id);
-            GroupInfo {
-                id: g.id,
-                display: g.display,
-                direct: g.direct,
-            }
-            .into_value(group_ref)
+            g.into_value(group_ref)
         })
         .collect();
     if let Some(key) = key_ci(map, "groups") {
@@ -462,15 +497,9 @@ pub(super) fn add_member_displays(
     else {
         return Ok(());
     };
-    let rows: Vec<(String, Option<String>)> = memberships::table
-        .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))
-        .filter(memberships::group_pk.eq(pk))
-        .filter(memberships::tenant_id.eq(tenant.0))
-        .select((resources::id, resources::display))
-        .load(conn)?;
-    let names: HashMap<String, String> = rows
+    let names: HashMap<String, String> = load_members(conn, tenant, pk)?
         .into_iter()
-        .filter_map(|(id, display)| display.map(|d| (id, d)))
+        .filter_map(|m| m.display.map(|d| (m.id, d)))
         .collect();
     for member in members.iter_mut() {
         let Value::Object(m) = member else {
@@ -595,33 +624,11 @@ impl MembershipStore for Store {
     }
 
     fn members_of(&self, tenant: TenantId, group_pk: i64) -> Result<Vec<MemberInfo>> {
-        let rows: Vec<(String, String, Option<String>)> = memberships::table
-            .inner_join(resources::table.on(resources::pk.eq(memberships::member_pk)))
-            .filter(memberships::group_pk.eq(group_pk))
-            .filter(memberships::tenant_id.eq(tenant.0))
-            .select((resources::id, resources::resource_type, resources::display))
-            .load(&mut *self.conn()?)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, resource_type, display)| MemberInfo {
-                id,
-                resource_type,
-                display,
-            })
-            .collect())
+        load_members(&mut *self.conn()?, tenant, group_pk)
     }
 
     fn groups_of(&self, tenant: TenantId, member_pk: i64) -> Result<Vec<GroupInfo>> {
-        let mut conn = self.conn()?;
-        let rows: Vec<GroupRow> = load(&mut conn, &groups_of_query(tenant, member_pk), true)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| GroupInfo {
-                id: r.id,
-                display: r.display,
-                direct: r.direct,
-            })
-            .collect())
+        load_groups(&mut *self.conn()?, tenant, member_pk)
     }
 }
 
