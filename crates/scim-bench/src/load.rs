@@ -20,6 +20,8 @@ pub struct Plan {
     pub duration: Duration,
     /// Most requests per figure.
     pub max_requests: u64,
+    /// The figures to measure (all when empty).
+    pub only: Vec<String>,
 }
 
 /// One measured figure.
@@ -265,6 +267,9 @@ pub async fn run_all(
         ("create", Kind::Create),
         ("patch", Kind::Patch),
     ] {
+        if !plan.only.is_empty() && !plan.only.iter().any(|o| o == name) {
+            continue;
+        }
         if let Some(status) = missing(&shared, &kind).await {
             println!("{name:<18} skipped: endpoint missing ({})", status.as_u16());
             continue;

@@ -70,6 +70,10 @@ pub struct Args {
     /// Do not seed (with --database: the users of an earlier --keep run).
     #[arg(long)]
     no_seed: bool,
+    /// Measure only these figures (comma-separated names as printed, such
+    /// as `create,patch`); the ceiling is always measured.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -121,6 +125,7 @@ fn run(args: &Args) -> Result<(), String> {
         concurrency: args.concurrency,
         duration: Duration::from_secs(args.seconds),
         max_requests: args.max_requests,
+        only: args.only.clone(),
     };
     let result = runtime.block_on(load::run_all(&plan, &server, &ceiling, &seeded));
     drop(server);

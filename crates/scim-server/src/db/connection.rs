@@ -236,12 +236,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// [`CHECKPOINT_EVERY`] from a thread with its own connection, until
 /// `alive` has no strong reference left.
 ///
-/// By default the writer whose commit takes the log past 1,000 pages runs
-/// the checkpoint (copying pages into the database file and syncing it)
-/// before its commit returns, while this process's other writers queue on
-/// the [`WriteGate`]. A passive checkpoint here runs beside the writers
-/// instead and never waits for one. The pool's connections are opened with
-/// automatic checkpoints off (see [`build_pool`]).
+/// By default the connection whose commit takes the log past 1,000 pages
+/// runs the checkpoint (copying pages into the database file and syncing
+/// it) before its commit returns: on the [`WriteGate`]'s one writer, every
+/// write of the process would wait for it. A passive checkpoint here runs
+/// beside the writer instead and never waits for it. The writer and the
+/// pool's connections are opened with automatic checkpoints off (see
+/// [`ConnectionManager::with_manual_checkpoints`]).
 pub fn spawn_checkpointer(url: &DatabaseUrl, alive: std::sync::Weak<()>) -> Result<()> {
     let mut conn = url.establish()?;
     std::thread::Builder::new()

@@ -13,8 +13,8 @@ use scim_core::ErrorKind;
 use super::audit::{self, application_snapshot, assignment_snapshot, management};
 use super::provisioning::{mark_application_due, mark_due, member_pks};
 use super::{Store, TenantId, from_db_time, now, to_db_time};
+use crate::db::AnyConnection;
 use crate::db::schema::{applications, assignments, resources};
-use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
 /// An application's settings as written by the management API. The
@@ -322,8 +322,7 @@ impl ApplicationStore for Store {
     ) -> Result<Application> {
         let at = to_db_time(now());
         let f = fields;
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Application> {
+        self.write(|conn| -> Result<Application> {
             let id: i64 = diesel::insert_into(applications::table)
                 .values((
                     applications::tenant_id.eq(tenant.0),
@@ -380,8 +379,7 @@ impl ApplicationStore for Store {
         fields: &ApplicationFields,
     ) -> Result<Application> {
         let f = fields;
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Application> {
+        self.write(|conn| -> Result<Application> {
             let before = load_app(conn, tenant, id)?;
             let updated = diesel::update(
                 applications::table
@@ -427,8 +425,7 @@ impl ApplicationStore for Store {
 
     fn delete_application(&self, tenant: TenantId, id: i64) -> Result<()> {
         use crate::db::schema::{provisioning_log, provisioning_state};
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             let Some(before) = load_app(conn, tenant, id)? else {
                 return Err(app_not_found(id));
             };
@@ -459,8 +456,7 @@ impl ApplicationStore for Store {
         granted_by: Option<&str>,
     ) -> Result<Assignment> {
         let at = to_db_time(now());
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Assignment> {
+        self.write(|conn| -> Result<Assignment> {
             if load_app(conn, tenant, application_id)?.is_none() {
                 return Err(app_not_found(application_id));
             }
@@ -553,8 +549,7 @@ impl ApplicationStore for Store {
     }
 
     fn delete_assignment(&self, tenant: TenantId, id: i64) -> Result<()> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             let (pk, resource_type): (i64, String) = assignments::table
                 .filter(assignments::tenant_id.eq(tenant.0))
                 .filter(assignments::id.eq(id))

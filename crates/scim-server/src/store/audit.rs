@@ -26,9 +26,10 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::stmt::{Stmt, Val};
 use super::{Store, TenantId, from_db_time, now, to_db_time};
+use crate::db::AnyConnection;
 use crate::db::schema::{applications, assignments, audit_heads, audit_log, resources};
-use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
 /// The `prev_hash` of a chain's first entry.
@@ -373,29 +374,39 @@ pub fn append_all(
             hash: String::new(),
         };
         let hash = entry_hash(tenant, &entry);
-        diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::tenant_id.eq(tenant.0),
-                audit_log::seq.eq(seq),
-                audit_log::at.eq(to_db_time(at)),
-                audit_log::actor.eq(&entry.actor),
-                audit_log::action.eq(&entry.action),
-                audit_log::target_type.eq(&entry.target_type),
-                audit_log::target_id.eq(&entry.target_id),
-                audit_log::subject.eq(entry.subject.as_deref()),
-                audit_log::before_json.eq(entry.before.as_deref()),
-                audit_log::after_json.eq(entry.after.as_deref()),
-                audit_log::cause.eq(entry.cause),
-                audit_log::prev_hash.eq(&entry.prev_hash),
-                audit_log::hash.eq(&hash),
-            ))
-            .execute(conn)?;
+        Stmt::new()
+            .sql(
+                "INSERT INTO audit_log (tenant_id, seq, at, actor, action, target_type, target_id, \
+                 subject, before_json, after_json, cause, prev_hash, hash) VALUES (",
+            )
+            .vals(&[
+                Val::Int(Some(tenant.0)),
+                Val::Int(Some(seq)),
+                Val::Time(Some(to_db_time(at))),
+                Val::Text(Some(&entry.actor)),
+                Val::Text(Some(&entry.action)),
+                Val::Text(Some(&entry.target_type)),
+                Val::Text(Some(&entry.target_id)),
+                Val::Text(entry.subject.as_deref()),
+                Val::Text(entry.before.as_deref()),
+                Val::Text(entry.after.as_deref()),
+                Val::Int(entry.cause),
+                Val::Text(Some(&entry.prev_hash)),
+                Val::Text(Some(&hash)),
+            ])
+            .sql(")")
+            .run(conn)?;
         seqs.push(seq);
         prev_hash = hash;
     }
-    diesel::update(audit_heads::table.filter(audit_heads::tenant_id.eq(tenant.0)))
-        .set((audit_heads::seq.eq(seq), audit_heads::hash.eq(&prev_hash)))
-        .execute(conn)?;
+    Stmt::new()
+        .sql("UPDATE audit_heads SET seq = ")
+        .val(Val::Int(Some(seq)))
+        .sql(", hash = ")
+        .val(Val::Text(Some(&prev_hash)))
+        .sql(" WHERE tenant_id = ")
+        .val(Val::Int(Some(tenant.0)))
+        .run(conn)?;
     Ok(seqs)
 }
 
@@ -640,8 +651,7 @@ pub trait AuditStore {
 
 impl AuditStore for Store {
     fn append_audit(&self, tenant: TenantId, entry: &NewAuditEntry) -> Result<i64> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| append(conn, tenant, entry))
+        self.write(|conn| append(conn, tenant, entry))
     }
 
     fn query_audit(&self, tenant: TenantId, q: &AuditQuery) -> Result<Vec<AuditEntry>> {

@@ -18,8 +18,8 @@ use super::index::{IndexRow, IndexValue, index_rows};
 use super::memberships::{holds_members, prepare_members, sync_members};
 use super::resources::{Derived, canonical_document, new_id, uniqueness_error, write_index_rows};
 use super::{ChangeOp, Store, WriteContext, now, to_db_time};
+use crate::db::AnyConnection;
 use crate::db::schema::{attr_index, change_log, resources};
-use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
 /// What an import does with ids and `meta`.
@@ -118,8 +118,7 @@ impl ImportStore for Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             let pks = match conn {
                 AnyConnection::Pg(c) => copy_resources(c, ctx, resource_type, &prepared)?,
                 AnyConnection::Sqlite(_) => {

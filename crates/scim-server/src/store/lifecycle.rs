@@ -21,13 +21,14 @@ use serde_json::Value;
 
 use super::audit::{self, NewAuditEntry};
 use super::provisioning::{mark_due, member_pks};
+use super::stmt::{Stmt, Val};
 use super::{Store, TenantId, from_db_time, now, to_db_time};
+use crate::db::AnyConnection;
 use crate::db::schema::{
     applications, assignment_extensions, assignments, change_log, lifecycle_due, lifecycle_events,
     lifecycle_group_grants, lifecycle_state, memberships, playbook_runs, playbooks,
     provisioning_state, resources, rules,
 };
-use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
 /// A playbook's settings.
@@ -375,22 +376,19 @@ pub(crate) fn mark_user_due(
     tenant: TenantId,
     resource_id: &str,
 ) -> Result<()> {
-    use lifecycle_due as d;
-    let at = to_db_time(now());
-    let insert = diesel::insert_into(d::table)
-        .values((
-            d::tenant_id.eq(tenant.0),
-            d::resource_id.eq(resource_id),
-            d::generation.eq(1_i64),
-            d::due_since.eq(at),
-        ))
-        .on_conflict((d::tenant_id, d::resource_id))
-        .do_update()
-        .set(d::generation.eq(d::generation + 1_i64));
-    match conn {
-        AnyConnection::Sqlite(c) => insert.execute(c)?,
-        AnyConnection::Pg(c) => insert.execute(c)?,
-    };
+    Stmt::new()
+        .sql("INSERT INTO lifecycle_due (tenant_id, resource_id, generation, due_since) VALUES (")
+        .vals(&[
+            Val::Int(Some(tenant.0)),
+            Val::Text(Some(resource_id)),
+            Val::Int(Some(1)),
+            Val::Time(Some(to_db_time(now()))),
+        ])
+        .sql(
+            ") ON CONFLICT (tenant_id, resource_id) \
+             DO UPDATE SET generation = lifecycle_due.generation + 1",
+        )
+        .run(conn)?;
     Ok(())
 }
 
@@ -1121,13 +1119,6 @@ fn time_json(t: Option<NaiveDateTime>) -> Value {
     t.map_or(Value::Null, |t| Value::String(rfc3339(from_db_time(t))))
 }
 
-impl Store {
-    /// Runs `f` in a write transaction on a connection of the pool.
-    fn in_write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T>) -> Result<T> {
-        write_transaction(&mut self.conn()?, f)
-    }
-}
-
 /// Marks due the assignee of an assignment: the user, or every member of
 /// the group.
 fn mark_assignee_due(
@@ -1147,7 +1138,7 @@ fn mark_assignee_due(
 impl LifecycleStore for Store {
     fn create_playbook(&self, tenant: TenantId, f: &PlaybookFields) -> Result<Playbook> {
         let at = to_db_time(now());
-        self.in_write(|conn| -> Result<Playbook> {
+        self.write(|conn| -> Result<Playbook> {
             let id: i64 = diesel::insert_into(playbooks::table)
                 .values((
                     playbooks::tenant_id.eq(tenant.0),
@@ -1174,7 +1165,7 @@ impl LifecycleStore for Store {
 
     fn update_playbook(&self, tenant: TenantId, id: i64, f: &PlaybookFields) -> Result<Playbook> {
         let at = to_db_time(now());
-        self.in_write(|conn| -> Result<Playbook> {
+        self.write(|conn| -> Result<Playbook> {
             let n = diesel::update(
                 playbooks::table
                     .filter(playbooks::tenant_id.eq(tenant.0))
@@ -1196,7 +1187,7 @@ impl LifecycleStore for Store {
     }
 
     fn delete_playbook(&self, tenant: TenantId, id: i64) -> Result<()> {
-        self.in_write(|conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             if load_playbook(conn, tenant, id)?.is_none() {
                 return Err(not_found("playbook", id));
             }
@@ -1220,7 +1211,7 @@ impl LifecycleStore for Store {
     fn create_rule(&self, tenant: TenantId, f: &RuleFields) -> Result<Rule> {
         let at = to_db_time(now());
         let playbooks_json = rule_playbooks_json(f)?;
-        self.in_write(|conn| -> Result<Rule> {
+        self.write(|conn| -> Result<Rule> {
             check_playbooks_exist(conn, tenant, &f.playbooks)?;
             let id: i64 = diesel::insert_into(rules::table)
                 .values((
@@ -1253,7 +1244,7 @@ impl LifecycleStore for Store {
     fn update_rule(&self, tenant: TenantId, id: i64, f: &RuleFields) -> Result<Rule> {
         let at = to_db_time(now());
         let playbooks_json = rule_playbooks_json(f)?;
-        self.in_write(|conn| -> Result<Rule> {
+        self.write(|conn| -> Result<Rule> {
             check_playbooks_exist(conn, tenant, &f.playbooks)?;
             let n = diesel::update(
                 rules::table
@@ -1278,7 +1269,7 @@ impl LifecycleStore for Store {
     }
 
     fn delete_rule(&self, tenant: TenantId, id: i64) -> Result<()> {
-        self.in_write(|conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             let n = diesel::delete(
                 rules::table
                     .filter(rules::tenant_id.eq(tenant.0))
@@ -1300,7 +1291,7 @@ impl LifecycleStore for Store {
         results: &Value,
     ) -> Result<PlaybookRun> {
         let at = to_db_time(now());
-        let id = self.in_write(|conn| -> Result<i64> {
+        let id = self.write(|conn| -> Result<i64> {
             let id: i64 = diesel::insert_into(playbook_runs::table)
                 .values((
                     playbook_runs::tenant_id.eq(tenant.0),
@@ -1426,7 +1417,7 @@ impl LifecycleStore for Store {
         due: &DueUser,
         decide: &mut dyn FnMut(&UserFacts) -> Result<Outcome>,
     ) -> Result<Outcome> {
-        self.in_write(|conn| -> Result<Outcome> {
+        self.write(|conn| -> Result<Outcome> {
             let facts = read_facts(conn, due.tenant, &due.resource_id)?;
             let outcome = decide(&facts)?;
             write_outcome(
@@ -1449,7 +1440,7 @@ impl LifecycleStore for Store {
     }
 
     fn apply_outcome(&self, tenant: TenantId, resource_id: &str, outcome: &Outcome) -> Result<()> {
-        self.in_write(|conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             let Some((pk, _)) = user_pk(conn, tenant, resource_id)? else {
                 return Err(user_not_found(resource_id));
             };
@@ -1463,16 +1454,17 @@ impl LifecycleStore for Store {
 
     fn run_schedule(&self, limit: i64) -> Result<(usize, usize)> {
         let now_db = to_db_time(now());
-        let mut conn = self.conn()?;
+        // Each pass reads on a pooled connection released at once: the
+        // writes below may need the pool too (PostgreSQL).
         let expired: Vec<(i64, i64)> = assignments::table
             .filter(assignments::valid_until.le(now_db))
             .order(assignments::valid_until.asc())
             .limit(limit)
             .select((assignments::id, assignments::tenant_id))
-            .load(&mut *conn)?;
+            .load(&mut *self.conn()?)?;
         let mut n_expired = 0;
         for (id, tenant) in expired {
-            let done = write_transaction(&mut conn, |conn| -> Result<bool> {
+            let done = self.write(|conn| -> Result<bool> {
                 let row: Option<(i64, String, i64, String, Option<NaiveDateTime>)> =
                     assignments::table
                         .filter(assignments::id.eq(id))
@@ -1535,10 +1527,10 @@ impl LifecycleStore for Store {
                 assignments::resource_pk,
                 assignments::resource_type,
             ))
-            .load(&mut *conn)?;
+            .load(&mut *self.conn()?)?;
         let mut n_started = 0;
         for (id, tenant, pk, resource_type) in started {
-            write_transaction(&mut conn, |conn| -> Result<()> {
+            self.write(|conn| -> Result<()> {
                 mark_assignee_due(conn, TenantId(tenant), pk, &resource_type)?;
                 diesel::update(assignments::table.filter(assignments::id.eq(id)))
                     .set(assignments::started_at.eq(Some(now_db)))
@@ -1559,7 +1551,7 @@ impl LifecycleStore for Store {
         by: Option<&str>,
     ) -> Result<Value> {
         let at = to_db_time(now());
-        self.in_write(|conn| -> Result<Value> {
+        self.write(|conn| -> Result<Value> {
             let row: Option<(i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
                 assignments::table
                     .filter(assignments::tenant_id.eq(tenant.0))

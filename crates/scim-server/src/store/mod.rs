@@ -24,6 +24,7 @@ pub mod query;
 pub mod reconcile;
 mod resources;
 pub mod reviews;
+mod stmt;
 mod tenants;
 mod tokens;
 
@@ -37,7 +38,7 @@ use diesel::connection::SimpleConnection;
 use scim_core::schema::{ResourceSchema, SchemaRegistry};
 use serde_json::Value;
 
-use crate::db::{self, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection};
+use crate::db::{self, AnyConnection, Backend, DatabaseUrl, Pool, PoolOptions, PooledConnection};
 use crate::error::{Error, Result};
 use crate::tokens::Scopes;
 
@@ -537,6 +538,17 @@ impl Store {
     /// Which backend this store talks to.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs `f` in a write transaction (see [`db::write_transaction`]). On
+    /// a SQLite file it runs on the writer's own connection, so the write
+    /// takes no connection from the pool (readers keep all of it); on
+    /// PostgreSQL it runs on a pooled connection.
+    pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T>) -> Result<T> {
+        match &self.write_gate {
+            Some(gate) => gate.write(f),
+            None => db::write_transaction(&mut self.pool.get()?, f),
+        }
     }
 
     /// A pooled connection.

@@ -393,8 +393,7 @@ impl ProvisioningStore for Store {
     ) -> Result<usize> {
         use provisioning_state as ps;
         let at = to_db_time(now());
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<usize> {
+        self.write(|conn| -> Result<usize> {
             let mut query = diesel::update(ps::table)
                 .filter(ps::application_id.eq(application_id))
                 .filter(ps::application_id.eq_any(tenant_apps(tenant)))
@@ -645,8 +644,7 @@ impl ProvisioningQueue for Store {
         let at = now();
         let now_db = to_db_time(at);
         let until = to_db_time(at + chrono::Duration::from_std(lease).unwrap_or_default());
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<Vec<ClaimedPair>> {
+        self.write(|conn| -> Result<Vec<ClaimedPair>> {
             // Built once per backend: the selection's type names the backend.
             macro_rules! due_query {
                 () => {
@@ -732,8 +730,7 @@ impl ProvisioningQueue for Store {
         let at = now();
         let now_db = to_db_time(at);
         let until = to_db_time(at + chrono::Duration::from_std(lease).unwrap_or_default());
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<ClaimedPair> {
+        self.write(|conn| -> Result<ClaimedPair> {
             let not_found =
                 |what: String| crate::error::Error::from(scim_core::Error::not_found(what));
             let application = super::applications::app_by_id(conn, application_id)?
@@ -787,9 +784,8 @@ impl ProvisioningQueue for Store {
         outcome: &PairOutcome,
     ) -> Result<()> {
         use provisioning_state as ps;
-        let mut conn = self.conn()?;
         let at = to_db_time(now());
-        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             let this = || {
                 ps::table
                     .filter(ps::application_id.eq(claimed.application_id))
@@ -859,8 +855,7 @@ impl ProvisioningQueue for Store {
         delay: std::time::Duration,
     ) -> Result<()> {
         use applications as a;
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             let this = a::table.filter(a::id.eq(application_id));
             let Some(error) = error else {
                 diesel::update(this.filter(a::consecutive_failures.gt(0)))
@@ -895,8 +890,7 @@ impl ProvisioningQueue for Store {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             for e in entries {
                 insert_log(conn, tenant, e)?;
             }

@@ -410,8 +410,7 @@ impl ReconcileStore for Store {
         keys: &[RemoteKey],
     ) -> Result<Vec<Option<ClaimedPair>>> {
         use provisioning_state as ps;
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<Vec<Option<ClaimedPair>>> {
+        self.write(|conn| -> Result<Vec<Option<ClaimedPair>>> {
             let Some(app) = super::applications::app_by_id(conn, application_id)?
                 .filter(|a| a.tenant_id == tenant)
             else {
@@ -445,8 +444,7 @@ impl ReconcileStore for Store {
     ) -> Result<()> {
         use provisioning_state as ps;
         let at = to_db_time(now());
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             diesel::update(
                 ps::table
                     .filter(ps::application_id.eq(state.application_id))
@@ -483,8 +481,7 @@ impl ReconcileStore for Store {
         if findings.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn()?;
-        crate::db::write_transaction(&mut conn, |conn| -> Result<()> {
+        self.write(|conn| -> Result<()> {
             for x in findings {
                 diesel::insert_into(f::table)
                     .values((
@@ -512,9 +509,8 @@ impl ReconcileStore for Store {
     ) -> Result<(i64, Vec<Finding>)> {
         use engine_pair_state as e;
         use provisioning_state as ps;
-        let mut conn = self.conn()?;
         let at = to_db_time(now());
-        crate::db::write_transaction(&mut conn, |conn| -> Result<(i64, Vec<Finding>)> {
+        self.write(|conn| -> Result<(i64, Vec<Finding>)> {
             let seen = e::table
                 .filter(e::application_id.eq(application_id))
                 .filter(e::seen_run.eq(run_id))

@@ -26,12 +26,13 @@ use super::memberships::{
 };
 use super::provisioning::{mark_due, member_pks};
 use super::query;
+use super::stmt::{IntRow, Stmt, Val};
 use super::{
     Change, ChangeLogStore, ChangeOp, ResourceStore, Store, StoredResource, TenantId, WriteContext,
     etag, from_db_time, now, to_db_time,
 };
+use crate::db::AnyConnection;
 use crate::db::schema::{attr_index, change_log, memberships, resources};
-use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
 /// How often an update that lost a race to a concurrent writer is retried.
@@ -39,7 +40,7 @@ const MAX_WRITE_ATTEMPTS: usize = 5;
 
 /// Rows per INSERT statement for index rows (well under SQLite's limit of
 /// bound parameters per statement).
-const INDEX_INSERT_CHUNK: usize = 500;
+const INDEX_INSERT_CHUNK: usize = 32;
 
 #[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = resources)]
@@ -85,22 +86,6 @@ impl ResourceRow {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = attr_index)]
-#[diesel(treat_none_as_default_value = false)]
-struct NewIndexRow<'a> {
-    resource_pk: i64,
-    tenant_id: i64,
-    resource_type: &'a str,
-    attr: &'a str,
-    ordinal: i32,
-    text_folded: Option<&'a str>,
-    text_exact: Option<&'a str>,
-    num: Option<f64>,
-    time_us: Option<i64>,
-    boolean: Option<bool>,
-}
-
 #[derive(Queryable)]
 struct IndexRowData {
     attr: String,
@@ -127,6 +112,7 @@ struct ChangeRow {
 
 /// The columns derived from a document: what uniqueness and point lookups
 /// read without parsing JSON.
+#[derive(Debug, PartialEq)]
 pub(super) struct Derived {
     pub(super) user_name_folded: Option<String>,
     pub(super) display_name_folded: Option<String>,
@@ -256,41 +242,43 @@ pub(super) fn write_index_rows(
     pk: i64,
     rows: &[IndexRow],
 ) -> QueryResult<()> {
-    let new_rows: Vec<NewIndexRow<'_>> = rows
-        .iter()
-        .map(|r| {
-            let mut row = NewIndexRow {
-                resource_pk: pk,
-                tenant_id: tenant.0,
-                resource_type,
-                attr: &r.attr,
-                ordinal: r.ordinal,
-                text_folded: None,
-                text_exact: None,
-                num: None,
-                time_us: None,
-                boolean: None,
-            };
+    // Fixed chunks give at most INDEX_INSERT_CHUNK statement texts, each
+    // prepared once per connection (see store::stmt).
+    for chunk in rows.chunks(INDEX_INSERT_CHUNK) {
+        let mut insert = Stmt::new();
+        insert.sql(
+            "INSERT INTO attr_index (resource_pk, tenant_id, resource_type, attr, ordinal, \
+             text_folded, text_exact, num, time_us, boolean) VALUES ",
+        );
+        for (i, r) in chunk.iter().enumerate() {
+            let (mut text_folded, mut text_exact) = (None, None);
+            let (mut num, mut time_us, mut boolean) = (None, None, None);
             match &r.value {
                 IndexValue::Text { folded, exact } => {
-                    row.text_folded = Some(folded);
-                    row.text_exact = exact.as_deref();
+                    text_folded = Some(folded.as_str());
+                    text_exact = exact.as_deref();
                 }
-                IndexValue::Number(n) => row.num = Some(*n),
-                IndexValue::Time(t) => row.time_us = Some(*t),
-                IndexValue::Bool(b) => row.boolean = Some(*b),
+                IndexValue::Number(n) => num = Some(*n),
+                IndexValue::Time(t) => time_us = Some(*t),
+                IndexValue::Bool(b) => boolean = Some(*b),
             }
-            row
-        })
-        .collect();
-    // Multi-row INSERT is not available through the multi-backend
-    // connection, so each backend gets the same statement on its own type.
-    for chunk in new_rows.chunks(INDEX_INSERT_CHUNK) {
-        let insert = diesel::insert_into(attr_index::table).values(chunk);
-        match conn {
-            AnyConnection::Sqlite(c) => insert.execute(c)?,
-            AnyConnection::Pg(c) => insert.execute(c)?,
-        };
+            insert
+                .sql(if i == 0 { "(" } else { ", (" })
+                .vals(&[
+                    Val::Int(Some(pk)),
+                    Val::Int(Some(tenant.0)),
+                    Val::Text(Some(resource_type)),
+                    Val::Text(Some(&r.attr)),
+                    Val::Int(Some(i64::from(r.ordinal))),
+                    Val::Text(text_folded),
+                    Val::Text(text_exact),
+                    Val::Float(num),
+                    Val::Int(time_us),
+                    Val::Bool(boolean),
+                ])
+                .sql(")");
+        }
+        insert.run(conn)?;
     }
     Ok(())
 }
@@ -343,6 +331,41 @@ fn rewrite_index_rows(
     write_index_rows(conn, tenant, resource_type, pk, &fresh)
 }
 
+/// Inserts the row of a new resource (version 1); its key.
+fn insert_resource_row(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    resource_type: &str,
+    id: &str,
+    document: &Value,
+    derived: &Derived,
+    at: NaiveDateTime,
+) -> QueryResult<i64> {
+    let document = document.to_string();
+    let rows: Vec<IntRow> = Stmt::new()
+        .sql(
+            "INSERT INTO resources (tenant_id, resource_type, id, version, document, \
+             user_name_folded, display_name_folded, external_id, display, created, \
+             last_modified) VALUES (",
+        )
+        .vals(&[
+            Val::Int(Some(tenant.0)),
+            Val::Text(Some(resource_type)),
+            Val::Text(Some(id)),
+            Val::Int(Some(1)),
+            Val::Text(Some(&document)),
+            Val::Text(derived.user_name_folded.as_deref()),
+            Val::Text(derived.display_name_folded.as_deref()),
+            Val::Text(derived.external_id.as_deref()),
+            Val::Text(derived.display.as_deref()),
+            Val::Time(Some(at)),
+            Val::Time(Some(at)),
+        ])
+        .sql(") RETURNING pk AS n")
+        .rows(conn)?;
+    rows.first().map(|r| r.n).ok_or(DieselError::NotFound)
+}
+
 fn log_change(
     conn: &mut AnyConnection,
     ctx: WriteContext,
@@ -356,17 +379,22 @@ fn log_change(
         // Rules are evaluated from these marks (see store::lifecycle).
         super::lifecycle::mark_user_due(conn, ctx.tenant_id, id)?;
     }
-    diesel::insert_into(change_log::table)
-        .values((
-            change_log::tenant_id.eq(ctx.tenant_id.0),
-            change_log::resource_type.eq(resource_type),
-            change_log::resource_id.eq(id),
-            change_log::version.eq(version),
-            change_log::op.eq(op.as_str()),
-            change_log::actor.eq(ctx.actor),
-            change_log::at.eq(at),
-        ))
-        .execute(conn)?;
+    Stmt::new()
+        .sql(
+            "INSERT INTO change_log (tenant_id, resource_type, resource_id, version, op, actor, at) \
+             VALUES (",
+        )
+        .vals(&[
+            Val::Int(Some(ctx.tenant_id.0)),
+            Val::Text(Some(resource_type)),
+            Val::Text(Some(id)),
+            Val::Int(Some(version)),
+            Val::Text(Some(op.as_str())),
+            Val::Int(ctx.actor),
+            Val::Time(Some(at)),
+        ])
+        .sql(")")
+        .run(conn)?;
     Ok(())
 }
 
@@ -550,22 +578,36 @@ fn write_version(
     let document = canonical_document(document, rs, &current.id, version, current.created, at)?;
     let derived = Derived::of(&document, rs);
     let rows = index_rows(&document, rs);
-    let updated = diesel::update(
-        resources::table
-            .filter(resources::pk.eq(current.pk))
-            .filter(resources::version.eq(current.version)),
-    )
-    .set((
-        resources::version.eq(version),
-        resources::document.eq(document.to_string()),
-        resources::user_name_folded.eq(derived.user_name_folded.as_deref()),
-        resources::display_name_folded.eq(derived.display_name_folded.as_deref()),
-        resources::external_id.eq(derived.external_id.as_deref()),
-        resources::display.eq(derived.display.as_deref()),
-        resources::last_modified.eq(to_db_time(at)),
-    ))
-    .execute(conn)
-    .map_err(|e| uniqueness_error(e, &document))?;
+    let text = document.to_string();
+    let mut update = Stmt::new();
+    update
+        .sql("UPDATE resources SET version = ")
+        .val(Val::Int(Some(version)))
+        .sql(", document = ")
+        .val(Val::Text(Some(&text)))
+        .sql(", last_modified = ")
+        .val(Val::Time(Some(to_db_time(at))));
+    // SQLite rewrites the entries of every index over a column the
+    // statement sets, changed or not: set the derived columns only when
+    // they change (a PATCH of `title` leaves them alone).
+    if derived != Derived::of(&current.document, rs) {
+        update
+            .sql(", user_name_folded = ")
+            .val(Val::Text(derived.user_name_folded.as_deref()))
+            .sql(", display_name_folded = ")
+            .val(Val::Text(derived.display_name_folded.as_deref()))
+            .sql(", external_id = ")
+            .val(Val::Text(derived.external_id.as_deref()))
+            .sql(", display = ")
+            .val(Val::Text(derived.display.as_deref()));
+    }
+    let updated = update
+        .sql(" WHERE pk = ")
+        .val(Val::Int(Some(current.pk)))
+        .sql(" AND version = ")
+        .val(Val::Int(Some(current.version)))
+        .run(conn)
+        .map_err(|e| uniqueness_error(e, &document))?;
     if updated == 0 {
         return Err(scim_core::Error::new(ErrorKind::Conflict, LOST_RACE).into());
     }
@@ -690,8 +732,7 @@ impl ResourceStore for Store {
         let resource_type = rs.resource_type().id.as_str();
         let id = new_id()?;
         let at = now();
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<StoredResource> {
+        self.write(|conn| -> Result<StoredResource> {
             let mut document = document;
             let members = if holds_members(rs) {
                 Some(prepare_members(conn, ctx.tenant_id, &id, &mut document)?)
@@ -701,23 +742,16 @@ impl ResourceStore for Store {
             let document = canonical_document(document, rs, &id, 1, at, at)?;
             let derived = Derived::of(&document, rs);
             let rows = index_rows(&document, rs);
-            let pk: i64 = diesel::insert_into(resources::table)
-                .values((
-                    resources::tenant_id.eq(ctx.tenant_id.0),
-                    resources::resource_type.eq(resource_type),
-                    resources::id.eq(&id),
-                    resources::version.eq(1_i64),
-                    resources::document.eq(document.to_string()),
-                    resources::user_name_folded.eq(derived.user_name_folded.as_deref()),
-                    resources::display_name_folded.eq(derived.display_name_folded.as_deref()),
-                    resources::external_id.eq(derived.external_id.as_deref()),
-                    resources::display.eq(derived.display.as_deref()),
-                    resources::created.eq(to_db_time(at)),
-                    resources::last_modified.eq(to_db_time(at)),
-                ))
-                .returning(resources::pk)
-                .get_result(conn)
-                .map_err(|e| uniqueness_error(e, &document))?;
+            let pk = insert_resource_row(
+                conn,
+                ctx.tenant_id,
+                resource_type,
+                &id,
+                &document,
+                &derived,
+                to_db_time(at),
+            )
+            .map_err(|e| uniqueness_error(e, &document))?;
             write_index_rows(conn, ctx.tenant_id, resource_type, pk, &rows)?;
             let mut touched = vec![pk];
             if let Some(members) = members {
@@ -789,11 +823,10 @@ impl ResourceStore for Store {
         change: &mut dyn FnMut(&StoredResource) -> Result<Value>,
     ) -> Result<StoredResource> {
         let resource_type = rs.resource_type().id.as_str();
-        let mut conn = self.conn()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = write_transaction(&mut conn, |conn| -> Result<StoredResource> {
+            let result = self.write(|conn| -> Result<StoredResource> {
                 let current = load_for_update(conn, ctx.tenant_id, resource_type, id)?
                     .ok_or_else(|| not_found(rs, id))?;
                 check_version(current.version, expected_version)?;
@@ -827,11 +860,10 @@ impl ResourceStore for Store {
         expected_version: Option<i64>,
     ) -> Result<()> {
         let resource_type = rs.resource_type().id.as_str();
-        let mut conn = self.conn()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = write_transaction(&mut conn, |conn| -> Result<()> {
+            let result = self.write(|conn| -> Result<()> {
                 let (pk, version, before) =
                     load_for_delete(conn, ctx.tenant_id, resource_type, id)?
                         .ok_or_else(|| not_found(rs, id))?;

@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use super::audit::{self, NewAuditEntry};
 use super::provisioning::mark_due;
 use super::{Store, TenantId, from_db_time, now, to_db_time};
+use crate::db::AnyConnection;
 use crate::db::schema::{
     applications, assignments, memberships, resources, review_campaigns, review_items,
 };
-use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
 /// The actor of what the scheduler does.
@@ -610,8 +610,7 @@ impl ReviewStore for Store {
         actor: &str,
         spec: &NewCampaign,
     ) -> Result<Campaign> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Campaign> {
+        self.write(|conn| -> Result<Campaign> {
             let rows = accesses(conn, tenant, &spec.scope)?;
             let (scope_type, scope_id) = spec.scope.parts();
             let at = to_db_time(now());
@@ -695,8 +694,7 @@ impl ReviewStore for Store {
         decision: Decision,
         comment: Option<&str>,
     ) -> Result<ReviewItem> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<ReviewItem> {
+        self.write(|conn| -> Result<ReviewItem> {
             if lock_campaign(conn, tenant, campaign)? != "open" {
                 return Err(conflict(format!("campaign {campaign} is closed")));
             }
@@ -720,8 +718,7 @@ impl ReviewStore for Store {
     }
 
     fn close_campaign(&self, tenant: TenantId, actor: &str, id: i64) -> Result<Campaign> {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| -> Result<Campaign> {
+        self.write(|conn| -> Result<Campaign> {
             if lock_campaign(conn, tenant, id)? != "open" {
                 return Err(conflict(format!("campaign {id} is closed already")));
             }
@@ -741,10 +738,9 @@ impl ReviewStore for Store {
         let mut closed = 0;
         for (tenant, id) in due {
             let tenant = TenantId(tenant);
-            let mut conn = self.conn()?;
             // Another replica may have closed it meanwhile: check again
             // under the lock.
-            let done = write_transaction(&mut conn, |conn| -> Result<bool> {
+            let done = self.write(|conn| -> Result<bool> {
                 if lock_campaign(conn, tenant, id)? != "open" {
                     return Ok(false);
                 }

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::{Store, Tenant, TenantId, TenantStore, from_db_time, now, to_db_time};
+use crate::db::AnyConnection;
 use crate::db::schema::tenants;
-use crate::db::{AnyConnection, write_transaction};
 use crate::error::{Error, Result};
 
 #[derive(Queryable, Selectable)]
@@ -53,8 +53,7 @@ fn find(conn: &mut AnyConnection, name: &str) -> QueryResult<Option<Tenant>> {
 impl TenantStore for Store {
     fn ensure_tenant(&self, name: &str) -> Result<Tenant> {
         check_name(name)?;
-        let mut conn = self.conn()?;
-        let created = write_transaction(&mut conn, |conn| -> Result<Tenant> {
+        let created = self.write(|conn| -> Result<Tenant> {
             if let Some(t) = find(conn, name)? {
                 return Ok(t);
             }
@@ -74,7 +73,7 @@ impl TenantStore for Store {
             Err(Error::Database(DieselError::DatabaseError(
                 DatabaseErrorKind::UniqueViolation,
                 _,
-            ))) => find(&mut conn, name)?
+            ))) => find(&mut *self.conn()?, name)?
                 .ok_or_else(|| Error::internal(format!("tenant '{name}' vanished"))),
             other => other,
         }

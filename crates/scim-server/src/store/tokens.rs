@@ -7,7 +7,6 @@ use super::{
     IssuedToken, Principal, Store, TenantId, TokenInfo, TokenStore, from_db_time, now, to_db_time,
 };
 use crate::db::schema::{tenants, tokens};
-use crate::db::write_transaction;
 use crate::error::{Error, Result};
 use crate::tokens::{
     Scopes, forget_verified, generate_secret, hash_secret, hashes_equal, looks_like_secret,
@@ -73,8 +72,7 @@ impl TokenStore for Store {
         }
         let secret = generate_secret()?;
         let hash = hash_secret(&secret);
-        let mut conn = self.conn()?;
-        let (row, tenant_name) = write_transaction(&mut conn, |conn| -> Result<_> {
+        let (row, tenant_name) = self.write(|conn| -> Result<_> {
             let tenant_name: String = tenants::table
                 .find(tenant.0)
                 .select(tenants::name)
@@ -165,11 +163,10 @@ impl TokenStore for Store {
     }
 
     fn revoke_token(&self, id: i64) -> Result<Option<TokenInfo>> {
-        let mut conn = self.conn()?;
         // Forgotten before and after: a request verifying the token while
         // the revocation commits cannot leave it cached.
         forget_verified(id);
-        let revoked = write_transaction(&mut conn, |conn| -> Result<_> {
+        let revoked = self.write(|conn| -> Result<_> {
             diesel::update(tokens::table.find(id).filter(tokens::revoked_at.is_null()))
                 .set(tokens::revoked_at.eq(to_db_time(now())))
                 .execute(conn)?;
