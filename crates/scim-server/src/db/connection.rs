@@ -159,7 +159,8 @@ PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;
 PRAGMA mmap_size = 1073741824;
-PRAGMA cache_size = -8192;";
+PRAGMA cache_size = -8192;
+PRAGMA journal_size_limit = 67108864;";
 
 fn connect_error(url: &DatabaseUrl, e: &ConnectionError) -> Error {
     Error::Connection(format!("cannot open {url}: {e}"))
@@ -243,19 +244,40 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// beside the writer instead and never waits for it. The writer and the
 /// pool's connections are opened with automatic checkpoints off (see
 /// [`ConnectionManager::with_manual_checkpoints`]).
-pub fn spawn_checkpointer(url: &DatabaseUrl, alive: std::sync::Weak<()>) -> Result<()> {
+///
+/// SQLite starts the log over from its beginning only when a write
+/// transaction begins after a checkpoint copied every frame in it. Under
+/// steady writes the writer always appends frames while this thread's
+/// checkpoint runs, so the log would grow without end (and the file
+/// system zero every new block of it). After each checkpoint, a second one
+/// therefore runs on `gate`'s writer connection between its transactions:
+/// it copies only the few frames written meanwhile, and then the writer's
+/// next transaction restarts the log.
+pub fn spawn_checkpointer(
+    url: &DatabaseUrl,
+    gate: Option<WriteGate>,
+    alive: std::sync::Weak<()>,
+) -> Result<()> {
     let mut conn = url.establish()?;
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while alive.strong_count() > 0 {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-                    log::warn!("WAL checkpoint failed: {e}");
+                checkpoint(&mut conn);
+                if let Some(gate) = &gate {
+                    gate.when_idle(checkpoint);
                 }
             }
         })?;
     Ok(())
+}
+
+/// Runs a passive checkpoint on `conn`, logging a failure.
+fn checkpoint(conn: &mut AnyConnection) {
+    if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+        log::warn!("WAL checkpoint failed: {e}");
+    }
 }
 
 /// Why r2d2 could not open or check a connection.

@@ -139,6 +139,17 @@ impl WriteGate {
         }
     }
 
+    /// Runs `f` on the writer connection if it is open and between
+    /// transactions, holding off writes until `f` returns; `None` when it
+    /// is not (no connection yet, or a batch is open).
+    pub fn when_idle<T>(&self, f: impl FnOnce(&mut AnyConnection) -> T) -> Option<T> {
+        let mut w = lock(&self.0.state);
+        if w.open.is_some() {
+            return None;
+        }
+        w.conn.as_mut().map(f)
+    }
+
     /// Runs `f` as one write: see the module documentation. Returns once
     /// the transaction holding it has committed (or `f`'s own error at
     /// once, its changes rolled back).

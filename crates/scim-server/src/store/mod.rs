@@ -504,9 +504,10 @@ impl Store {
         }
         let sqlite_file = url.backend() == Backend::Sqlite && !url.is_memory();
         let pool = db::build_pool(url, opts.pool, opts.events, sqlite_file)?;
+        let write_gate = sqlite_file.then(|| db::WriteGate::new(url.clone()));
         let checkpointer = if sqlite_file {
             let alive = Arc::new(());
-            db::spawn_checkpointer(url, Arc::downgrade(&alive))?;
+            db::spawn_checkpointer(url, write_gate.clone(), Arc::downgrade(&alive))?;
             Some(alive)
         } else {
             None
@@ -516,7 +517,7 @@ impl Store {
             backend: url.backend(),
             registry: Arc::new(SchemaRegistry::core()),
             secrets: Arc::default(),
-            write_gate: sqlite_file.then(|| db::WriteGate::new(url.clone())),
+            write_gate,
             _checkpointer: checkpointer,
         };
         if url.is_memory() {
