@@ -152,7 +152,8 @@ impl DatabaseUrl {
 /// Reads go through a memory map of the database file instead of a
 /// `pread` per page, and statement journals (kept while a multi-row
 /// statement may still fail inside a transaction) stay in memory instead
-/// of a temporary file.
+/// of a temporary file. A log that grew is cut back to
+/// [`WAL_RESTART_BYTES`] when it restarts.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -250,27 +251,46 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// steady writes the writer always appends frames while this thread's
 /// checkpoint runs, so the log would grow without end (and the file
 /// system zero every new block of it). After each checkpoint, a second one
-/// therefore runs on `gate`'s writer connection between its transactions:
-/// it copies only the few frames written meanwhile, and then the writer's
-/// next transaction restarts the log.
+/// therefore runs on `gate`'s writer connection between its transactions
+/// once the log file is longer than [`WAL_RESTART_BYTES`]: it copies only
+/// the frames written meanwhile, and then the writer's next transaction
+/// restarts the log. Writes wait for it (and its two `fsync`s), so it
+/// does not run while the log is short.
 pub fn spawn_checkpointer(
     url: &DatabaseUrl,
     gate: Option<WriteGate>,
     alive: std::sync::Weak<()>,
 ) -> Result<()> {
     let mut conn = url.establish()?;
+    let wal = match url {
+        DatabaseUrl::Sqlite(path) => Some(std::path::PathBuf::from(format!("{path}-wal"))),
+        DatabaseUrl::Postgres(_) => None,
+    };
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while alive.strong_count() > 0 {
                 std::thread::sleep(CHECKPOINT_EVERY);
                 checkpoint(&mut conn);
-                if let Some(gate) = &gate {
+                if let Some(gate) = &gate
+                    && wal.as_deref().is_some_and(log_too_long)
+                {
                     gate.when_idle(checkpoint);
                 }
             }
         })?;
     Ok(())
+}
+
+/// The log length past which [`spawn_checkpointer`] restarts the log; also
+/// SQLite's `journal_size_limit` in [`SQLITE_PRAGMAS`], the length a
+/// restarted log file is cut back to.
+const WAL_RESTART_BYTES: u64 = 64 << 20;
+
+/// Whether the log file at `wal` is longer than [`WAL_RESTART_BYTES`]; true
+/// when its length cannot be read (a `file:` URI names no plain path).
+fn log_too_long(wal: &std::path::Path) -> bool {
+    std::fs::metadata(wal).map_or(true, |m| m.len() > WAL_RESTART_BYTES)
 }
 
 /// Runs a passive checkpoint on `conn`, logging a failure.

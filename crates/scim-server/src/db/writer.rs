@@ -365,7 +365,9 @@ mod tests {
         let url = DatabaseUrl::parse(dir.path().join("w.db").to_str().unwrap()).unwrap();
         url.establish()
             .unwrap()
-            .batch_execute("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .batch_execute(
+                "CREATE TABLE t (v INTEGER NOT NULL UNIQUE); CREATE TABLE b (v BLOB NOT NULL)",
+            )
             .unwrap();
         (dir, WriteGate::new(url))
     }
@@ -402,6 +404,52 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         panic!("no second writer arrived");
+    }
+
+    #[test]
+    fn the_log_starts_over_under_steady_writes() {
+        // One writer that never pauses for long: the checkpointer's own
+        // checkpoint never catches up with it, so only the one it runs on
+        // the writer connection lets the log start over.
+        let (dir, gate) = gate();
+        let alive = Arc::new(());
+        let url = gate.0.manager.url().clone();
+        super::super::connection::spawn_checkpointer(
+            &url,
+            Some(gate.clone()),
+            Arc::downgrade(&alive),
+        )
+        .unwrap();
+        let wal = dir.path().join("w.db-wal");
+        let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        // Rows of 64 KiB, up to about 260 MB of log if it never started
+        // over: once it does, its file is cut back to journal_size_limit.
+        let (mut last, mut longest, mut cut_back) = (0, 0, false);
+        for _ in 0..4_000 {
+            gate.write(|c| c.batch_execute("INSERT INTO b (v) VALUES (randomblob(65536))"))
+                .unwrap();
+            let len = wal_len();
+            cut_back |= len < last;
+            (last, longest) = (len, longest.max(len));
+            if cut_back {
+                break;
+            }
+        }
+        drop(alive);
+        assert!(
+            cut_back,
+            "the log grew to {longest} bytes and never started over"
+        );
+        assert!(longest > 64 << 20, "it grew past the limit first");
+    }
+
+    #[test]
+    fn when_idle_runs_only_between_transactions() {
+        let (_dir, gate) = gate();
+        assert_eq!(gate.when_idle(|_| 1), None, "no writer connection yet");
+        gate.write(|c| insert(c, 1)).unwrap();
+        assert_eq!(gate.when_idle(|c| insert(c, 2).is_ok()), Some(true));
+        assert_eq!(values(&gate), vec![1, 2]);
     }
 
     #[test]
