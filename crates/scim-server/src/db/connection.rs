@@ -250,12 +250,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// transaction begins after a checkpoint copied every frame in it. Under
 /// steady writes the writer always appends frames while this thread's
 /// checkpoint runs, so the log would grow without end (and the file
-/// system zero every new block of it). After each checkpoint, a second one
-/// therefore runs on `gate`'s writer connection between its transactions
-/// once the log file is longer than [`WAL_RESTART_BYTES`]: it copies only
-/// the frames written meanwhile, and then the writer's next transaction
-/// restarts the log. Writes wait for it (and its two `fsync`s), so it
-/// does not run while the log is short.
+/// system zero every new block of it). Once the log file is longer than
+/// [`WAL_RESTART_BYTES`], this thread therefore asks `gate` for a second
+/// checkpoint on its writer connection right after its next commit
+/// ([`WriteGate::request_log_restart`]): it copies only the frames written
+/// since, and then the writer's next transaction restarts the log. Writes
+/// wait for it (and its two `fsync`s), so it is not asked for while the
+/// log is short.
 pub fn spawn_checkpointer(
     url: &DatabaseUrl,
     gate: Option<WriteGate>,
@@ -275,7 +276,7 @@ pub fn spawn_checkpointer(
                 if let Some(gate) = &gate
                     && wal.as_deref().is_some_and(log_too_long)
                 {
-                    gate.when_idle(checkpoint);
+                    gate.request_log_restart();
                 }
             }
         })?;
@@ -294,7 +295,7 @@ fn log_too_long(wal: &std::path::Path) -> bool {
 }
 
 /// Runs a passive checkpoint on `conn`, logging a failure.
-fn checkpoint(conn: &mut AnyConnection) {
+pub(super) fn checkpoint(conn: &mut AnyConnection) {
     if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
         log::warn!("WAL checkpoint failed: {e}");
     }

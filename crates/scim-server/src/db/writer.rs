@@ -29,14 +29,14 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::connection::{AnyConnection, ConnectionManager, DatabaseUrl};
+use super::connection::{AnyConnection, ConnectionManager, DatabaseUrl, checkpoint};
 
 type Tm = <AnyConnection as Connection>::TransactionManager;
 
@@ -66,6 +66,8 @@ struct Gate {
     writes: AtomicU64,
     /// Transactions committed.
     commits: AtomicU64,
+    /// Set by [`WriteGate::request_log_restart`].
+    restart_wanted: AtomicBool,
 }
 
 /// What a [`WriteGate`] has done since it was made.
@@ -128,6 +130,7 @@ impl WriteGate {
             queued: AtomicUsize::new(0),
             writes: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            restart_wanted: AtomicBool::new(false),
         }))
     }
 
@@ -139,15 +142,10 @@ impl WriteGate {
         }
     }
 
-    /// Runs `f` on the writer connection if it is open and between
-    /// transactions, holding off writes until `f` returns; `None` when it
-    /// is not (no connection yet, or a batch is open).
-    pub fn when_idle<T>(&self, f: impl FnOnce(&mut AnyConnection) -> T) -> Option<T> {
-        let mut w = lock(&self.0.state);
-        if w.open.is_some() {
-            return None;
-        }
-        w.conn.as_mut().map(f)
+    /// Asks for a checkpoint on the writer connection right after its next
+    /// commit, while it holds the gate (see [`super::connection::spawn_checkpointer`]).
+    pub fn request_log_restart(&self) {
+        self.0.restart_wanted.store(true, Ordering::SeqCst);
     }
 
     /// Runs `f` as one write: see the module documentation. Returns once
@@ -224,6 +222,15 @@ impl WriteGate {
                 gate.commits.fetch_add(1, Ordering::Relaxed);
             }
             gate.settled.notify_all();
+            // No transaction is open and no frame can be appended until the
+            // gate is released: this checkpoint copies every frame, so the
+            // next transaction starts the log over.
+            if outcome.is_ok()
+                && gate.restart_wanted.swap(false, Ordering::SeqCst)
+                && let Ok(conn) = w.conn()
+            {
+                checkpoint(conn);
+            }
             outcome
         };
         drop(w);
@@ -441,15 +448,6 @@ mod tests {
             "the log grew to {longest} bytes and never started over"
         );
         assert!(longest > 64 << 20, "it grew past the limit first");
-    }
-
-    #[test]
-    fn when_idle_runs_only_between_transactions() {
-        let (_dir, gate) = gate();
-        assert_eq!(gate.when_idle(|_| 1), None, "no writer connection yet");
-        gate.write(|c| insert(c, 1)).unwrap();
-        assert_eq!(gate.when_idle(|c| insert(c, 2).is_ok()), Some(true));
-        assert_eq!(values(&gate), vec![1, 2]);
     }
 
     #[test]
