@@ -96,24 +96,31 @@ fn run(args: &Args) -> Result<(), String> {
         Some(url) => target::Database::existing(url)?,
         None => target::Database::create(args.postgres.as_deref())?,
     };
-    println!(
-        "# scim-bench: {} users, backend {}, {} in flight, {} s per figure",
-        args.users,
-        db.backend(),
-        args.concurrency,
-        args.seconds
-    );
     let seeded = if args.no_seed {
         seed::existing(&db.url, args.users)?
     } else {
         seed::seed(&db.url, args.users, args.batch)?
     };
     println!(
-        "seed              {:>10} users in {:.1} s ({:.0} users/s)",
-        args.users,
-        seeded.elapsed.as_secs_f64(),
-        args.users as f64 / seeded.elapsed.as_secs_f64().max(1e-9)
+        "# scim-bench: {} users in the database, backend {}, {} in flight, {} s per figure",
+        seeded.in_database,
+        db.backend(),
+        args.concurrency,
+        args.seconds
     );
+    if args.no_seed {
+        println!(
+            "seed              (none: the figures use the users seeded first, --users {})",
+            seeded.users
+        );
+    } else {
+        println!(
+            "seed              {:>10} users in {:.1} s ({:.0} users/s)",
+            args.users,
+            seeded.elapsed.as_secs_f64(),
+            args.users as f64 / seeded.elapsed.as_secs_f64().max(1e-9)
+        );
+    }
     let server = target::Server::start(args.server.as_deref(), &db.url)?;
     let ceiling = target::Ceiling::start()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

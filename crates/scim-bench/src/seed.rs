@@ -14,8 +14,11 @@ pub struct Seeded {
     pub elapsed: Duration,
     /// Ids of a sample of the users (every user up to 20,000).
     pub ids: Vec<String>,
-    /// How many users there are.
+    /// How many users the figures pick from (`user0` to `user{users-1}`).
     pub users: u64,
+    /// How many users the database holds (more than `users` in a kept
+    /// database that earlier runs created users in).
+    pub in_database: u64,
 }
 
 /// The user number `i`: `user{i}`, two emails, a name, an enterprise part.
@@ -117,6 +120,7 @@ pub fn seed(url: &str, n: u64, batch: u64) -> Result<Seeded, String> {
         elapsed,
         ids,
         users: n,
+        in_database: n,
     })
 }
 
@@ -167,5 +171,6 @@ pub fn existing(url: &str, n: u64) -> Result<Seeded, String> {
         elapsed: Duration::ZERO,
         ids: page.resources.into_iter().map(|r| r.id).collect(),
         users: n,
+        in_database: page.total,
     })
 }
