@@ -137,6 +137,7 @@ impl DatabaseUrl {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(|e| connect_error(self, &e))?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
+                conn.batch_execute(&format!("PRAGMA journal_size_limit = {WAL_RESTART_BYTES}"))?;
                 Ok(AnyConnection::Sqlite(conn))
             }
             Self::Postgres(url) => {
@@ -152,16 +153,15 @@ impl DatabaseUrl {
 /// Reads go through a memory map of the database file instead of a
 /// `pread` per page, and statement journals (kept while a multi-row
 /// statement may still fail inside a transaction) stay in memory instead
-/// of a temporary file. A log that grew is cut back to
-/// [`WAL_RESTART_BYTES`] when it restarts.
+/// of a temporary file. `establish` also sets `journal_size_limit`: a log
+/// that grew is cut back to [`WAL_RESTART_BYTES`] when it restarts.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;
 PRAGMA mmap_size = 1073741824;
-PRAGMA cache_size = -8192;
-PRAGMA journal_size_limit = 67108864;";
+PRAGMA cache_size = -8192;";
 
 fn connect_error(url: &DatabaseUrl, e: &ConnectionError) -> Error {
     Error::Connection(format!("cannot open {url}: {e}"))
@@ -234,7 +234,7 @@ impl ConnectionManager {
 /// How often [`spawn_checkpointer`] checkpoints.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// Checkpoints the write-ahead log of the SQLite file at `url` every
+/// Checkpoints the write-ahead log of `gate`'s SQLite file every
 /// [`CHECKPOINT_EVERY`] from a thread with its own connection, until
 /// `alive` has no strong reference left.
 ///
@@ -251,21 +251,19 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// steady writes the writer always appends frames while this thread's
 /// checkpoint runs, so the log would grow without end (and the file
 /// system zero every new block of it). Once the log file is longer than
-/// [`WAL_RESTART_BYTES`], this thread therefore asks `gate` for a second
+/// [`WAL_RESTART_BYTES`], this thread therefore asks the gate for a second
 /// checkpoint on its writer connection right after its next commit
 /// ([`WriteGate::request_log_restart`]): it copies only the frames written
 /// since, and then the writer's next transaction restarts the log. Writes
 /// wait for it (and its two `fsync`s), so it is not asked for while the
 /// log is short.
-pub fn spawn_checkpointer(
-    url: &DatabaseUrl,
-    gate: Option<WriteGate>,
-    alive: std::sync::Weak<()>,
-) -> Result<()> {
-    let mut conn = url.establish()?;
-    let wal = match url {
-        DatabaseUrl::Sqlite(path) => Some(std::path::PathBuf::from(format!("{path}-wal"))),
-        DatabaseUrl::Postgres(_) => None,
+pub fn spawn_checkpointer(gate: WriteGate, alive: std::sync::Weak<()>) -> Result<()> {
+    let mut conn = gate.url().establish()?;
+    let wal = match gate.url() {
+        DatabaseUrl::Sqlite(path) => std::path::PathBuf::from(format!("{path}-wal")),
+        DatabaseUrl::Postgres(_) => {
+            return Err(Error::Config("checkpoints are for SQLite files".into()));
+        }
     };
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
@@ -273,9 +271,7 @@ pub fn spawn_checkpointer(
             while alive.strong_count() > 0 {
                 std::thread::sleep(CHECKPOINT_EVERY);
                 checkpoint(&mut conn);
-                if let Some(gate) = &gate
-                    && wal.as_deref().is_some_and(log_too_long)
-                {
+                if log_too_long(&wal) {
                     gate.request_log_restart();
                 }
             }
@@ -284,7 +280,7 @@ pub fn spawn_checkpointer(
 }
 
 /// The log length past which [`spawn_checkpointer`] restarts the log; also
-/// SQLite's `journal_size_limit` in [`SQLITE_PRAGMAS`], the length a
+/// SQLite's `journal_size_limit` (set by `establish`), the length a
 /// restarted log file is cut back to.
 const WAL_RESTART_BYTES: u64 = 64 << 20;
 

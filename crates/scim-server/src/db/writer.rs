@@ -142,6 +142,11 @@ impl WriteGate {
         }
     }
 
+    /// The database it writes.
+    pub fn url(&self) -> &DatabaseUrl {
+        self.0.manager.url()
+    }
+
     /// Asks for a checkpoint on the writer connection right after its next
     /// commit, while it holds the gate (see [`super::connection::spawn_checkpointer`]).
     pub fn request_log_restart(&self) {
@@ -420,13 +425,7 @@ mod tests {
         // the writer connection lets the log start over.
         let (dir, gate) = gate();
         let alive = Arc::new(());
-        let url = gate.0.manager.url().clone();
-        super::super::connection::spawn_checkpointer(
-            &url,
-            Some(gate.clone()),
-            Arc::downgrade(&alive),
-        )
-        .unwrap();
+        super::super::connection::spawn_checkpointer(gate.clone(), Arc::downgrade(&alive)).unwrap();
         let wal = dir.path().join("w.db-wal");
         let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
         // Rows of 64 KiB, up to about 260 MB of log if it never started

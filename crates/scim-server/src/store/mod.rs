@@ -505,12 +505,13 @@ impl Store {
         let sqlite_file = url.backend() == Backend::Sqlite && !url.is_memory();
         let pool = db::build_pool(url, opts.pool, opts.events, sqlite_file)?;
         let write_gate = sqlite_file.then(|| db::WriteGate::new(url.clone()));
-        let checkpointer = if sqlite_file {
-            let alive = Arc::new(());
-            db::spawn_checkpointer(url, write_gate.clone(), Arc::downgrade(&alive))?;
-            Some(alive)
-        } else {
-            None
+        let checkpointer = match &write_gate {
+            Some(gate) => {
+                let alive = Arc::new(());
+                db::spawn_checkpointer(gate.clone(), Arc::downgrade(&alive))?;
+                Some(alive)
+            }
+            None => None,
         };
         let store = Self {
             pool,
