@@ -22,7 +22,7 @@
 //!   `--body-timeout-secs` fails its extractor; the answer is 408 and the
 //!   connection is closed, so what was buffered is dropped with it.
 //!
-//! Refusals before the body is read close the connection as well: the
+//! Refusals of a request with a body close the connection as well: the
 //! unread body is never buffered.
 
 use std::collections::HashMap;
@@ -285,13 +285,23 @@ fn closing(mut response: HttpResponse) -> HttpResponse {
     response
 }
 
+/// The answer to a request refused before its body (if any) was read: a
+/// connection with an unread body is closed.
+fn before_body(response: HttpResponse, has_body: bool) -> HttpResponse {
+    if has_body {
+        closing(response)
+    } else {
+        response
+    }
+}
+
 /// 429 or 503 with `Retry-After`.
 fn refused(e: &Error) -> HttpResponse {
     let mut response = e.error_response();
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    closing(response)
+    response
 }
 
 /// The 408 of a body that did not arrive in time.
@@ -345,7 +355,7 @@ pub async fn guard(
     let principal = match principal {
         Ok(p) => p,
         Err(e) => {
-            let response = closing(e.error_response());
+            let response = before_body(e.error_response(), has_body);
             return Ok(req.into_response(response).map_into_right_body());
         }
     };
@@ -362,7 +372,8 @@ pub async fn guard(
         Err(refusal) => {
             let e = refusal.error(&caps);
             log::debug!("request refused: {e}");
-            return Ok(req.into_response(refused(&e)).map_into_right_body());
+            let response = before_body(refused(&e), has_body);
+            return Ok(req.into_response(response).map_into_right_body());
         }
     };
     req.extensions_mut().insert(principal);
