@@ -304,6 +304,76 @@ pub struct Settings {
         global = true
     )]
     pub review_interval: f64,
+
+    /// Request limits (api/limits.rs). Seconds a client has to send its
+    /// request headers (0: no limit).
+    #[arg(
+        long,
+        env = "SCIM_HEADER_TIMEOUT_SECS",
+        default_value_t = 5.0,
+        global = true
+    )]
+    pub header_timeout_secs: f64,
+
+    /// Seconds a client has to send a whole request body; a slower body is
+    /// answered 408 and its connection closed.
+    #[arg(
+        long,
+        env = "SCIM_BODY_TIMEOUT_SECS",
+        default_value_t = 30.0,
+        global = true
+    )]
+    pub body_timeout_secs: f64,
+
+    /// Bytes of request bodies the process reads at once (declared
+    /// lengths, reserved before reading); past it 503 with Retry-After.
+    #[arg(
+        long,
+        env = "SCIM_MAX_BYTES_IN_FLIGHT",
+        default_value_t = 64 * 1024 * 1024,
+        global = true
+    )]
+    pub max_bytes_in_flight: usize,
+
+    /// Bytes of request bodies one token sends at once; past it 429 with
+    /// Retry-After.
+    #[arg(
+        long,
+        env = "SCIM_MAX_BYTES_IN_FLIGHT_PER_TOKEN",
+        default_value_t = 8 * 1024 * 1024,
+        global = true
+    )]
+    pub max_bytes_in_flight_per_token: usize,
+
+    /// Requests one token has in progress at once; past it 429 with
+    /// Retry-After.
+    #[arg(
+        long,
+        env = "SCIM_MAX_REQUESTS_PER_TOKEN",
+        default_value_t = 64,
+        global = true
+    )]
+    pub max_requests_per_token: usize,
+
+    /// Requests one tenant has in progress at once; past it 429 with
+    /// Retry-After.
+    #[arg(
+        long,
+        env = "SCIM_MAX_REQUESTS_PER_TENANT",
+        default_value_t = 128,
+        global = true
+    )]
+    pub max_requests_per_tenant: usize,
+
+    /// /Bulk requests one tenant has in progress at once; past it 429
+    /// with Retry-After.
+    #[arg(
+        long,
+        env = "SCIM_BULK_MAX_CONCURRENT",
+        default_value_t = 2,
+        global = true
+    )]
+    pub bulk_max_concurrent: usize,
 }
 
 impl Settings {
@@ -376,6 +446,28 @@ impl Settings {
                 || (self.review_interval.is_finite()
                     && (0.01..=86400.0).contains(&self.review_interval)),
             "--review-interval must be 0 or between 0.01 and 86400 seconds",
+        )?;
+        check(
+            self.header_timeout_secs.is_finite()
+                && (0.0..=3600.0).contains(&self.header_timeout_secs),
+            "--header-timeout-secs must be between 0 and 3600",
+        )?;
+        check(
+            self.body_timeout_secs.is_finite() && (0.1..=3600.0).contains(&self.body_timeout_secs),
+            "--body-timeout-secs must be between 0.1 and 3600",
+        )?;
+        check(
+            self.max_bytes_in_flight_per_token >= self.max_body_bytes
+                && self.max_bytes_in_flight >= self.max_bytes_in_flight_per_token,
+            "--max-bytes-in-flight must be at least --max-bytes-in-flight-per-token, \
+             which must be at least --max-body-bytes",
+        )?;
+        check(
+            self.max_requests_per_token >= 1
+                && self.max_requests_per_tenant >= 1
+                && self.bulk_max_concurrent >= 1,
+            "--max-requests-per-token, --max-requests-per-tenant and \
+             --bulk-max-concurrent must be at least 1",
         )?;
         if let Some(key) = &self.secret_key {
             crate::secrets::SecretKey::from_base64(key)?;

@@ -91,6 +91,8 @@ pub fn start(
     let blocking_per_worker = (settings.pool_size as usize).div_ceil(workers).max(1);
     let max_body = settings.max_body_bytes;
     let shutdown = settings.shutdown_timeout_secs;
+    let header_timeout = std::time::Duration::from_secs_f64(settings.header_timeout_secs);
+    let limits = web::Data::new(api::limits::Limits::new(&settings));
     start_provisioning(&settings, &storage)?;
     let registry = Arc::new(schema_registry(&settings)?);
     start_lifecycle(&settings, &storage, &registry);
@@ -98,6 +100,7 @@ pub fn start(
         let interval = std::time::Duration::from_secs_f64(settings.review_interval);
         actix_web::rt::spawn(api::reviews::run_scheduler(storage.clone(), interval));
     }
+    let health = web::Data::from(api::health::Health::monitor(storage.clone())?);
     let state = web::Data::new(AppState {
         storage,
         registry,
@@ -108,13 +111,17 @@ pub fn start(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(limits.clone())
+            .app_data(health.clone())
             .configure(|cfg| api::routes::configure(cfg, max_body))
+            .wrap(from_fn(api::limits::guard))
             .wrap(from_fn(api::middleware::limit_body))
             .wrap(from_fn(api::middleware::observe))
     })
     .workers(workers)
     .worker_max_blocking_threads(blocking_per_worker)
     .shutdown_timeout(shutdown)
+    .client_request_timeout(header_timeout)
     .listen(listener)?;
     let server = match signals {
         Signals::Handle => server,

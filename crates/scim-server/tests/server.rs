@@ -50,6 +50,8 @@ mod lifecycle_api;
 mod lifecycle_jml;
 #[path = "server/lifecycle_temporary.rs"]
 mod lifecycle_temporary;
+#[path = "server/limits.rs"]
+mod limits;
 #[path = "server/me.rs"]
 mod me;
 #[path = "server/okta.rs"]
@@ -62,6 +64,8 @@ mod provisioning;
 mod queries;
 #[path = "server/reviews.rs"]
 mod reviews;
+#[path = "server/starvation.rs"]
+mod starvation;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]

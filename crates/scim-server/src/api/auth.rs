@@ -1,14 +1,16 @@
 //! Bearer-token authentication: the [`Auth`] extractor turns the
 //! `Authorization` header into a [`Principal`] (tenant, token, scopes), and
 //! [`Auth::require`] checks a scope. The tenant always comes from the token.
+//! Requests with a body are authenticated earlier, by the request limits
+//! ([`super::limits::guard`]), which leave the principal for the extractor.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::{AppState, blocking};
 use crate::error::{AuthFailure, Error, Result};
@@ -56,6 +58,28 @@ pub fn bearer_token(value: &[u8]) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The principal of an `Authorization` header value: 401 (`Missing`) for
+/// no bearer credential, 401 (`InvalidToken`) for an unknown, revoked or
+/// expired token. A token verified moments ago needs no database trip.
+pub async fn authenticate(state: &web::Data<AppState>, header: &HeaderValue) -> Result<Principal> {
+    let realm = &state.settings.auth_realm;
+    let fail = |failure| Error::Auth {
+        failure,
+        realm: realm.clone(),
+    };
+    let Some(token) = bearer_token(header.as_bytes()) else {
+        return Err(fail(AuthFailure::Missing));
+    };
+    if let Some(principal) = cached_principal(token) {
+        return Ok(principal);
+    }
+    let token = token.to_owned();
+    let storage = state.storage.clone();
+    blocking(move || storage.authenticate(&token))
+        .await?
+        .ok_or_else(|| fail(AuthFailure::InvalidToken))
+}
+
 impl FromRequest for Auth {
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self>>>>;
@@ -63,30 +87,23 @@ impl FromRequest for Auth {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let header = req.headers().get(header::AUTHORIZATION).cloned();
+        // The request limits authenticated it already (api/limits.rs).
+        let known = req.extensions().get::<Principal>().copied();
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| Error::internal("application state is not registered"))?;
             let realm = state.settings.auth_realm.clone();
-            let fail = |failure| Error::Auth {
-                failure,
-                realm: realm.clone(),
-            };
-            let Some(header) = header else {
-                return Err(fail(AuthFailure::Missing));
-            };
-            let Some(token) = bearer_token(header.as_bytes()) else {
-                return Err(fail(AuthFailure::Missing));
-            };
-            // A token verified moments ago needs no database round trip.
-            if let Some(principal) = cached_principal(token) {
+            if let Some(principal) = known {
                 return Ok(Auth::new(principal, &realm));
             }
-            let token = token.to_owned();
-            let storage = state.storage.clone();
-            match blocking(move || storage.authenticate(&token)).await? {
-                Some(principal) => Ok(Auth::new(principal, &realm)),
-                None => Err(fail(AuthFailure::InvalidToken)),
-            }
+            let Some(header) = header else {
+                return Err(Error::Auth {
+                    failure: AuthFailure::Missing,
+                    realm,
+                });
+            };
+            let principal = authenticate(&state, &header).await?;
+            Ok(Auth::new(principal, &realm))
         })
     }
 }

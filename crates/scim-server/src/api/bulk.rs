@@ -4,6 +4,12 @@
 //!   over `--max-body-bytes`, is 413 before anything runs; both limits are
 //!   advertised in the ServiceProviderConfig (`maxOperations`,
 //!   `maxPayloadSize`).
+//! - **Fairness.** Operations run in chunks of [`BULK_CHUNK`], each its
+//!   own trip to the blocking pool, so a long bulk request does not hold a
+//!   blocking thread for its whole length; passwords are hashed before
+//!   each write (see [`crate::password`]). A tenant has at most
+//!   `--bulk-max-concurrent` bulk requests in progress (429 beyond, see
+//!   [`super::limits`]).
 //! - **One transaction per operation**, as if each were its own request;
 //!   a failed operation does not undo the others. The response lists each
 //!   processed operation's `status`, `location`, `version`, and for errors
@@ -51,6 +57,9 @@ use crate::error::{Error, Result};
 use crate::store::{ChangeOp, WriteContext, etag};
 use crate::tokens::Scope;
 
+/// Operations run in one trip to the blocking pool.
+const BULK_CHUNK: usize = 10;
+
 /// The prefix of a bulkId reference.
 const BULK_ID_PREFIX: &str = "bulkId:";
 
@@ -78,8 +87,21 @@ pub async fn post_bulk(
     }
     let defined = defined_bulk_ids(&request.operations)?;
     let ctx = WriteContext::from(auth.principal);
-    let s = state.clone();
-    let results = blocking(move || Ok(Job::new(&s, ctx, request, defined).run())).await?;
+    // In chunks, each a trip to the blocking pool: between two chunks the
+    // requests queued behind this one (other tenants, health checks) run.
+    let mut job = Job::new(state.clone(), ctx, request, defined);
+    loop {
+        let (back, done) = blocking(move || {
+            let done = job.run_chunk(BULK_CHUNK);
+            Ok((job, done))
+        })
+        .await?;
+        job = back;
+        if done {
+            break;
+        }
+    }
+    let results = job.into_results();
     let body = serde_json::to_value(BulkResponse::new(results))
         .map_err(|e| Error::internal(format!("bulk response: {e}")))?;
     Ok(scim_json(StatusCode::OK, &body))
@@ -117,8 +139,10 @@ struct Fixup {
     ops: Vec<PatchOperation>,
 }
 
-struct Job<'a> {
-    state: &'a AppState,
+struct Job {
+    state: web::Data<AppState>,
+    /// The next operation to start.
+    next: usize,
     ctx: WriteContext,
     ops: Vec<BulkOperation>,
     fail_on_errors: Option<u64>,
@@ -132,9 +156,9 @@ struct Job<'a> {
     fixups: Vec<Fixup>,
 }
 
-impl<'a> Job<'a> {
+impl Job {
     fn new(
-        state: &'a AppState,
+        state: web::Data<AppState>,
         ctx: WriteContext,
         request: BulkRequest,
         defined: HashMap<String, usize>,
@@ -142,6 +166,7 @@ impl<'a> Job<'a> {
         let n = request.operations.len();
         Self {
             state,
+            next: 0,
             ctx,
             ops: request.operations,
             fail_on_errors: request.fail_on_errors,
@@ -156,18 +181,26 @@ impl<'a> Job<'a> {
         }
     }
 
-    fn run(mut self) -> Vec<BulkOperationResponse> {
-        for i in 0..self.ops.len() {
-            if self.stopped {
-                break;
-            }
-            self.start(i);
+    /// Starts up to `chunk` more operations (with what they make
+    /// possible); `true` once the job is over.
+    fn run_chunk(&mut self, chunk: usize) -> bool {
+        let end = self.ops.len().min(self.next + chunk);
+        while self.next < end && !self.stopped {
+            self.start(self.next);
             self.settle();
+            self.next += 1;
+        }
+        if self.next < self.ops.len() && !self.stopped {
+            return false;
         }
         // What still waits depends on POSTs that did not run or failed.
         for fixup in std::mem::take(&mut self.fixups) {
             self.abandon(fixup);
         }
+        true
+    }
+
+    fn into_results(self) -> Vec<BulkOperationResponse> {
         self.results.into_iter().flatten().collect()
     }
 
@@ -289,8 +322,8 @@ impl<'a> Job<'a> {
         let mut data = op.data.clone().ok_or_else(|| no_data(op.method))?;
         substitute(&mut data, &self.created);
         let held = hold_back(&mut data, &pending);
-        let rs = resource_schema(self.state, &type_name)?;
-        let stored = resources::create(self.state, self.ctx, &rs, &data, "POST /Bulk")?;
+        let rs = resource_schema(&self.state, &type_name)?;
+        let stored = resources::create(&self.state, self.ctx, &rs, &data, "POST /Bulk")?;
         if let Some(bulk_id) = &op.bulk_id {
             self.created.insert(bulk_id.clone(), stored.id.clone());
         }
@@ -307,7 +340,7 @@ impl<'a> Job<'a> {
     /// Patches held-back attributes into the resource they belong to.
     fn complete(&mut self, fixup: Fixup) {
         let outcome = (|| -> Result<i64> {
-            let rs = resource_schema(self.state, &fixup.type_name)?;
+            let rs = resource_schema(&self.state, &fixup.type_name)?;
             let mut ops = fixup.ops.clone();
             for op in &mut ops {
                 if let Some(value) = op.value.as_mut() {
@@ -352,8 +385,8 @@ impl<'a> Job<'a> {
 
     /// Deletes what a POST created and turns its result into `error`.
     fn undo(&mut self, fixup: Fixup, error: Error) {
-        if let Ok(rs) = resource_schema(self.state, &fixup.type_name)
-            && let Err(e) = resources::delete(self.state, self.ctx, &rs, &fixup.id, None)
+        if let Ok(rs) = resource_schema(&self.state, &fixup.type_name)
+            && let Err(e) = resources::delete(&self.state, self.ctx, &rs, &fixup.id, None)
         {
             log::warn!(
                 "bulk Operations[{}]: could not delete the half-made {} {}: {e}",
@@ -373,13 +406,13 @@ impl<'a> Job<'a> {
         let op = &self.ops[i];
         let path = substitute_path(&op.path, &self.created);
         let (type_name, id) = parse_path(&path, op.method)?;
-        let rs = resource_schema(self.state, &type_name)?;
+        let rs = resource_schema(&self.state, &type_name)?;
         let mut data = op.data.clone();
         if let Some(d) = data.as_mut() {
             substitute(d, &self.created);
         }
         let tags = op.version.as_deref().map(Tags::parse);
-        let (state, ctx) = (self.state, self.ctx);
+        let (state, ctx) = (&*self.state, self.ctx);
         match (op.method, id) {
             (BulkMethod::Post, None) => {
                 let data = data.ok_or_else(|| no_data(op.method))?;
@@ -424,7 +457,7 @@ impl<'a> Job<'a> {
     ) -> BulkOperationResponse {
         let op = &self.ops[i];
         BulkOperationResponse {
-            location: Some(location(self.state, rs, id)),
+            location: Some(location(&self.state, rs, id)),
             method: op.method,
             bulk_id: op.bulk_id.clone(),
             version: Some(etag(version)),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod etag;
 pub mod groups;
 pub mod health;
+pub mod limits;
 pub mod list;
 pub mod me;
 pub mod metrics;

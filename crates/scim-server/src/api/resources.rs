@@ -127,13 +127,18 @@ pub fn replace(
     route: &str,
 ) -> Result<StoredResource> {
     let body = dialect_body(body, rs, route);
-    state
-        .storage
-        .update_resource(ctx, rs, id, expected, ChangeOp::Replace, &mut |current| {
-            let mut document = validate_for_replace(&body, &current.document, rs)?;
-            password::protect(&mut document, Some(&current.document))?;
-            Ok(document)
-        })
+    let document =
+        |current: &Value| -> Result<Value> { Ok(validate_for_replace(&body, current, rs)?) };
+    update_with_password(
+        state,
+        ctx,
+        rs,
+        id,
+        expected,
+        ChangeOp::Replace,
+        &body,
+        &document,
+    )
 }
 
 /// Applies a PatchOp message (RFC 7644 section 3.5.2) inside the store's
@@ -150,16 +155,101 @@ pub fn patch(
     route: &str,
 ) -> Result<StoredResource> {
     check_patch_size(body, state.settings.patch_max_operations)?;
-    state
-        .storage
-        .update_resource(ctx, rs, id, expected, ChangeOp::Patch, &mut |current| {
-            let patched = patch::apply_message(&current.document, body, rs, Mode::Dialects)
-                .map_err(|e| Error::from(e.into_error()))?;
+    let logged = std::cell::Cell::new(false);
+    let document = |current: &Value| -> Result<Value> {
+        let patched = patch::apply_message(current, body, rs, Mode::Dialects)
+            .map_err(|e| Error::from(e.into_error()))?;
+        if !logged.replace(true) {
             log_rules(route, patched.rules.iter().map(|r| r.name()));
-            let mut document = patched.resource;
-            password::protect(&mut document, Some(&current.document))?;
-            Ok(document)
-        })
+        }
+        Ok(patched.resource)
+    };
+    update_with_password(
+        state,
+        ctx,
+        rs,
+        id,
+        expected,
+        ChangeOp::Patch,
+        body,
+        &document,
+    )
+}
+
+/// Times a write may find the stored password changed since its hash was
+/// prepared before it hashes inside the write after all.
+const PASSWORD_ATTEMPTS: usize = 3;
+
+/// Writes the next version of a resource computed by `document` from the
+/// stored one, with its password hashed before the write, never inside it
+/// (see [`password`]): when `body` mentions a password, the change is
+/// first worked out on the stored document to prepare the hash; inside the
+/// write the change is worked out again on the current version (the
+/// store's version check keeps that correct) and takes the prepared hash.
+/// If the stored password changed in between, the write is abandoned and
+/// the hash prepared again.
+#[allow(clippy::too_many_arguments)] // reason: one write's whole context
+fn update_with_password(
+    state: &AppState,
+    ctx: WriteContext,
+    rs: &ResourceSchema,
+    id: &str,
+    expected: Option<i64>,
+    op: ChangeOp,
+    body: &Value,
+    document: &dyn Fn(&Value) -> Result<Value>,
+) -> Result<StoredResource> {
+    let mut prepared = password::Prepared::default();
+    let mut against = if mentions_password(body) {
+        state
+            .storage
+            .get_resource(ctx.tenant_id, rs, id)?
+            .map(|current| current.document)
+    } else {
+        None
+    };
+    for attempt in 1..=PASSWORD_ATTEMPTS {
+        if let Some(current) = against.take() {
+            // A change that fails here fails again in the write, which
+            // answers for it.
+            if let Ok(next) = document(&current) {
+                prepared.prepare(&next, Some(&current))?;
+            }
+        }
+        let last = attempt == PASSWORD_ATTEMPTS;
+        let mut unprepared = None;
+        let result = state
+            .storage
+            .update_resource(ctx, rs, id, expected, op, &mut |current| {
+                let mut next = document(&current.document)?;
+                if prepared.apply(&mut next, Some(&current.document)) {
+                    return Ok(next);
+                }
+                if last {
+                    password::protect(&mut next, Some(&current.document))?;
+                    return Ok(next);
+                }
+                unprepared = Some(current.document.clone());
+                Err(Error::internal("the password hash is prepared again"))
+            });
+        match unprepared {
+            Some(current) => against = Some(current),
+            None => return result,
+        }
+    }
+    Err(Error::internal("the password hash could not be prepared"))
+}
+
+/// Whether a key or a string anywhere in `body` says `password` (any
+/// case): only then is a stored document read to prepare a hash.
+fn mentions_password(body: &Value) -> bool {
+    let says = |s: &str| s.to_ascii_lowercase().contains("password");
+    match body {
+        Value::String(s) => says(s),
+        Value::Array(items) => items.iter().any(mentions_password),
+        Value::Object(map) => map.iter().any(|(k, v)| says(k) || mentions_password(v)),
+        _ => false,
+    }
 }
 
 /// Refuses a PatchOp message with more operations than the limit (413),

@@ -547,6 +547,11 @@ impl Store {
     /// takes no connection from the pool (readers keep all of it); on
     /// PostgreSQL it runs on a pooled connection.
     pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T>) -> Result<T> {
+        // Slow password work inside would hold every other writer back.
+        let f = |conn: &mut AnyConnection| {
+            let _scope = crate::password::WriteScope::enter();
+            f(conn)
+        };
         match &self.write_gate {
             Some(gate) => gate.write(f),
             None => db::write_transaction(&mut self.pool.get()?, f),
