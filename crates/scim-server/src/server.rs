@@ -109,6 +109,7 @@ pub fn start(
         App::new()
             .app_data(state.clone())
             .configure(|cfg| api::routes::configure(cfg, max_body))
+            .wrap(from_fn(api::middleware::refuse_nul))
             .wrap(from_fn(api::middleware::limit_body))
             .wrap(from_fn(api::middleware::observe))
     })

@@ -40,6 +40,8 @@ mod etag;
 mod fault_proxy;
 #[path = "server/filter_corpus.rs"]
 mod filter_corpus;
+#[path = "server/foreign_ids.rs"]
+mod foreign_ids;
 #[path = "server/groups.rs"]
 mod groups;
 #[path = "server/hostile.rs"]
@@ -52,6 +54,8 @@ mod lifecycle_jml;
 mod lifecycle_temporary;
 #[path = "server/me.rs"]
 mod me;
+#[path = "server/metrics_labels.rs"]
+mod metrics_labels;
 #[path = "server/okta.rs"]
 mod okta;
 #[path = "server/ops.rs"]
