@@ -66,6 +66,8 @@ mod provisioning;
 mod queries;
 #[path = "server/reviews.rs"]
 mod reviews;
+#[path = "server/statistics.rs"]
+mod statistics;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]
