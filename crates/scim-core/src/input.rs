@@ -248,6 +248,21 @@ mod tests {
     }
 
     #[test]
+    fn filters_paths_and_query_parameters_refuse_nul() {
+        use crate::filter::Filter;
+        use crate::messages::SearchRequest;
+        let r = SchemaRegistry::core();
+        let users = r.resource_schema("User").unwrap();
+        let err = Filter::parse("userName eq \"a\u{0}\"", &users).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidFilter);
+        assert!(crate::path::Path::parse("title\u{0}", &users).is_err());
+        let err = SearchRequest::from_query_pairs([("filter", "title pr\u{0}")]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidFilter);
+        let err = SearchRequest::from_query_pairs([("sortBy", "\u{0}")]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
     fn unique_keys_are_bounded() {
         let mut r = SchemaRegistry::core();
         let users = r.resource_schema("User").unwrap();
