@@ -34,6 +34,11 @@
 //! and no function in this crate recurses deeper than those limits, so a
 //! hostile filter cannot exhaust the stack in parsing, evaluation, display
 //! or drop.
+//!
+//! Text that no database can store the same way is refused everywhere it
+//! enters ([`input`]): U+0000 in bodies, filters and paths, and unique keys
+//! (`userName`, `externalId`, a Group's `displayName`) over
+//! [`input::MAX_KEY_BYTES`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -41,6 +46,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod input;
 pub mod json;
 pub mod messages;
 pub mod patch;

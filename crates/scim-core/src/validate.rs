@@ -62,6 +62,8 @@
 //! | replace: an `immutable` attribute that has a value, omitted | the existing value is kept |
 //! | replace: `readOnly` attributes | taken from the existing resource |
 //! | replace: a `writeOnly` attribute (`password`) omitted | the existing value is kept |
+//! | U+0000 in any string or key, at any depth, known attribute or not | `invalidValue` ([`crate::input`]) |
+//! | `userName`, `externalId` or a Group's `displayName` over [`crate::input::MAX_KEY_BYTES`] | `invalidValue` |
 //!
 //! Types: `string` and `reference` are JSON strings; `boolean` a JSON
 //! boolean (identity-provider strings such as `"True"` are converted by the
@@ -103,6 +105,7 @@ use chrono::DateTime;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::input::{check_key_lengths, check_text};
 use crate::json::get_ci;
 use crate::resource::{
     IMPLIED_PRIMARY, Resource, add_schema_urn, is_empty_value, kind_of, normalize_value,
@@ -141,9 +144,12 @@ pub fn validate_for_create_with(
     rs: &ResourceSchema,
     options: &ValidationOptions,
 ) -> Result<Value> {
+    check_text(body)?;
     let doc = Checker::new(options).clean_body(body, rs)?;
     check_required(&doc, rs)?;
-    Ok(Value::Object(doc))
+    let doc = Value::Object(doc);
+    check_key_lengths(&doc, rs)?;
+    Ok(doc)
 }
 
 /// Validates a replace (PUT) body against the `existing` resource with the
@@ -161,6 +167,7 @@ pub fn validate_for_replace_with(
     rs: &ResourceSchema,
     options: &ValidationOptions,
 ) -> Result<Value> {
+    check_text(body)?;
     let mut doc = Checker::new(options).clean_body(body, rs)?;
     let mut old = Resource::from_value(existing.clone())
         .map_err(|_| Error::internal("the existing resource is not a JSON object"))?;
@@ -189,7 +196,9 @@ pub fn validate_for_replace_with(
         }
     }
     check_required(&doc, rs)?;
-    Ok(Value::Object(doc))
+    let doc = Value::Object(doc);
+    check_key_lengths(&doc, rs)?;
+    Ok(doc)
 }
 
 /// Checks and cleans a value for the attribute or sub-attribute `attr`
@@ -198,6 +207,7 @@ pub fn validate_for_replace_with(
 /// `Value::Null`), a single value for a multi-valued attribute wrapped in an
 /// array. Mutability is not applied: that is the caller's business.
 pub fn validate_value(attr: &AttrRef, value: &Value, options: &ValidationOptions) -> Result<Value> {
+    check_text(value)?;
     let target = attr.target();
     let checker = Checker {
         options,

@@ -114,6 +114,7 @@ pub fn start(
             .app_data(limits.clone())
             .app_data(health.clone())
             .configure(|cfg| api::routes::configure(cfg, max_body))
+            .wrap(from_fn(api::middleware::refuse_nul))
             .wrap(from_fn(api::limits::guard))
             .wrap(from_fn(api::middleware::limit_body))
             .wrap(from_fn(api::middleware::observe))

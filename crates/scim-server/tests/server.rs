@@ -40,6 +40,8 @@ mod etag;
 mod fault_proxy;
 #[path = "server/filter_corpus.rs"]
 mod filter_corpus;
+#[path = "server/foreign_ids.rs"]
+mod foreign_ids;
 #[path = "server/groups.rs"]
 mod groups;
 #[path = "server/hostile.rs"]
@@ -54,6 +56,8 @@ mod lifecycle_temporary;
 mod limits;
 #[path = "server/me.rs"]
 mod me;
+#[path = "server/metrics_labels.rs"]
+mod metrics_labels;
 #[path = "server/okta.rs"]
 mod okta;
 #[path = "server/ops.rs"]
@@ -66,6 +70,8 @@ mod queries;
 mod reviews;
 #[path = "server/starvation.rs"]
 mod starvation;
+#[path = "server/statistics.rs"]
+mod statistics;
 #[path = "server/store.rs"]
 mod store;
 #[path = "server/users.rs"]

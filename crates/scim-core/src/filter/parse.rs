@@ -105,6 +105,12 @@ impl<'a> Parser<'a> {
             ))
             .at(limits.max_length));
         }
+        if let Some(at) = text.find('\0') {
+            return Err(Error::invalid_filter(
+                "the character U+0000 is not accepted in a filter or path",
+            )
+            .at(at));
+        }
         Ok(Self {
             text,
             bytes: text.as_bytes(),

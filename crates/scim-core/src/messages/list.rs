@@ -294,7 +294,9 @@ impl SearchRequest {
     /// ignored (RFC 7644 section 3.4.2). A repeated `attributes` or
     /// `excludedAttributes` adds to the list; other repeated parameters
     /// keep the last value. A non-integer `startIndex` or `count` or an
-    /// unknown `sortOrder` is [`crate::ErrorKind::InvalidValue`].
+    /// unknown `sortOrder` is [`crate::ErrorKind::InvalidValue`], and so is
+    /// U+0000 in any parameter ([`crate::ErrorKind::InvalidFilter`] in
+    /// `filter`).
     pub fn from_query_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self>
     where
         K: AsRef<str>,
@@ -312,6 +314,18 @@ impl SearchRequest {
         for (k, v) in pairs {
             let (k, v) = (k.as_ref(), v.as_ref());
             let is = |name: &str| k.eq_ignore_ascii_case(name);
+            if k.contains('\0') || v.contains('\0') {
+                let what = format!("the query parameter {}", k.escape_default());
+                return Err(if is("filter") {
+                    Error::invalid_filter(format!(
+                        "{what} contains the character U+0000, which is not accepted"
+                    ))
+                } else {
+                    Error::invalid_value(format!(
+                        "{what} contains the character U+0000, which is not accepted"
+                    ))
+                });
+            }
             if is("attributes") {
                 req.attributes.extend(serde_ci::split_names([v]));
             } else if is("excludedAttributes") {

@@ -260,6 +260,7 @@ pub fn apply(
         engine.apply(op).map_err(|e| PatchError::at(i, e))?;
     }
     let out = Value::Object(engine.into_doc());
+    crate::input::check_key_lengths(&out, rs).map_err(PatchError::body)?;
     let changed = out != *resource;
     Ok(Patched {
         resource: out,
@@ -277,6 +278,7 @@ pub fn apply_message(
     rs: &ResourceSchema,
     mode: Mode,
 ) -> Result<Patched, PatchError> {
+    crate::input::check_text(body).map_err(PatchError::body)?;
     match mode {
         Mode::Strict => {
             let request = PatchRequest::from_json(body)?;

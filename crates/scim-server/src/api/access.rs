@@ -176,7 +176,16 @@ pub async fn get_user_lifecycle(
     let id = id.into_inner();
     let events = admin
         .run(&state, move |st, tenant| {
-            st.storage.user_events(tenant, &id, 200)
+            let events = st.storage.user_events(tenant, &id, 200)?;
+            // No history and no such user (another tenant's id): 404, not
+            // an empty list. A deleted user's history is still answered.
+            if events.is_empty() {
+                let users = super::resources::resource_schema(st, "User")?;
+                if st.storage.get_resource(tenant, &users, &id)?.is_none() {
+                    return Err(super::resources::not_found(&users, &id));
+                }
+            }
+            Ok(events)
         })
         .await?;
     Ok(items(&events, |e| {

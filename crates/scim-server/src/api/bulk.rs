@@ -102,6 +102,10 @@ pub async fn post_bulk(
         }
     }
     let results = job.into_results();
+    // A large load refreshes PostgreSQL's statistics in the background.
+    state
+        .storage
+        .note_load(results.iter().filter(|r| r.is_success()).count());
     let body = serde_json::to_value(BulkResponse::new(results))
         .map_err(|e| Error::internal(format!("bulk response: {e}")))?;
     Ok(scim_json(StatusCode::OK, &body))

@@ -11,8 +11,10 @@
 //!   transactions that committed them (fewer when writes shared one; see
 //!   `db::writer`).
 //!
-//! `route` is the matched route pattern (`/scim/v2/Schemas/{id}`), or
-//! `unmatched`, so that request paths cannot grow the label set.
+//! Every label value comes from a bounded set, so that no client can grow
+//! the label set (and memory): `method` is a standard method or `other`
+//! ([`super::middleware::method_label`]), `route` the matched route pattern
+//! (`/scim/v2/Schemas/{id}`) or `unmatched`, `status` the number.
 
 use std::time::Duration;
 

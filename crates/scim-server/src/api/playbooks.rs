@@ -141,6 +141,14 @@ fn fields(state: &AppState, tenant: TenantId, body: Value) -> Result<PlaybookFie
     if input.name.trim().is_empty() {
         return Err(invalid("a playbook needs a 'name'".into()));
     }
+    // Names are unique per tenant (an indexed column): bounded like keys.
+    if input.name.len() > scim_core::input::MAX_KEY_BYTES {
+        return Err(invalid(format!(
+            "'name' is {} bytes long; the limit is {}",
+            input.name.len(),
+            scim_core::input::MAX_KEY_BYTES
+        )));
+    }
     let users = super::resources::resource_schema(state, "User")?;
     let actions = playbook::resolve(&state.storage, tenant, &users, &input.actions)?;
     Ok(PlaybookFields {

@@ -70,6 +70,9 @@ pub fn json_error(e: JsonPayloadError) -> Error {
             ErrorKind::PayloadTooLarge,
             format!("the request body exceeds the limit of {limit} bytes"),
         ),
+        JsonPayloadError::Payload(e) if super::middleware::is_nul_in_body(&e) => {
+            scim_core::Error::invalid_value(e.to_string())
+        }
         JsonPayloadError::Payload(PayloadError::Overflow) => {
             scim_core::Error::new(ErrorKind::PayloadTooLarge, "the request body is too large")
         }

@@ -96,6 +96,14 @@ fn read(state: &AppState, tenant: TenantId, body: Value) -> Result<(RuleInput, R
     if input.name.trim().is_empty() {
         return Err(invalid("a rule needs a 'name'".into()));
     }
+    // Names are unique per tenant (an indexed column): bounded like keys.
+    if input.name.len() > scim_core::input::MAX_KEY_BYTES {
+        return Err(invalid(format!(
+            "'name' is {} bytes long; the limit is {}",
+            input.name.len(),
+            scim_core::input::MAX_KEY_BYTES
+        )));
+    }
     if !["joiner", "mover", "leaver"].contains(&input.event.as_str()) {
         return Err(invalid(format!(
             "'event' must be joiner, mover or leaver, not '{}'",

@@ -1,7 +1,10 @@
 //! [`ImportStore`] for [`Store`]: many resources in one transaction, with
 //! exactly the rows a create writes (resource row, index rows from
 //! [`index_rows`], change-log row), for fixtures, restores and benchmark
-//! seeding. Validation is the caller's job.
+//! seeding. Validation is the caller's job, except the input policy every
+//! write shares ([`scim_core::input`]: no U+0000, bounded unique keys). On
+//! PostgreSQL a large import is followed by a background `ANALYZE` of the
+//! tables it filled ([`ImportStore::note_load`]), so the planner sees the data.
 
 use std::io::Write;
 
@@ -46,6 +49,11 @@ pub trait ImportStore {
         documents: Vec<Value>,
         mode: ImportMode,
     ) -> Result<Vec<String>>;
+
+    /// Notes a load of `rows` resources (an import, a /Bulk): from
+    /// [`LARGE_LOAD_ROWS`](super::stats::LARGE_LOAD_ROWS) on, PostgreSQL's
+    /// statistics are refreshed in the background.
+    fn note_load(&self, rows: usize);
 }
 
 fn meta_time(doc: &Value, name: &str) -> Option<DateTime<Utc>> {
@@ -88,6 +96,8 @@ impl ImportStore for Store {
         let prepared = documents
             .into_iter()
             .map(|doc| -> Result<Prepared> {
+                scim_core::input::check_text(&doc)?;
+                scim_core::input::check_key_lengths(&doc, rs)?;
                 let (id, doc) = match mode {
                     ImportMode::Create => {
                         let id = new_id()?;
@@ -195,7 +205,15 @@ impl ImportStore for Store {
             Ok(())
         })
         .map_err(|e: Error| e)?;
+        // Without statistics PostgreSQL plans the loaded tables as empty.
+        self.note_load(prepared.len());
         Ok(prepared.into_iter().map(|p| p.id).collect())
+    }
+
+    fn note_load(&self, rows: usize) {
+        if rows >= super::stats::LARGE_LOAD_ROWS {
+            self.analyze_in_background();
+        }
     }
 }
 

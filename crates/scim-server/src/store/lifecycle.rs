@@ -1628,6 +1628,16 @@ impl LifecycleStore for Store {
             Option<String>,
             NaiveDateTime,
         );
+        let mut conn = self.conn()?;
+        // Another tenant's assignment is not found, not an empty list.
+        let exists: i64 = assignments::table
+            .filter(assignments::tenant_id.eq(tenant.0))
+            .filter(assignments::id.eq(id))
+            .count()
+            .get_result(&mut *conn)?;
+        if exists == 0 {
+            return Err(not_found("assignment", id));
+        }
         let rows: Vec<Ext> = assignment_extensions::table
             .filter(assignment_extensions::tenant_id.eq(tenant.0))
             .filter(assignment_extensions::assignment_id.eq(id))
@@ -1639,7 +1649,7 @@ impl LifecycleStore for Store {
                 assignment_extensions::extended_by,
                 assignment_extensions::at,
             ))
-            .load(&mut *self.conn()?)?;
+            .load(&mut *conn)?;
         Ok(rows
             .into_iter()
             .map(|(old, new, reason, by, at)| {

@@ -24,6 +24,7 @@ pub mod query;
 pub mod reconcile;
 mod resources;
 pub mod reviews;
+pub mod stats;
 mod stmt;
 mod tenants;
 mod tokens;
@@ -462,6 +463,8 @@ pub struct Store {
     /// Keeps the SQLite checkpoint thread running while any clone of the
     /// store is alive (see [`db::spawn_checkpointer`]).
     _checkpointer: Option<Arc<()>>,
+    /// The background `ANALYZE` after large loads (see [`stats`]).
+    analyzer: Arc<stats::Analyzer>,
 }
 
 impl fmt::Debug for Store {
@@ -520,6 +523,7 @@ impl Store {
             secrets: Arc::default(),
             write_gate,
             _checkpointer: checkpointer,
+            analyzer: Arc::default(),
         };
         if url.is_memory() {
             db::migrations::run_pending(&mut *store.conn()?)?;
