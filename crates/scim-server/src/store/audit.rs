@@ -444,6 +444,25 @@ impl ActorNames {
     }
 }
 
+/// Who granted access that `source` (`rule:<id>`, `playbook:<id>`) gives,
+/// as an assignment's `granted_by`: the person acting when one is (the
+/// current [`with_context`] actor is a token: `token:3 (alice)`, with the
+/// token's name), else `source` itself (a rule firing on its own).
+pub(crate) fn granted_by(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    source: &str,
+) -> Result<String> {
+    let actor = actor_of(None);
+    if !actor.starts_with("token:") {
+        return Ok(source.to_owned());
+    }
+    Ok(match ActorNames::default().of(conn, tenant, &actor)? {
+        Some(name) => format!("{actor} ({name})"),
+        None => actor,
+    })
+}
+
 /// Appends one entry inside the caller's write transaction (see
 /// [`append_all`]) and returns its seq.
 pub fn append(conn: &mut AnyConnection, tenant: TenantId, entry: &NewAuditEntry) -> Result<i64> {

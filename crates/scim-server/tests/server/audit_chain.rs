@@ -516,6 +516,53 @@ backend_test!(actors_carry_the_token_name, |ctx| async move {
         page["entries"][0]["actorName"], "alice@example.com",
         "{page}"
     );
+    // A playbook alice runs records her as who granted the access (the
+    // playbook stays its source).
+    let carol = ctx
+        .create(
+            "/scim/v2/Users",
+            &feed.secret,
+            json!({"schemas": [crate::groups::USER], "userName": "carol"}),
+        )
+        .await
+        .id();
+    let pb = ctx
+        .create(
+            "/api/v1/playbooks",
+            &alice.secret,
+            json!({"name": "wiki users", "actions": [
+                {"type": "assignApplication", "application": "wiki"}]}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    ctx.send(
+        Method::POST,
+        &format!("/api/v1/playbooks/{pb}/runs"),
+        &alice.secret,
+        Some(&json!({"users": [carol]})),
+    )
+    .await
+    .expect(201);
+    let view = ctx
+        .send(
+            Method::GET,
+            &format!("/api/v1/users/{carol}/access"),
+            &alice.secret,
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    let grant = &view["applications"][0]["grants"][0];
+    assert_eq!(grant["source"], format!("playbook:{pb}"), "{view}");
+    assert_eq!(
+        grant["grantedBy"],
+        format!("token:{} (alice@example.com)", alice.info.id),
+        "{view}"
+    );
+
     // The name is covered by the hash.
     let v = verify(&ctx, &alice.secret, None).await;
     assert_eq!(v["valid"], true, "{v}");
