@@ -47,6 +47,13 @@ pub enum AuditCommand {
         /// The tenant's name.
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// A head kept from an earlier verification (`SEQ:HASH`, the
+        /// checkpoint's `head`): fails unless the chain still holds it.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+        /// Print the verification as JSON (as the API answers).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -243,6 +250,12 @@ pub struct Settings {
     /// Without it, applications cannot be given credentials.
     #[arg(long, env = "SCIM_SECRET_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<String>,
+
+    /// Key of the audit chain's MACs and checkpoints: base64 of at least 32
+    /// random bytes. Without it, the key is derived from --secret-key; with
+    /// neither, the audit chain is unkeyed (see the README's threat model).
+    #[arg(long, env = "SCIM_AUDIT_KEY", hide_env_values = true, global = true)]
+    pub audit_key: Option<String>,
 
     /// Provisioning workers started by `serve` (0: none; the pairs stay
     /// due until a server with workers runs).
@@ -472,6 +485,7 @@ impl Settings {
         if let Some(key) = &self.secret_key {
             crate::secrets::SecretKey::from_base64(key)?;
         }
+        self.audit_chain_key()?;
         if let Some(base) = &self.base_url {
             check(
                 base.starts_with("http://") || base.starts_with("https://"),
@@ -479,6 +493,17 @@ impl Settings {
             )?;
         }
         Ok(())
+    }
+
+    /// The audit chain's key: from --audit-key, else derived from
+    /// --secret-key, else none (an unkeyed chain).
+    pub fn audit_chain_key(&self) -> Result<Option<crate::store::AuditKey>> {
+        use crate::store::AuditKey;
+        match (&self.audit_key, &self.secret_key) {
+            (Some(key), _) => AuditKey::from_audit_key(key).map(Some),
+            (None, Some(secret)) => AuditKey::from_secret_key(secret).map(Some),
+            (None, None) => Ok(None),
+        }
     }
 
     /// The parsed database URL.

@@ -37,7 +37,8 @@ pub fn open_store(settings: &Settings, metrics: &Metrics) -> Result<Store> {
             events: Some(Box::new(metrics.pool_events())),
         },
     )?
-    .with_registry(Arc::new(schema_registry(settings)?)))
+    .with_registry(Arc::new(schema_registry(settings)?))
+    .with_audit_key(settings.audit_chain_key()?))
 }
 
 /// The schemas and resource types served: the RFC 7643 ones, with Group

@@ -10,6 +10,8 @@ mod harness;
 mod applications;
 #[path = "server/audit.rs"]
 mod audit;
+#[path = "server/audit_chain.rs"]
+mod audit_chain;
 #[path = "server/auth.rs"]
 mod auth;
 #[path = "server/bulk.rs"]

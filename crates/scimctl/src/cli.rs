@@ -86,6 +86,13 @@ pub enum Command {
     /// The audit log of a scim-server (its /api/v1): query, export, verify.
     #[command(subcommand)]
     Audit(crate::commands::governance::AuditCommand),
+    /// scim-server: manage downstream applications (admin token).
+    #[command(subcommand)]
+    Apps(crate::commands::applications::AppsCommand),
+    /// scim-server: grant, list, revoke and extend access to applications
+    /// (admin token).
+    #[command(subcommand)]
+    Assignments(crate::commands::applications::AssignmentsCommand),
     /// scim-server lifecycle: manage and run playbooks (admin token).
     #[command(subcommand)]
     Playbooks(crate::commands::lifecycle::PlaybooksCommand),

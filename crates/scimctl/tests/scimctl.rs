@@ -12,6 +12,8 @@
 #[macro_use]
 mod harness;
 
+#[path = "scimctl/applications.rs"]
+mod applications;
 #[path = "scimctl/crud.rs"]
 mod crud;
 #[path = "scimctl/engine.rs"]

@@ -13,7 +13,7 @@ use super::auth::Auth;
 use super::{AppState, blocking};
 use crate::error::{Error, Result};
 use crate::store::audit::MAX_PAGE;
-use crate::store::{AuditQuery, TenantId};
+use crate::store::{AuditQuery, HeadRef, TenantId};
 
 /// The query string of `GET /api/v1/audit` and `/api/v1/audit/export`.
 #[derive(Debug, Default, Deserialize)]
@@ -167,22 +167,35 @@ async fn export_page(
     Ok((Bytes::from(out), last))
 }
 
-/// `GET /api/v1/audit/verify`: walks the chain; `valid`, the entries
-/// checked, the head, and the first bad seq with the reason.
-pub async fn verify_audit(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
+/// The query string of `GET /api/v1/audit/verify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyParams {
+    /// A head kept from an earlier verification (`SEQ:HASH`): the answer
+    /// is invalid unless the chain still holds it.
+    pub expect_head: Option<String>,
+}
+
+/// `GET /api/v1/audit/verify`: walks the chain; `valid`, whether it is
+/// keyed, the entries checked, the head, the first bad seq with the
+/// reason, the check against `expectHead`, and a signed checkpoint of the
+/// head (see [`crate::store::audit_chain`]).
+pub async fn verify_audit(
+    state: web::Data<AppState>,
+    auth: Auth,
+    params: web::Query<VerifyParams>,
+) -> Result<HttpResponse> {
     let admin = Admin::of(&auth)?;
+    let expect = params
+        .into_inner()
+        .expect_head
+        .as_deref()
+        .map(str::parse::<HeadRef>)
+        .transpose()?;
     let v = admin
-        .run(&state, |st, tenant| st.storage.verify_audit(tenant))
+        .run(&state, move |st, tenant| {
+            st.storage.verify_audit(tenant, expect.as_ref())
+        })
         .await?;
-    let (first_bad, reason) = match &v.first_break {
-        Some(b) => (Some(b.seq), Some(b.reason.clone())),
-        None => (None, None),
-    };
-    Ok(ok(&json!({
-        "valid": v.first_break.is_none(),
-        "checked": v.checked,
-        "headSeq": v.head_seq,
-        "firstBadSeq": first_bad,
-        "reason": reason,
-    })))
+    Ok(ok(&v.to_json()))
 }

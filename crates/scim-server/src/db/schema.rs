@@ -360,6 +360,8 @@ diesel::table! {
         cause -> Nullable<BigInt>,
         prev_hash -> Text,
         hash -> Text,
+        chain -> Integer,
+        actor_name -> Nullable<Text>,
     }
 }
 

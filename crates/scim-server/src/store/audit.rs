@@ -1,15 +1,16 @@
 //! The audit log: an append-only record of every change, hash-chained per
 //! tenant ([`AuditStore`] for [`Store`], and [`append`] for writers).
 //!
-//! Each entry says who (`actor`: `token:<id>` or `system:<component>`),
-//! what (`action`, `target_type`, `target_id`, the JSON before and after),
-//! when (`at`) and why (`cause`: the seq of the entry that led to it). Its
-//! `hash` is SHA-256 over a canonical encoding of all of that plus the
-//! previous entry's hash ([`entry_hash`]), so altering, deleting or
-//! reordering rows breaks the chain at the first bad seq, which
-//! [`AuditStore::verify_audit`] names. The head of each chain (last seq and
-//! hash) is kept in `audit_heads`; rows removed from the end are found by
-//! comparing the last row with it.
+//! Each entry says who (`actor`: `token:<id>` or `system:<component>`,
+//! and `actor_name`, the token's name), what (`action`, `target_type`,
+//! `target_id`, the JSON before and after), when (`at`) and why (`cause`:
+//! the seq of the entry that led to it). Its `hash` covers all of that plus
+//! the previous entry's hash: an HMAC with the audit key when the server
+//! has one, else SHA-256 (see [`super::audit_chain`] for the kinds of hash,
+//! checkpoints and what verification can and cannot detect). Altering,
+//! deleting or reordering rows breaks the chain at the first bad seq,
+//! which [`AuditStore::verify_audit`] names. The head of each chain (last
+//! seq and hash) is kept in `audit_heads`.
 //!
 //! Appending happens inside the transaction of the change it records
 //! ([`append`] takes the caller's connection). The head row is read
@@ -24,12 +25,12 @@ use std::cell::RefCell;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
+use super::audit_chain::{self, HeadRef, KEYED, UNKEYED, Verification, entry_hash};
 use super::stmt::{Stmt, Val};
 use super::{Store, TenantId, from_db_time, now, to_db_time};
 use crate::db::AnyConnection;
-use crate::db::schema::{applications, assignments, audit_heads, audit_log, resources};
+use crate::db::schema::{applications, assignments, audit_heads, audit_log, resources, tokens};
 use crate::error::{Error, Result};
 
 /// The `prev_hash` of a chain's first entry.
@@ -176,6 +177,9 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// Who.
     pub actor: String,
+    /// The name of the token that acted (`token create --name`), when the
+    /// actor is a token.
+    pub actor_name: Option<String>,
     /// What.
     pub action: String,
     /// The kind of thing changed.
@@ -194,6 +198,8 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// This entry's hash.
     pub hash: String,
+    /// How the hash is made ([`audit_chain::LEGACY`], `UNKEYED`, `KEYED`).
+    pub chain: i32,
 }
 
 impl AuditEntry {
@@ -203,6 +209,7 @@ impl AuditEntry {
             seq,
             at,
             actor,
+            actor_name,
             action,
             target_type,
             target_id,
@@ -212,6 +219,7 @@ impl AuditEntry {
             cause,
             prev_hash,
             hash,
+            chain,
         } = self;
         let parse = |text: &Option<String>| {
             text.as_deref()
@@ -221,6 +229,7 @@ impl AuditEntry {
             "seq": seq,
             "at": at.to_rfc3339_opts(SecondsFormat::Micros, true),
             "actor": actor,
+            "actorName": actor_name,
             "action": action,
             "targetType": target_type,
             "targetId": target_id,
@@ -230,13 +239,15 @@ impl AuditEntry {
             "cause": cause,
             "prevHash": prev_hash,
             "hash": hash,
+            "keyed": *chain == KEYED,
         })
     }
 }
 
+/// An `audit_log` row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
-struct AuditRow {
+pub(super) struct AuditRow {
     tenant_id: i64,
     seq: i64,
     at: NaiveDateTime,
@@ -250,10 +261,13 @@ struct AuditRow {
     cause: Option<i64>,
     prev_hash: String,
     hash: String,
+    chain: i32,
+    actor_name: Option<String>,
 }
 
 impl AuditRow {
-    fn into_entry(self) -> (i64, AuditEntry) {
+    /// The tenant and the entry.
+    pub(super) fn into_entry(self) -> (i64, AuditEntry) {
         let AuditRow {
             tenant_id,
             seq,
@@ -268,6 +282,8 @@ impl AuditRow {
             cause,
             prev_hash,
             hash,
+            chain,
+            actor_name,
         } = self;
         (
             tenant_id,
@@ -275,6 +291,7 @@ impl AuditRow {
                 seq,
                 at: from_db_time(at),
                 actor,
+                actor_name,
                 action,
                 target_type,
                 target_id,
@@ -284,34 +301,10 @@ impl AuditRow {
                 cause,
                 prev_hash,
                 hash,
+                chain,
             },
         )
     }
-}
-
-/// The hash of an entry: SHA-256 (lowercase hex) of the canonical
-/// encoding, a JSON array of a format tag and every column in a fixed
-/// order (`subject` after `target_id`), with `before`/`after` as the stored JSON text and `at` in
-/// microseconds since the epoch. A JSON array of strings, numbers and
-/// nulls has exactly one serialisation, so the encoding is unambiguous.
-pub fn entry_hash(tenant: TenantId, e: &AuditEntry) -> String {
-    let encoding = json!([
-        "scim-audit-v1",
-        tenant.0,
-        e.seq,
-        e.at.timestamp_micros(),
-        e.actor,
-        e.action,
-        e.target_type,
-        e.target_id,
-        e.subject,
-        e.before,
-        e.after,
-        e.cause,
-        e.prev_hash,
-    ]);
-    let digest = Sha256::digest(encoding.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Locks the tenant's chain head (creating it when new) and returns its
@@ -354,15 +347,19 @@ pub fn append_all(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
+    let key = audit_chain::chain_key()?;
+    let chain = if key.is_some() { KEYED } else { UNKEYED };
     let (mut seq, mut prev_hash) = lock_head(conn, tenant)?;
     let at = now();
     let mut seqs = Vec::with_capacity(entries.len());
+    let mut names = ActorNames::default();
     for new in entries {
         seq += 1;
         let entry = AuditEntry {
             seq,
             at,
             actor: new.actor.clone(),
+            actor_name: names.of(conn, tenant, &new.actor)?,
             action: new.action.clone(),
             target_type: new.target_type.clone(),
             target_id: new.target_id.clone(),
@@ -372,12 +369,15 @@ pub fn append_all(
             cause: new.cause.or_else(context_cause),
             prev_hash: prev_hash.clone(),
             hash: String::new(),
+            chain,
         };
-        let hash = entry_hash(tenant, &entry);
+        let hash = entry_hash(tenant, &entry, key.as_ref())
+            .ok_or_else(|| Error::internal("an audit entry could not be hashed"))?;
         Stmt::new()
             .sql(
                 "INSERT INTO audit_log (tenant_id, seq, at, actor, action, target_type, target_id, \
-                 subject, before_json, after_json, cause, prev_hash, hash) VALUES (",
+                 subject, before_json, after_json, cause, prev_hash, hash, chain, actor_name) \
+                 VALUES (",
             )
             .vals(&[
                 Val::Int(Some(tenant.0)),
@@ -393,6 +393,8 @@ pub fn append_all(
                 Val::Int(entry.cause),
                 Val::Text(Some(&entry.prev_hash)),
                 Val::Text(Some(&hash)),
+                Val::Int(Some(i64::from(chain))),
+                Val::Text(entry.actor_name.as_deref()),
             ])
             .sql(")")
             .run(conn)?;
@@ -408,6 +410,57 @@ pub fn append_all(
         .val(Val::Int(Some(tenant.0)))
         .run(conn)?;
     Ok(seqs)
+}
+
+/// The names of the tokens acting in one append, looked up once each.
+#[derive(Default)]
+struct ActorNames(Vec<(String, Option<String>)>);
+
+impl ActorNames {
+    /// The name of `actor` when it is a token of the tenant (`token:<id>`).
+    fn of(
+        &mut self,
+        conn: &mut AnyConnection,
+        tenant: TenantId,
+        actor: &str,
+    ) -> Result<Option<String>> {
+        if let Some((_, name)) = self.0.iter().find(|(a, _)| a == actor) {
+            return Ok(name.clone());
+        }
+        let name = match actor
+            .strip_prefix("token:")
+            .and_then(|id| id.parse::<i64>().ok())
+        {
+            Some(id) => tokens::table
+                .filter(tokens::id.eq(id))
+                .filter(tokens::tenant_id.eq(tenant.0))
+                .select(tokens::name)
+                .first::<String>(conn)
+                .optional()?,
+            None => None,
+        };
+        self.0.push((actor.to_owned(), name.clone()));
+        Ok(name)
+    }
+}
+
+/// Who granted access that `source` (`rule:<id>`, `playbook:<id>`) gives,
+/// as an assignment's `granted_by`: the person acting when one is (the
+/// current [`with_context`] actor is a token: `token:3 (alice)`, with the
+/// token's name), else `source` itself (a rule firing on its own).
+pub(crate) fn granted_by(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    source: &str,
+) -> Result<String> {
+    let actor = actor_of(None);
+    if !actor.starts_with("token:") {
+        return Ok(source.to_owned());
+    }
+    Ok(match ActorNames::default().of(conn, tenant, &actor)? {
+        Some(name) => format!("{actor} ({name})"),
+        None => actor,
+    })
 }
 
 /// Appends one entry inside the caller's write transaction (see
@@ -616,26 +669,6 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
-/// The first problem found by verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainBreak {
-    /// The first seq that does not verify.
-    pub seq: i64,
-    /// What is wrong there.
-    pub reason: String,
-}
-
-/// The result of verifying a tenant's chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verification {
-    /// Entries checked.
-    pub checked: i64,
-    /// The head's seq (the last entry appended).
-    pub head_seq: i64,
-    /// The first break, if the chain does not verify.
-    pub first_break: Option<ChainBreak>,
-}
-
 /// The audit log.
 pub trait AuditStore {
     /// Appends one entry in its own transaction (for actions that write
@@ -645,8 +678,10 @@ pub trait AuditStore {
     fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
     /// Walks the whole chain in seq order and reports the first seq that
     /// is missing, out of place, or whose hash does not match its content
-    /// or its predecessor.
-    fn verify_audit(&self, tenant: TenantId) -> Result<Verification>;
+    /// or its predecessor, checks it against a kept head, and signs the
+    /// head (see [`audit_chain`]). Keyed hashes are checked with the
+    /// store's audit key.
+    fn verify_audit(&self, tenant: TenantId, expect: Option<&HeadRef>) -> Result<Verification>;
 }
 
 impl AuditStore for Store {
@@ -699,171 +734,14 @@ impl AuditStore for Store {
         Ok(rows.into_iter().map(|r| r.into_entry().1).collect())
     }
 
-    fn verify_audit(&self, tenant: TenantId) -> Result<Verification> {
-        let mut conn = self.conn()?;
-        let head: Option<(i64, String)> = audit_heads::table
-            .filter(audit_heads::tenant_id.eq(tenant.0))
-            .select((audit_heads::seq, audit_heads::hash))
-            .first(&mut *conn)
-            .optional()?;
-        let (head_seq, head_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-        let mut expected_seq = 1;
-        let mut prev_hash = GENESIS_HASH.to_owned();
-        let mut checked = 0;
-        let fail = |seq: i64, reason: String, checked: i64| {
-            Ok(Verification {
-                checked,
-                head_seq,
-                first_break: Some(ChainBreak { seq, reason }),
-            })
-        };
-        // Rows appended after the head was read are not looked at: every
-        // batch stops at the head's seq.
-        loop {
-            let rows: Vec<AuditRow> = audit_log::table
-                .filter(audit_log::tenant_id.eq(tenant.0))
-                .filter(audit_log::seq.ge(expected_seq))
-                .filter(audit_log::seq.le(head_seq))
-                .order(audit_log::seq.asc())
-                .limit(MAX_PAGE)
-                .select(AuditRow::as_select())
-                .load(&mut *conn)?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in rows {
-                let (_, entry) = row.into_entry();
-                if entry.seq != expected_seq {
-                    return fail(
-                        expected_seq,
-                        format!("entry {expected_seq} is missing"),
-                        checked,
-                    );
-                }
-                if entry.prev_hash != prev_hash {
-                    return fail(
-                        entry.seq,
-                        "its prev_hash is not the previous entry's hash (an entry before it was removed or reordered)"
-                            .into(),
-                        checked,
-                    );
-                }
-                if entry_hash(tenant, &entry) != entry.hash {
-                    return fail(
-                        entry.seq,
-                        "its content does not match its hash (the entry was altered)".into(),
-                        checked,
-                    );
-                }
-                checked += 1;
-                expected_seq += 1;
-                prev_hash = entry.hash;
-            }
-        }
-        if expected_seq <= head_seq {
-            return fail(
-                expected_seq,
-                format!("entry {expected_seq} is missing (the chain head is at {head_seq})"),
-                checked,
-            );
-        }
-        if prev_hash != head_hash {
-            return fail(
-                head_seq,
-                "the last entry's hash is not the chain head's".into(),
-                checked,
-            );
-        }
-        Ok(Verification {
-            checked,
-            head_seq,
-            first_break: None,
-        })
+    fn verify_audit(&self, tenant: TenantId, expect: Option<&HeadRef>) -> Result<Verification> {
+        audit_chain::verify(&mut *self.conn()?, tenant, self.audit_key(), expect)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(seq: i64) -> AuditEntry {
-        AuditEntry {
-            seq,
-            at: DateTime::from_timestamp_micros(1_700_000_000_000_001).unwrap(),
-            actor: "token:1".into(),
-            action: "user.create".into(),
-            target_type: "User".into(),
-            target_id: "u1".into(),
-            subject: Some("u1".into()),
-            before: None,
-            after: Some(r#"{"userName":"a"}"#.into()),
-            cause: None,
-            prev_hash: GENESIS_HASH.into(),
-            hash: String::new(),
-        }
-    }
-
-    #[test]
-    fn the_hash_covers_every_field() {
-        let base = entry(1);
-        let h = entry_hash(TenantId(1), &base);
-        assert_eq!(h.len(), 64);
-        assert_eq!(h, entry_hash(TenantId(1), &base.clone()));
-        let variants: Vec<AuditEntry> = vec![
-            AuditEntry {
-                seq: 2,
-                ..base.clone()
-            },
-            AuditEntry {
-                actor: "token:2".into(),
-                ..base.clone()
-            },
-            AuditEntry {
-                action: "user.patch".into(),
-                ..base.clone()
-            },
-            AuditEntry {
-                target_type: "Group".into(),
-                ..base.clone()
-            },
-            AuditEntry {
-                target_id: "u2".into(),
-                ..base.clone()
-            },
-            AuditEntry {
-                subject: None,
-                ..base.clone()
-            },
-            AuditEntry {
-                subject: Some("u2".into()),
-                ..base.clone()
-            },
-            AuditEntry {
-                before: Some("{}".into()),
-                ..base.clone()
-            },
-            AuditEntry {
-                after: Some(r#"{"userName":"b"}"#.into()),
-                ..base.clone()
-            },
-            AuditEntry {
-                cause: Some(1),
-                ..base.clone()
-            },
-            AuditEntry {
-                prev_hash: "1".repeat(64),
-                ..base.clone()
-            },
-            AuditEntry {
-                at: base.at + chrono::Duration::microseconds(1),
-                ..base.clone()
-            },
-        ];
-        for v in variants {
-            assert_ne!(entry_hash(TenantId(1), &v), h, "{v:?}");
-        }
-        assert_ne!(entry_hash(TenantId(2), &base), h);
-    }
 
     #[test]
     fn snapshots_drop_the_password() {

@@ -794,6 +794,8 @@ fn write_outcome(
             if app_ok == 0 {
                 continue;
             }
+            // The administrator who ran a playbook, else the rule or playbook.
+            let granted_by = audit::granted_by(conn, tenant, &g.source)?;
             let new_id: i64 = diesel::insert_into(assignments::table)
                 .values((
                     assignments::tenant_id.eq(tenant.0),
@@ -804,7 +806,7 @@ fn write_outcome(
                     assignments::valid_until.eq(g.valid_until.map(to_db_time)),
                     assignments::created.eq(at),
                     assignments::reason.eq(g.reason.as_deref()),
-                    assignments::granted_by.eq(Some(g.source.as_str())),
+                    assignments::granted_by.eq(Some(granted_by.as_str())),
                     assignments::role.eq(g.role.as_deref()),
                 ))
                 .returning(assignments::id)

@@ -13,6 +13,7 @@
 
 mod applications;
 pub mod audit;
+pub mod audit_chain;
 pub mod engine_state;
 pub mod filter_sql;
 mod import;
@@ -46,7 +47,8 @@ use crate::tokens::Scopes;
 pub use applications::{
     Application, ApplicationFields, ApplicationStore, Assignment, AssignmentFilter,
 };
-pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry, Verification};
+pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
+pub use audit_chain::{AuditKey, Checkpoint, HeadRef, Verification};
 pub use import::{ImportMode, ImportStore};
 pub use index::{IndexRow, IndexValue, fold, index_rows};
 pub use lifecycle::LifecycleStore;
@@ -465,6 +467,9 @@ pub struct Store {
     _checkpointer: Option<Arc<()>>,
     /// The background `ANALYZE` after large loads (see [`stats`]).
     analyzer: Arc<stats::Analyzer>,
+    /// The key of the audit chain (see [`audit_chain`]); none: entries are
+    /// chained with unkeyed hashes.
+    audit_key: Option<audit_chain::AuditKey>,
 }
 
 impl fmt::Debug for Store {
@@ -524,6 +529,7 @@ impl Store {
             write_gate,
             _checkpointer: checkpointer,
             analyzer: Arc::default(),
+            audit_key: None,
         };
         if url.is_memory() {
             db::migrations::run_pending(&mut *store.conn()?)?;
@@ -541,6 +547,18 @@ impl Store {
         self
     }
 
+    /// The store with `key` chaining the audit log (see [`audit_chain`]).
+    #[must_use]
+    pub fn with_audit_key(mut self, key: Option<audit_chain::AuditKey>) -> Self {
+        self.audit_key = key;
+        self
+    }
+
+    /// The key chaining the audit log, if any.
+    pub fn audit_key(&self) -> Option<&audit_chain::AuditKey> {
+        self.audit_key.as_ref()
+    }
+
     /// Which backend this store talks to.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -550,11 +568,15 @@ impl Store {
     /// a SQLite file it runs on the writer's own connection, so the write
     /// takes no connection from the pool (readers keep all of it); on
     /// PostgreSQL it runs on a pooled connection.
+    ///
+    /// Audit entries appended by `f` are chained with the store's audit
+    /// key (see [`audit_chain::with_chain_key`]).
     pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T>) -> Result<T> {
         // Slow password work inside would hold every other writer back.
-        let f = |conn: &mut AnyConnection| {
+        let key = self.audit_key.clone();
+        let f = move |conn: &mut AnyConnection| {
             let _scope = crate::password::WriteScope::enter();
-            f(conn)
+            audit_chain::with_chain_key(key, || f(conn))
         };
         match &self.write_gate {
             Some(gate) => gate.write(f),

@@ -134,8 +134,19 @@ pub enum AuditCommand {
     Query(AuditFilter),
     /// Write matching entries as JSON lines to standard output.
     Export(AuditFilter),
-    /// Verify the hash chain; exit code 1 names the first bad entry.
-    Verify,
+    /// Verify the hash chain and print a signed checkpoint of its head;
+    /// exit code 1 names the first bad entry, or says how the chain
+    /// relates to --expect-head.
+    Verify(VerifyArgs),
+}
+
+/// `scimctl audit verify` options.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A head kept from an earlier checkpoint (`SEQ:HASH`): fail unless the
+    /// chain still holds that entry with that hash.
+    #[arg(long, value_name = "SEQ:HASH")]
+    pub expect_head: Option<String>,
 }
 
 /// Which audit entries.
@@ -473,7 +484,10 @@ pub async fn audit(global: &GlobalArgs, cmd: AuditCommand) -> Result<()> {
                         vec![
                             cell(&e["seq"]),
                             cell(&e["at"]),
-                            cell(&e["actor"]),
+                            match e["actorName"].as_str() {
+                                Some(name) => format!("{} ({name})", cell(&e["actor"])),
+                                None => cell(&e["actor"]),
+                            },
                             cell(&e["action"]),
                             format!("{} {}", cell(&e["targetType"]), cell(&e["targetId"])),
                             cell(&e["cause"]),
@@ -493,28 +507,78 @@ pub async fn audit(global: &GlobalArgs, cmd: AuditCommand) -> Result<()> {
                 .await?;
             out.text(&body)
         }
-        AuditCommand::Verify => {
-            let v = api.get("/audit/verify", &[]).await?;
+        AuditCommand::Verify(args) => {
+            let mut query = Vec::new();
+            if let Some(head) = &args.expect_head {
+                query.push(("expectHead", head.clone()));
+            }
+            let v = api.get("/audit/verify", &query).await?;
             if out.is_json() {
                 out.json_line(&v)?;
-            } else if v["valid"] == true {
-                out.line(&format!(
-                    "the audit chain verifies: {} entries, head at seq {}",
-                    cell(&v["checked"]),
-                    cell(&v["headSeq"])
-                ))?;
+            } else {
+                out.text(&verify_report(&v))?;
             }
             if v["valid"] == true {
                 Ok(())
-            } else {
+            } else if !v["firstBadSeq"].is_null() {
                 Err(Error::Failed(format!(
                     "the audit chain is broken at seq {}: {}",
                     cell(&v["firstBadSeq"]),
                     cell(&v["reason"])
                 )))
+            } else {
+                Err(Error::Failed(format!(
+                    "the audit chain does not hold the kept head: {}",
+                    cell(&v["expectedHead"]["detail"])
+                )))
             }
         }
     }
+}
+
+/// `audit verify` for a person: the result, whether the chain is keyed,
+/// the kept head's check and the checkpoint to keep.
+fn verify_report(v: &Value) -> String {
+    let mut out = String::new();
+    if v["firstBadSeq"].is_null() {
+        out.push_str(&format!(
+            "the audit chain verifies: {} entries, head at seq {}\n",
+            cell(&v["checked"]),
+            cell(&v["headSeq"])
+        ));
+    }
+    if v["keyed"] == true {
+        out.push_str(&format!(
+            "keyed: yes (key id {}); entries from seq {} carry MACs, {} earlier entries are unkeyed\n",
+            cell(&v["keyId"]),
+            cell(&v["keyedFrom"]),
+            cell(&v["unkeyedEntries"])
+        ));
+    } else {
+        out.push_str("keyed: no (the server has no audit key): any database writer could recompute the hashes\n");
+    }
+    if let Some(e) = v["expectedHead"].as_object() {
+        let mark = if e.get("holds") == Some(&Value::Bool(true)) {
+            "holds"
+        } else {
+            "FAILS"
+        };
+        out.push_str(&format!(
+            "kept head {}: {mark}: {}\n",
+            cell(&v["expectedHead"]["head"]),
+            cell(&v["expectedHead"]["detail"])
+        ));
+    }
+    if let Some(c) = v["checkpoint"].as_object() {
+        let field = |k: &str| c.get(k).map(cell).unwrap_or_default();
+        out.push_str(&format!(
+            "checkpoint (keep it elsewhere; pass it back with --expect-head):\n  head {}\n  at {}\n  signature {}\n",
+            field("head"),
+            field("at"),
+            field("signature")
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

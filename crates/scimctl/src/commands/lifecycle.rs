@@ -190,8 +190,9 @@ pub struct ExtendArgs {
     pub reason: Option<String>,
 }
 
-/// The management API client of these commands.
-struct Api {
+/// The management API client of these commands (and of
+/// [`super::applications`]).
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
@@ -200,7 +201,7 @@ struct Api {
 }
 
 impl Api {
-    fn new(global: &GlobalArgs) -> Result<Self> {
+    pub(crate) fn new(global: &GlobalArgs) -> Result<Self> {
         let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
         let explicit = std::env::var("SCIMCTL_API_URL").ok();
         let base = api_url(global.url.as_deref(), explicit.as_deref()).map_err(|e| {
@@ -234,7 +235,7 @@ impl Api {
         })
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -280,11 +281,11 @@ impl Api {
         Ok(value)
     }
 
-    async fn get(&self, path: &str) -> Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
@@ -293,7 +294,7 @@ impl Api {
     }
 
     /// Deletes, then says what was deleted.
-    async fn delete(&self, path: &str, what: &str, id: i64) -> Result<()> {
+    pub(crate) async fn delete(&self, path: &str, what: &str, id: i64) -> Result<()> {
         self.call(reqwest::Method::DELETE, path, None).await?;
         self.show(&json!({"deleted": id}), |_| {
             format!("deleted {what} {id}\n")
@@ -301,18 +302,22 @@ impl Api {
     }
 
     /// Prints `value` as JSON, or as `human` renders it.
-    fn show(&self, value: &Value, human: impl FnOnce(&Value) -> String) -> Result<()> {
+    pub(crate) fn show(&self, value: &Value, human: impl FnOnce(&Value) -> String) -> Result<()> {
         self.out.show(value, human)
     }
 
     /// GETs `path` and shows the answer.
-    async fn show_get(&self, path: &str, human: impl FnOnce(&Value) -> String) -> Result<()> {
+    pub(crate) async fn show_get(
+        &self,
+        path: &str,
+        human: impl FnOnce(&Value) -> String,
+    ) -> Result<()> {
         let v = self.get(path).await?;
         self.show(&v, human)
     }
 
     /// POSTs `body` to `path` and shows the answer.
-    async fn show_post(
+    pub(crate) async fn show_post(
         &self,
         path: &str,
         body: &Value,

@@ -2,6 +2,7 @@
 //! parsed options.
 
 pub mod api;
+pub mod applications;
 pub mod discover;
 pub mod engine;
 pub mod export;
@@ -37,6 +38,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
         Command::Engine(args) => engine::run(global, args).await,
         Command::Reviews(cmd) => governance::reviews(global, cmd).await,
         Command::Audit(cmd) => governance::audit(global, cmd).await,
+        Command::Apps(cmd) => applications::apps(global, cmd).await,
+        Command::Assignments(cmd) => applications::assignments(global, cmd).await,
         Command::Playbooks(cmd) => lifecycle::playbooks(global, cmd).await,
         Command::Rules(cmd) => lifecycle::rules(global, cmd).await,
         Command::Runs(cmd) => lifecycle::runs(global, cmd).await,

@@ -1,0 +1,2 @@
+ALTER TABLE audit_log DROP COLUMN actor_name;
+ALTER TABLE audit_log DROP COLUMN chain;
