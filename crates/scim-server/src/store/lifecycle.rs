@@ -1096,9 +1096,6 @@ fn time_json(t: Option<NaiveDateTime>) -> Value {
     t.map_or(Value::Null, |t| Value::String(rfc3339(from_db_time(t))))
 }
 
-/// Marks due the assignee of an assignment: the user, or every member of
-/// the group.
-
 impl LifecycleStore for Store {
     fn list_exclusions(
         &self,
