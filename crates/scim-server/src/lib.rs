@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod access;
 pub mod api;
 pub mod cli;
 pub mod config;

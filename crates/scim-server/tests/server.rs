@@ -6,6 +6,8 @@
 #[macro_use]
 mod harness;
 
+#[path = "server/access_model.rs"]
+mod access_model;
 #[path = "server/applications.rs"]
 mod applications;
 #[path = "server/audit.rs"]

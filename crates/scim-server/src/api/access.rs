@@ -10,9 +10,10 @@
 //! - `POST /api/v1/users/{id}/preview`: what a proposed change (a PatchOp
 //!   message, or a whole new document, or `{"delete": true}`) would do;
 //! - `POST /api/v1/assignments/{id}/extend` and `GET .../extensions`:
-//!   temporary access extensions, recorded.
-
-use std::collections::BTreeMap;
+//!   temporary access extensions, recorded;
+//! - `GET|POST /api/v1/exclusions`, `DELETE /api/v1/exclusions/{id}`:
+//!   exclusions of the effective-access model (a user must not have an
+//!   application, whatever grants it, until lifted).
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,12 +21,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::admin::{Admin, items, ok};
+use super::admin::{Admin, created, items, no_content, ok};
 use super::auth::Auth;
 use super::playbooks::app_names;
+use crate::access::{Reason, State};
 use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
-use crate::store::lifecycle::{AccessRow, UserAssignment};
+use crate::store::lifecycle::AccessRow;
 
 fn time(t: Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, |t| {
@@ -33,69 +35,74 @@ fn time(t: Option<DateTime<Utc>>) -> Value {
     })
 }
 
-/// Why an assignment exists, as the view shows it.
-fn grant_json(a: &UserAssignment) -> Value {
-    let UserAssignment {
-        id,
-        application_id: _,
-        source,
-        role,
-        valid_from,
-        valid_until,
-        reason,
-        granted_by,
-        via_group,
-    } = a;
-    let (why, extra) = if let Some(g) = via_group {
-        ("group", json!({"groupId": g}))
-    } else if let Some(r) = source.strip_prefix("rule:") {
-        ("rule", json!({"ruleId": r.parse::<i64>().ok()}))
-    } else if let Some(p) = source.strip_prefix("playbook:") {
-        ("playbook", json!({"playbookId": p.parse::<i64>().ok()}))
-    } else {
-        ("manual", json!({}))
+/// One reason of an entitlement, as the view shows it.
+fn grant_json(r: &Reason) -> Value {
+    let mut v = json!({"assignmentId": r.assignment_id, "why": r.kind, "source": r.source,
+                       "role": r.role, "validFrom": time(r.valid_from),
+                       "validUntil": time(r.valid_until), "inForce": r.in_force,
+                       "ends": r.ends, "reason": r.note, "grantedBy": r.granted_by});
+    let Some(o) = v.as_object_mut() else {
+        return v;
     };
-    let mut v = json!({"assignmentId": id, "why": why, "source": source, "role": role,
-                       "validFrom": time(*valid_from), "validUntil": time(*valid_until),
-                       "reason": reason, "grantedBy": granted_by});
-    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
-        o.extend(e);
+    if let Some(g) = &r.group {
+        o.insert("groupId".into(), json!(g.id));
+        o.insert("groupName".into(), json!(g.name));
+        o.insert("groupPath".into(), json!(g.path));
+        o.insert("addedBy".into(), json!(g.added_by));
+    } else if let Some(id) = r.source.strip_prefix("rule:") {
+        o.insert("ruleId".into(), json!(id.parse::<i64>().ok()));
+    } else if let Some(id) = r.source.strip_prefix("playbook:") {
+        o.insert("playbookId".into(), json!(id.parse::<i64>().ok()));
     }
     v
 }
 
-/// One application's entry for one user, from its rows.
-fn entry(rows: &[&AccessRow], now: DateTime<Utc>) -> Value {
-    let first = rows[0];
-    let grants: Vec<&UserAssignment> = rows.iter().filter_map(|r| r.assignment.as_ref()).collect();
-    let in_force: Vec<&&UserAssignment> = grants
-        .iter()
-        .filter(|a| a.valid_from.is_none_or(|f| f <= now) && a.valid_until.is_none_or(|u| u > now))
-        .collect();
-    let status = first.status.as_deref();
-    let state = match (in_force.is_empty(), status) {
-        (true, _) if !grants.is_empty() => "scheduled",
+/// The state a view shows: the model's entitlement read together with
+/// the downstream pair, so that it never says `provisioned` for an
+/// account the engine has deprovisioned.
+fn view_state(row: &AccessRow) -> &'static str {
+    let status = row.status.as_deref();
+    let ent = row.entitlement.as_ref();
+    if ent.is_some_and(|e| e.granted) {
+        return match status {
+            Some("provisioned") => "provisioned",
+            Some("failed" | "dead") => "failed",
+            _ => "pending",
+        };
+    }
+    let live_account = matches!(status, Some("provisioned" | "pending" | "failed" | "dead"));
+    match ent.map(|e| e.state) {
         // The engine has yet to deprovision it.
-        (true, Some("provisioned" | "pending")) if rows.iter().any(|r| r.due) => "revoking",
-        (true, _) => "revoked",
-        (false, Some("provisioned")) => "provisioned",
-        (false, Some("failed" | "dead")) => "failed",
-        (false, _) => "pending",
-    };
-    let expires = if in_force.is_empty() || in_force.iter().any(|a| a.valid_until.is_none()) {
-        None
-    } else {
-        in_force.iter().filter_map(|a| a.valid_until).max()
-    };
+        _ if live_account => "revoking",
+        Some(State::Excluded) => "excluded",
+        Some(State::Scheduled) => "scheduled",
+        Some(State::Suspended) => "suspended",
+        _ => "revoked",
+    }
+}
+
+/// One application's entry for one user.
+fn entry(row: &AccessRow) -> Value {
+    let ent = row.entitlement.as_ref();
     json!({
-        "applicationId": first.application_id,
-        "application": first.application_name,
-        "state": state,
-        "provisioningStatus": status,
-        "remoteId": first.remote_id,
-        "lastError": first.last_error,
-        "expiresAt": time(expires),
-        "grants": grants.iter().map(|a| grant_json(a)).collect::<Vec<_>>(),
+        "applicationId": row.application_id,
+        "application": row.application_name,
+        "state": view_state(row),
+        "entitlement": ent.map_or("none", |e| e.state.as_str()),
+        "granted": ent.is_some_and(|e| e.granted),
+        "roles": ent.map(|e| e.roles.clone()).unwrap_or_default(),
+        "graceUntil": if ent.is_some_and(|e| e.state == State::Grace) {
+            time(row.grace_until)
+        } else {
+            Value::Null
+        },
+        "provisioningStatus": row.status,
+        "remoteId": row.remote_id,
+        "lastError": row.last_error,
+        "since": time(ent.and_then(|e| e.since)),
+        "expiresAt": time(ent.filter(|e| e.granted).and_then(|e| e.until)),
+        "grants": ent.map(|e| e.reasons.iter().map(grant_json).collect::<Vec<_>>()).unwrap_or_default(),
+        "exclusion": ent.and_then(|e| e.exclusion.as_ref()).map(crate::access::exclusion_json),
     })
 }
 
@@ -113,12 +120,7 @@ pub async fn get_user_access(
             st.storage.access_rows(tenant, Some(&uid), None)
         })
         .await?;
-    let now = Utc::now();
-    let mut by_app: BTreeMap<i64, Vec<&AccessRow>> = BTreeMap::new();
-    for r in &rows {
-        by_app.entry(r.application_id).or_default().push(r);
-    }
-    let apps: Vec<Value> = by_app.values().map(|rows| entry(rows, now)).collect();
+    let apps: Vec<Value> = rows.iter().map(entry).collect();
     let user_name = rows.first().and_then(|r| r.user_name.clone());
     Ok(ok(
         &json!({"userId": id, "userName": user_name, "applications": apps}),
@@ -142,20 +144,15 @@ pub async fn get_application_access(
             Ok((app, st.storage.access_rows(tenant, None, Some(id))?))
         })
         .await?;
-    let now = Utc::now();
-    let mut by_user: BTreeMap<String, Vec<&AccessRow>> = BTreeMap::new();
-    for r in &rows {
-        by_user.entry(r.user_id.clone()).or_default().push(r);
-    }
-    let users: Vec<Value> = by_user
+    let users: Vec<Value> = rows
         .iter()
-        .map(|(uid, rows)| {
-            let mut e = entry(rows, now);
+        .map(|row| {
+            let mut e = entry(row);
             if let Some(o) = e.as_object_mut() {
                 o.remove("applicationId");
                 o.remove("application");
-                o.insert("userId".into(), json!(uid));
-                o.insert("userName".into(), json!(rows[0].user_name));
+                o.insert("userId".into(), json!(row.user_id));
+                o.insert("userName".into(), json!(row.user_name));
             }
             e
         })
@@ -274,4 +271,104 @@ pub async fn list_extensions(
         })
         .await?;
     Ok(items(&extensions, Value::clone))
+}
+
+/// An exclusion to create.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExclusionInput {
+    /// The application.
+    application_id: i64,
+    /// The user's SCIM id.
+    user_id: String,
+    #[serde(default)]
+    reason: Option<String>,
+    /// Its end (absent or null: until lifted).
+    #[serde(default)]
+    valid_until: Option<DateTime<Utc>>,
+}
+
+/// Filters of the exclusions list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExclusionQuery {
+    /// One user's.
+    #[serde(default)]
+    user: Option<String>,
+    /// One application's.
+    #[serde(default)]
+    application: Option<i64>,
+}
+
+fn exclusion_entry(user_id: &str, user_name: Option<&str>, x: &crate::access::Exclusion) -> Value {
+    let mut v = crate::access::exclusion_json(x);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("userId".into(), json!(user_id));
+        o.insert("userName".into(), json!(user_name));
+    }
+    v
+}
+
+/// `GET /api/v1/exclusions[?user=&application=]`.
+pub async fn list_exclusions(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: web::Query<ExclusionQuery>,
+) -> Result<HttpResponse> {
+    let admin = Admin::of(&auth)?;
+    let query = query.into_inner();
+    let rows = admin
+        .run(&state, move |st, tenant| {
+            st.storage
+                .list_exclusions(tenant, query.user.as_deref(), query.application)
+        })
+        .await?;
+    Ok(items(&rows, |(id, name, x)| {
+        exclusion_entry(id, name.as_deref(), x)
+    }))
+}
+
+/// `POST /api/v1/exclusions`: the user must not have the application,
+/// whatever grants it, until the exclusion is lifted or ends.
+pub async fn create_exclusion(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let admin = Admin::of(&auth)?;
+    let input: ExclusionInput = serde_json::from_value(body.into_inner()).map_err(|e| {
+        Error::from(scim_core::Error::invalid_value(format!(
+            "invalid exclusion: {e}"
+        )))
+    })?;
+    let user_id = input.user_id.clone();
+    let x = admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.create_exclusion(
+                tenant,
+                &input.user_id,
+                input.application_id,
+                input.reason.as_deref(),
+                input.valid_until,
+            )
+        })
+        .await?;
+    Ok(created(&exclusion_entry(&user_id, None, &x)))
+}
+
+/// `DELETE /api/v1/exclusions/{id}`: lifts it; the reasons in force grant
+/// the access again.
+pub async fn delete_exclusion(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+) -> Result<HttpResponse> {
+    let admin = Admin::of(&auth)?;
+    let id = id.into_inner();
+    admin
+        .run_audited(&state, move |st, tenant| {
+            st.storage.delete_exclusion(tenant, id)
+        })
+        .await?;
+    Ok(no_content())
 }

@@ -39,6 +39,8 @@
 //! | GET, POST | `/api/v1/rules` | [`rules`]`::{list,create}_rule(s)` |
 //! | GET, PUT, DELETE | `/api/v1/rules/{id}` | [`rules`]`::{get,replace,delete}_rule` |
 //! | POST | `/api/v1/rules/preview` | [`rules::preview_rule`] |
+//! | GET, POST | `/api/v1/exclusions` | [`access::list_exclusions`], [`access::create_exclusion`] |
+//! | DELETE | `/api/v1/exclusions/{id}` | [`access::delete_exclusion`] |
 //! | GET | `/api/v1/users/{id}/access` | [`access::get_user_access`] |
 //! | GET | `/api/v1/users/{id}/lifecycle` | [`access::get_user_lifecycle`] |
 //! | POST | `/api/v1/users/{id}/preview` | [`access::preview_user`] |
@@ -250,6 +252,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                         .route(web::put().to(rules::replace_rule))
                         .route(web::delete().to(rules::delete_rule))
                         .default_service(not_allowed("GET, PUT, DELETE")),
+                )
+                .service(
+                    web::resource("/exclusions")
+                        .route(web::get().to(access::list_exclusions))
+                        .route(web::post().to(access::create_exclusion))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/exclusions/{id}")
+                        .route(web::delete().to(access::delete_exclusion))
+                        .default_service(not_allowed("DELETE")),
                 )
                 .service(get_only("/users/{id}/access", access::get_user_access))
                 .service(get_only(

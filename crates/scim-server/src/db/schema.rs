@@ -102,8 +102,23 @@ diesel::allow_tables_to_appear_in_same_query!(
     lifecycle_due,
     lifecycle_state,
     lifecycle_group_grants,
-    lifecycle_events
+    lifecycle_events,
+    access_exclusions
 );
+
+diesel::table! {
+    access_exclusions (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        application_id -> BigInt,
+        resource_pk -> BigInt,
+        reason -> Nullable<Text>,
+        source -> Text,
+        created_by -> Nullable<Text>,
+        valid_until -> Nullable<Timestamp>,
+        created -> Timestamp,
+    }
+}
 
 diesel::table! {
     applications (id) {
@@ -318,6 +333,7 @@ diesel::table! {
         active -> Bool,
         held_rules -> Text,
         updated -> Timestamp,
+        grace_until -> Nullable<Timestamp>,
     }
 }
 

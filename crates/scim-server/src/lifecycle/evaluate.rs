@@ -2,20 +2,28 @@
 //! document, what the evaluator saw last time, assignments, rule group
 //! grants) and the rules and playbooks, what to write.
 //!
+//! Events trigger one-off work; they do not decide access:
 //! - **joiner**: the user is active and was not (created, or activated);
 //! - **leaver**: the user was active and is not (deactivated) or is gone;
 //! - **mover**: active before and after (any change).
 //!
-//! Rules of event `joiner` hold from a joiner event for as long as their
-//! condition matches; `mover` rules hold whenever it matches. The
-//! assignments (source `rule:<id>`) and group memberships of the rules that
-//! hold are granted; those of rules that no longer hold are revoked; manual
-//! and playbook-run grants are left alone. A leaver loses every assignment
-//! (the kill switch) unless a matching `leaver` rule schedules it
-//! (`revokeAfterSeconds`). Rules that start to hold "fire": their runs are
-//! recorded and their one-off actions (set attributes, remove access) run.
+//! Access is birthright ([`crate::access::rule_grants`]): the grants
+//! (assignApplication, addToGroup) of every enabled `joiner` or `mover`
+//! rule whose filter matches the current document are kept as assignments
+//! with source `rule:<id>` and rule group memberships, whatever event
+//! brought the user there; those of rules that stop matching are revoked.
+//! Manual and playbook-run grants are left alone. A leaver keeps every
+//! grant, suspended: the effective-access model grants nothing to an
+//! inactive user, and `active=true` restores it all. A matching `leaver`
+//! rule's `revokeAfterSeconds` is a grace period during which access keeps
+//! working.
+//!
+//! Rules "fire" (their runs are recorded and their one-off actions, set
+//! attributes and remove access, run): `joiner` rules on a joiner event,
+//! `mover` rules when they start to match an active user, `leaver` rules on
+//! a leaver event.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use scim_core::filter::Filter;
@@ -68,20 +76,10 @@ fn rule_source(id: i64) -> String {
     format!("rule:{id}")
 }
 
-fn in_force(a: &crate::store::lifecycle::UserAssignment, now: DateTime<Utc>) -> bool {
-    a.valid_from.is_none_or(|f| f <= now) && a.valid_until.is_none_or(|u| u > now)
-}
-
-/// Applications the user holds in force: (direct or through groups).
+/// Applications the user is entitled to now (the effective-access
+/// model).
 pub fn apps_in_force(facts: &UserFacts, now: DateTime<Utc>) -> BTreeSet<i64> {
-    let mut apps: BTreeSet<i64> = facts
-        .assignments
-        .iter()
-        .filter(|a| in_force(a, now))
-        .map(|a| a.application_id)
-        .collect();
-    apps.extend(facts.group_apps.iter().copied());
-    apps
+    crate::access::granted_apps(&facts.access, now)
 }
 
 /// Decides for one user.
@@ -110,67 +108,27 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
         (false, _) => None,
     };
     d.event = event;
-    let matching: Vec<&CompiledRule> = ctx
+    // Birthright: what the rules that match now grant.
+    let birthright = crate::access::rule_grants(doc, &ctx.rules, &ctx.playbooks, &ctx.groups);
+    let held: BTreeSet<i64> = if active {
+        birthright.rules.clone()
+    } else {
+        BTreeSet::new()
+    };
+    let fired: Vec<&CompiledRule> = ctx
         .rules
         .iter()
         .filter(|r| r.rule.fields.enabled && r.filter.matches(doc))
+        .filter(|r| match r.rule.fields.event.as_str() {
+            "leaver" => event == Some("leaver"),
+            "joiner" => event == Some("joiner"),
+            _ => active && held.contains(&r.rule.id) && !held_prev.contains(&r.rule.id),
+        })
         .collect();
-    let mut held: BTreeSet<i64> = BTreeSet::new();
-    if active {
-        for r in &matching {
-            let holds = match r.rule.fields.event.as_str() {
-                "mover" => true,
-                "joiner" => event == Some("joiner") || held_prev.contains(&r.rule.id),
-                _ => false,
-            };
-            if holds {
-                held.insert(r.rule.id);
-            }
-        }
-    }
-    let fired: Vec<&CompiledRule> = if event == Some("leaver") {
-        matching
-            .iter()
-            .filter(|r| r.rule.fields.event == "leaver")
-            .copied()
-            .collect()
-    } else {
-        matching
-            .iter()
-            .filter(|r| held.contains(&r.rule.id) && !held_prev.contains(&r.rule.id))
-            .copied()
-            .collect()
-    };
     d.fired = fired.iter().map(|r| r.rule.id).collect();
 
-    // Desired rule grants: (application, source) -> role; groups.
-    let mut desired: BTreeMap<(i64, String), Option<String>> = BTreeMap::new();
-    let mut desired_groups: BTreeSet<(i64, String)> = BTreeSet::new();
-    for r in ctx.rules.iter().filter(|r| held.contains(&r.rule.id)) {
-        for pb in &r.rule.fields.playbooks {
-            for action in ctx.playbooks.get(pb).map(Vec::as_slice).unwrap_or(&[]) {
-                match action {
-                    Action::AssignApplication {
-                        application_id: Some(app),
-                        role,
-                        ..
-                    } => {
-                        desired
-                            .entry((*app, rule_source(r.rule.id)))
-                            .or_insert_with(|| role.clone());
-                    }
-                    Action::AddToGroup {
-                        group_id: Some(g), ..
-                    } => {
-                        if let Some(pk) = ctx.groups.get(g) {
-                            desired_groups.insert((*pk, rule_source(r.rule.id)));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
+    let desired = &birthright.apps;
+    let desired_groups = &birthright.groups;
     let existing_rule: Vec<&crate::store::lifecycle::UserAssignment> = facts
         .assignments
         .iter()
@@ -178,7 +136,7 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
         .collect();
     let mut granted = Vec::new();
     let mut roles_changed = Vec::new();
-    for ((app, source), role) in &desired {
+    for ((app, source), role) in desired {
         let existing = existing_rule
             .iter()
             .find(|a| a.application_id == *app && a.source == *source);
@@ -209,9 +167,10 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
     let mut revoked = Vec::new();
     let mut revoke: BTreeSet<i64> = BTreeSet::new();
     for a in &existing_rule {
-        // An inactive user keeps what a scheduled leaver left until it
-        // expires; the kill switch below handles immediate leavers.
-        if active && !desired.contains_key(&(a.application_id, a.source.clone())) {
+        // The rule stopped matching (or is gone): its grant goes. An
+        // inactive user keeps the grants of rules that still match,
+        // suspended by the model.
+        if !desired.contains_key(&(a.application_id, a.source.clone())) {
             revoke.insert(a.id);
         }
     }
@@ -268,26 +227,22 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
     }
     let mut scheduled = Vec::new();
     if event == Some("leaver") {
+        // Suspended, not forgotten: the grants stay; the model grants
+        // nothing to an inactive user, except during a grace period.
         let delay = fired
             .iter()
             .filter_map(|r| r.rule.fields.revoke_after_seconds)
             .min();
-        match delay {
-            Some(secs) => {
-                let at = ctx.now + Duration::seconds(secs);
-                for a in &facts.assignments {
-                    if a.valid_until.is_none_or(|u| u > at) {
-                        d.outcome.expire_at.push((a.id, at));
-                        scheduled
-                            .push(json!({"assignmentId": a.id, "applicationId": a.application_id}));
-                    }
-                }
-            }
-            None => {
-                // The kill switch: every assignment, whatever its source.
-                revoke.extend(facts.assignments.iter().map(|a| a.id));
-            }
+        if let Some(secs) = delay {
+            let at = ctx.now + Duration::seconds(secs);
+            d.outcome.grace_until = Some(at);
+            scheduled.push(json!({"graceUntil": at.to_rfc3339()}));
         }
+        // The engine reads the grace (or its absence) from the state.
+        d.outcome.mark = true;
+    } else if !active {
+        // Still a leaver: the grace decided at the leaver event holds.
+        d.outcome.grace_until = facts.access.grace_until;
     }
     for id in &revoke {
         if let Some(a) = facts.assignments.iter().find(|a| a.id == *id) {
@@ -295,7 +250,7 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
         }
     }
     d.outcome.revoke = revoke.into_iter().collect();
-    for g in &desired_groups {
+    for g in desired_groups {
         if !facts.group_grants.contains(g) {
             d.outcome.group_grants_add.push(g.clone());
         }
@@ -306,7 +261,7 @@ pub fn decide(facts: &UserFacts, ctx: &Context) -> Decision {
             d.remove_from_groups.push(g.0);
         }
     }
-    for (pk, _) in &desired_groups {
+    for (pk, _) in desired_groups.iter() {
         if let Some((id, _)) = ctx.groups.iter().find(|(_, v)| *v == pk) {
             d.add_to_groups.push(id.clone());
         }

@@ -26,7 +26,7 @@ use scim_core::schema::{ResourceSchema, SchemaRegistry};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::store::lifecycle::{DueUser, Grant, Outcome, UserFacts};
+use crate::store::lifecycle::{DueUser, Grant, GroupClosure, Outcome, UserFacts};
 use crate::store::{ChangeOp, Storage, TenantId, WriteContext, now_utc};
 use evaluate::{CompiledRule, Context, Decision, apps_in_force, decide};
 use playbook::{Action, parse_actions, set_message};
@@ -118,28 +118,80 @@ impl Impact {
     }
 }
 
-/// The applications a user holds after an outcome.
-fn apps_after(facts: &UserFacts, outcome: &Outcome, now: DateTime<Utc>) -> BTreeSet<i64> {
-    let mut remaining = facts.clone();
-    remaining
+/// The applications a user is entitled to after an outcome and the group
+/// changes that go with it (the effective-access model over the facts as
+/// they would be). `added` are the groups the user joins (with their
+/// nested parents and assignments in `closure`), `removed` those it leaves.
+fn apps_after(
+    facts: &UserFacts,
+    outcome: &Outcome,
+    added: &[i64],
+    removed: &[i64],
+    closure: &GroupClosure,
+    now: DateTime<Utc>,
+) -> BTreeSet<i64> {
+    let Some(doc) = &facts.document else {
+        return BTreeSet::new();
+    };
+    let mut after = facts.access.clone();
+    let Some(user) = after.pk else {
+        return BTreeSet::new();
+    };
+    after.active = crate::store::access::is_active(doc);
+    after.grace_until = if after.active {
+        None
+    } else {
+        outcome.grace_until
+    };
+    after.leaver_pending = false;
+    for (i, (app, reason)) in outcome.exclude.iter().enumerate() {
+        after.exclusions.push(crate::access::Exclusion {
+            id: -1 - i as i64,
+            application_id: *app,
+            reason: Some(reason.clone()),
+            source: "removeAccess".into(),
+            created_by: None,
+            valid_until: None,
+            created: now,
+        });
+    }
+    after
         .assignments
         .retain(|a| !outcome.revoke.contains(&a.id));
     for (id, until) in &outcome.expire_at {
-        if let Some(a) = remaining.assignments.iter_mut().find(|a| a.id == *id) {
+        if let Some(a) = after.assignments.iter_mut().find(|a| a.id == *id) {
             a.valid_until = Some(*until);
         }
     }
-    let mut apps = apps_in_force(&remaining, now);
-    if facts.document.is_some() {
-        apps.extend(
-            outcome
-                .grants
-                .iter()
-                .filter(|g| g.valid_until.is_none_or(|u| u > now))
-                .map(|g| g.application_id),
-        );
+    for (i, g) in outcome.grants.iter().enumerate() {
+        after
+            .assignments
+            .push(crate::store::lifecycle::UserAssignment {
+                id: -1 - i as i64,
+                application_id: g.application_id,
+                source: g.source.clone(),
+                role: g.role.clone(),
+                valid_from: None,
+                valid_until: g.valid_until,
+                reason: g.reason.clone(),
+                granted_by: None,
+                via_group: None,
+            });
     }
-    apps
+    after
+        .edges
+        .retain(|(m, g)| !(*m == user && removed.contains(g)));
+    for g in added {
+        after.edges.push((user, *g));
+    }
+    after.edges.extend(closure.edges.iter().copied());
+    after.groups.extend(closure.groups.iter().cloned());
+    after
+        .group_assignments
+        .extend(closure.assignments.iter().cloned());
+    after.group_assignments.sort_by_key(|(g, a)| (*g, a.id));
+    after.group_assignments.dedup();
+    crate::access::granted_apps(&after, now)
 }
 
 /// Options of a manual playbook run.
@@ -380,6 +432,36 @@ impl Lifecycle {
         }
     }
 
+    /// The applications a user is entitled to after a decision (the
+    /// model over the facts with its outcome and group changes applied).
+    fn entitled_after(
+        &self,
+        tenant: TenantId,
+        facts: &UserFacts,
+        d: &Decision,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeSet<i64>> {
+        let mut added = Vec::new();
+        for id in &d.add_to_groups {
+            if let Some((pk, _)) = self.storage.find_group(tenant, id)? {
+                added.push(pk);
+            }
+        }
+        let closure = if added.is_empty() {
+            GroupClosure::default()
+        } else {
+            self.storage.group_closure(tenant, &added)?
+        };
+        Ok(apps_after(
+            facts,
+            &d.outcome,
+            &added,
+            &d.remove_from_groups,
+            &closure,
+            now,
+        ))
+    }
+
     /// Runs (or, with `dry_run`, previews) a playbook on users (blocking).
     /// Returns per-user, per-action results and the impact.
     pub fn run_playbook(
@@ -465,14 +547,35 @@ impl Lifecycle {
                         ("applied", json!({"attributes": attributes}))
                     }
                     Action::RemoveAccess { application_id, .. } => {
+                        // The user's own grants go; access a rule or a group
+                        // grants would come back, so it becomes an exclusion.
+                        let entitled = crate::access::entitlements(&facts.access, now);
                         let ids: Vec<i64> = facts
                             .assignments
                             .iter()
                             .filter(|a| application_id.is_none_or(|x| x == a.application_id))
+                            .filter(|a| !a.source.starts_with("rule:"))
                             .map(|a| a.id)
                             .collect();
+                        let mut excluded = Vec::new();
+                        for e in entitled.values() {
+                            if application_id.is_some_and(|x| x != e.application_id) {
+                                continue;
+                            }
+                            let derived =
+                                e.reasons.iter().any(|r| matches!(r.kind, "rule" | "group"));
+                            if derived && e.exclusion.is_none() {
+                                excluded.push(e.application_id);
+                                outcome.exclude.push((
+                                    e.application_id,
+                                    options.reason.clone().unwrap_or_else(|| {
+                                        format!("removeAccess by playbook '{}'", pb.fields.name)
+                                    }),
+                                ));
+                            }
+                        }
                         outcome.revoke.extend(&ids);
-                        ("revoked", json!({"assignments": ids}))
+                        ("revoked", json!({"assignments": ids, "excluded": excluded}))
                     }
                     other => (
                         "skipped",
@@ -484,7 +587,8 @@ impl Lifecycle {
                 );
             }
             let before = apps_in_force(&facts, now);
-            let after = apps_after(&facts, &outcome, now);
+            d.outcome = outcome.clone();
+            let after = self.entitled_after(tenant, &facts, &d, now)?;
             impact.add(user_id, &before, &after);
             let mut status = "ok";
             if !options.dry_run {
@@ -525,9 +629,9 @@ impl Lifecycle {
                 let facts = self.storage.user_facts(tenant, id)?;
                 let d = decide(&facts, &ctx);
                 let before = apps_in_force(&facts, ctx.now);
-                let apps = apps_after(&facts, &d.outcome, ctx.now);
+                let apps = self.entitled_after(tenant, &facts, &d, ctx.now)?;
                 impact.add(id, &before, &apps);
-                if (!d.outcome.grants.is_empty() || !d.outcome.revoke.is_empty())
+                if (!d.outcome.grants.is_empty() || !d.outcome.revoke.is_empty() || before != apps)
                     && changes.len() < 100
                 {
                     changes.push(decision_json(id, &facts, &d));
@@ -571,11 +675,7 @@ impl Lifecycle {
         }
         let d = decide(&facts, &ctx);
         let before = apps_in_force(&facts, ctx.now);
-        let after = if facts.document.is_none() {
-            BTreeSet::new()
-        } else {
-            apps_after(&facts, &d.outcome, ctx.now)
-        };
+        let after = self.entitled_after(tenant, &facts, &d, ctx.now)?;
         let mut impact = Impact::default();
         impact.add(user_id, &before, &after);
         Ok((impact, decision_json(user_id, &facts, &d)))

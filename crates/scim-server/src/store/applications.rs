@@ -11,7 +11,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use scim_core::ErrorKind;
 
 use super::audit::{self, application_snapshot, assignment_snapshot, management};
-use super::provisioning::{mark_application_due, mark_due, member_pks};
+use super::provisioning::mark_application_due;
 use super::{Store, TenantId, from_db_time, now, to_db_time};
 use crate::db::AnyConnection;
 use crate::db::schema::{applications, assignments, resources};
@@ -304,16 +304,6 @@ pub(super) fn app_by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<Appl
         .transpose()
 }
 
-/// The resource pks an assignment of `pk` affects: itself and, for a group,
-/// its direct members.
-fn affected(conn: &mut AnyConnection, pk: i64, resource_type: &str) -> Result<Vec<i64>> {
-    let mut pks = vec![pk];
-    if resource_type == "Group" {
-        pks.extend(member_pks(conn, pk)?);
-    }
-    Ok(pks)
-}
-
 impl ApplicationStore for Store {
     fn create_application(
         &self,
@@ -455,7 +445,6 @@ impl ApplicationStore for Store {
         reason: Option<&str>,
         granted_by: Option<&str>,
     ) -> Result<Assignment> {
-        let at = to_db_time(now());
         self.write(|conn| -> Result<Assignment> {
             if load_app(conn, tenant, application_id)?.is_none() {
                 return Err(app_not_found(application_id));
@@ -472,33 +461,40 @@ impl ApplicationStore for Store {
                         "no user or group with id '{resource_id}'"
                     )))
                 })?;
-            let id: i64 = diesel::insert_into(assignments::table)
-                .values((
-                    assignments::tenant_id.eq(tenant.0),
-                    assignments::application_id.eq(application_id),
-                    assignments::resource_pk.eq(pk),
-                    assignments::resource_type.eq(&resource_type),
-                    assignments::source.eq("manual"),
-                    assignments::valid_from.eq(valid_from.map(to_db_time)),
-                    assignments::valid_until.eq(valid_until.map(to_db_time)),
-                    assignments::created.eq(at),
-                ))
-                .returning(assignments::id)
-                .get_result(conn)
-                .map_err(|e| match e {
-                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                        Error::from(scim_core::Error::new(
-                            ErrorKind::Uniqueness,
-                            format!(
-                                "'{resource_id}' is assigned to application {application_id} already"
-                            ),
-                        ))
-                    }
-                    other => other.into(),
-                })?;
-            super::lifecycle::describe(conn, id, reason, granted_by)?;
-            let pks = affected(conn, pk, &resource_type)?;
-            mark_due(conn, tenant, &pks)?;
+            if resource_type == "User" {
+                let now = super::now_utc();
+                if let Some(x) =
+                    super::access::exclusions_of(conn, tenant, Some(pk), Some(application_id))?
+                        .into_iter()
+                        .find(|x| x.in_force(now))
+                {
+                    return Err(scim_core::Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "'{resource_id}' is excluded from application {application_id} \
+                             (exclusion {}, {}): lift it first",
+                            x.id, x.source
+                        ),
+                    )
+                    .into());
+                }
+            }
+            let (id, created) = super::assignments::insert(
+                conn,
+                tenant,
+                &super::assignments::NewAssignment {
+                    label: resource_id,
+                    application_id,
+                    resource_pk: pk,
+                    resource_type: &resource_type,
+                    source: "manual",
+                    role: None,
+                    valid_from,
+                    valid_until,
+                    reason,
+                    granted_by,
+                },
+            )?;
             let assignment = Assignment {
                 id,
                 application_id,
@@ -507,7 +503,7 @@ impl ApplicationStore for Store {
                 source: "manual".into(),
                 valid_from: valid_from.map(|t| from_db_time(to_db_time(t))),
                 valid_until: valid_until.map(|t| from_db_time(to_db_time(t))),
-                created: from_db_time(at),
+                created,
             };
             let entry = management("assignment.create", "Assignment", id)
                 .subject(resource_id)
@@ -550,24 +546,55 @@ impl ApplicationStore for Store {
 
     fn delete_assignment(&self, tenant: TenantId, id: i64) -> Result<()> {
         self.write(|conn| -> Result<()> {
-            let (pk, resource_type): (i64, String) = assignments::table
+            let derived: Option<(i64, i64, String, String)> = assignments::table
+                .inner_join(resources::table)
                 .filter(assignments::tenant_id.eq(tenant.0))
                 .filter(assignments::id.eq(id))
-                .select((assignments::resource_pk, assignments::resource_type))
+                .filter(assignments::source.like("rule:%"))
+                .filter(assignments::resource_type.eq("User"))
+                .select((
+                    assignments::resource_pk,
+                    assignments::application_id,
+                    assignments::source,
+                    resources::id,
+                ))
                 .first(conn)
-                .optional()?
+                .optional()?;
+            if let Some((pk, app, rule, user_id)) = derived {
+                // A rule grants it: deleting the row would only see it
+                // granted again. The revoke is an exclusion instead.
+                let actor = audit::actor_of(None);
+                let reason = format!("assignment {id} ({rule}) revoked");
+                let (x, created) = super::access::exclude(
+                    conn,
+                    tenant,
+                    &super::access::NewExclusion {
+                        application_id: app,
+                        user_pk: pk,
+                        reason: Some(&reason),
+                        source: "admin",
+                        created_by: Some(&actor),
+                        valid_until: None,
+                    },
+                )?;
+                if created {
+                    audit::append(
+                        conn,
+                        tenant,
+                        &management("exclusion.create", "Exclusion", x.id)
+                            .subject(user_id)
+                            .after(Some(crate::access::exclusion_json(&x))),
+                    )?;
+                }
+                return Ok(());
+            }
+            let deleted = super::assignments::delete(conn, tenant, id, audit::actor_of(None))?
                 .ok_or_else(|| {
                     Error::from(scim_core::Error::not_found(format!(
                         "no assignment with id {id}"
                     )))
                 })?;
-            // Mark first: the pairs that exist now remember the application
-            // once the assignment is gone; new ones are created here.
-            let pks = affected(conn, pk, &resource_type)?;
-            mark_due(conn, tenant, &pks)?;
-            let entry = audit::assignment_deleted(conn, tenant, id, audit::actor_of(None))?;
-            diesel::delete(assignments::table.filter(assignments::id.eq(id))).execute(conn)?;
-            if let Some(entry) = entry {
+            if let Some(entry) = deleted.entry {
                 audit::append(conn, tenant, &entry)?;
             }
             Ok(())

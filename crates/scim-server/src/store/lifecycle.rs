@@ -26,8 +26,8 @@ use super::{Store, TenantId, from_db_time, now, to_db_time};
 use crate::db::AnyConnection;
 use crate::db::schema::{
     applications, assignment_extensions, assignments, change_log, lifecycle_due, lifecycle_events,
-    lifecycle_group_grants, lifecycle_state, memberships, playbook_runs, playbooks,
-    provisioning_state, resources, rules,
+    lifecycle_group_grants, lifecycle_state, playbook_runs, playbooks, provisioning_state,
+    resources, rules,
 };
 use crate::error::{Error, Result};
 
@@ -171,8 +171,9 @@ pub struct UserFacts {
     pub group_grants: Vec<(i64, String)>,
     /// The latest change-log entry of the user.
     pub cause_seq: Option<i64>,
-    /// Applications the user reaches through a group assignment in force.
-    pub group_apps: Vec<i64>,
+    /// What the effective-access model reads of the user
+    /// ([`crate::access`]); default when the user does not exist.
+    pub access: crate::access::Facts,
 }
 
 /// An assignment to create.
@@ -202,8 +203,17 @@ pub struct Outcome {
     /// playbook of a rule that holds, or of a manual run, now names
     /// another role for the application).
     pub roles: Vec<(i64, Option<String>)>,
-    /// Assignment ids whose end moves to this time (scheduled leavers).
+    /// Assignment ids whose end moves to this time.
     pub expire_at: Vec<(i64, DateTime<Utc>)>,
+    /// A leaver's grace end, remembered with the state (a leaver rule's
+    /// `revokeAfterSeconds`): access keeps working until then.
+    pub grace_until: Option<DateTime<Utc>>,
+    /// Exclusions to record (an administrator's `removeAccess` run against
+    /// access a rule or a group grants): (application, reason).
+    pub exclude: Vec<(i64, String)>,
+    /// Mark the user's provisioning pairs due (the model's answer changes
+    /// with the remembered state: a leaver's grace was decided).
+    pub mark: bool,
     /// Rule group grants to record: (group key, source).
     pub group_grants_add: Vec<(i64, String)>,
     /// Rule group grants to forget.
@@ -216,8 +226,43 @@ pub struct Outcome {
     pub event: Option<(String, Value)>,
 }
 
+/// Groups as the effective-access model reads them when a user would join
+/// them: the membership edges upwards from them, the groups, and their
+/// assignments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupClosure {
+    /// (member, group) edges upwards from the groups.
+    pub edges: Vec<(i64, i64)>,
+    /// The groups (and their parents).
+    pub groups: Vec<crate::access::GroupInfo>,
+    /// Their assignments: (group key, assignment).
+    pub assignments: Vec<(i64, UserAssignment)>,
+}
+
 /// Lifecycle storage.
 pub trait LifecycleStore {
+    /// The groups `pks`, their nested parents and their assignments.
+    fn group_closure(&self, tenant: TenantId, pks: &[i64]) -> Result<GroupClosure>;
+    /// The tenant's exclusions (of one user and/or one application), each
+    /// with the user's SCIM id and userName.
+    fn list_exclusions(
+        &self,
+        tenant: TenantId,
+        user: Option<&str>,
+        application: Option<i64>,
+    ) -> Result<Vec<(String, Option<String>, crate::access::Exclusion)>>;
+    /// Excludes a user from an application (409 when an exclusion of the
+    /// pair exists), marking the user's pairs due; audited.
+    fn create_exclusion(
+        &self,
+        tenant: TenantId,
+        user: &str,
+        application_id: i64,
+        reason: Option<&str>,
+        valid_until: Option<DateTime<Utc>>,
+    ) -> Result<crate::access::Exclusion>;
+    /// Lifts an exclusion (404 when there is none); audited.
+    fn delete_exclusion(&self, tenant: TenantId, id: i64) -> Result<()>;
     /// Creates a playbook; a name taken is a 409.
     fn create_playbook(&self, tenant: TenantId, fields: &PlaybookFields) -> Result<Playbook>;
     /// The tenant's playbooks.
@@ -330,23 +375,8 @@ pub trait LifecycleStore {
     fn resource_id_of(&self, tenant: TenantId, pk: i64) -> Result<Option<String>>;
 }
 
-/// Sets an assignment's reason and grantor inside the caller's transaction.
-pub(crate) fn describe(
-    conn: &mut AnyConnection,
-    id: i64,
-    reason: Option<&str>,
-    granted_by: Option<&str>,
-) -> Result<()> {
-    diesel::update(assignments::table.filter(assignments::id.eq(id)))
-        .set((
-            assignments::reason.eq(reason),
-            assignments::granted_by.eq(granted_by),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// One line of the access view.
+/// One line of the access view: a user's entitlement to one application
+/// (the effective-access model) and the downstream pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessRow {
     /// The user's SCIM id.
@@ -357,8 +387,11 @@ pub struct AccessRow {
     pub application_id: i64,
     /// Its name.
     pub application_name: String,
-    /// The assignment (None: only a provisioning pair remains).
-    pub assignment: Option<UserAssignment>,
+    /// What the model says (None: no reason names the application; only
+    /// a provisioning pair remains).
+    pub entitlement: Option<crate::access::Entitlement>,
+    /// The user's leaver grace end, if any.
+    pub grace_until: Option<DateTime<Utc>>,
     /// The pair's status, if a pair exists.
     pub status: Option<String>,
     /// The pair's last error.
@@ -605,59 +638,6 @@ macro_rules! run_columns {
 /// last error, remote id, due.
 type PairRow = (i64, String, Option<String>, Option<String>, bool);
 
-type AssignmentTuple = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<NaiveDateTime>,
-    Option<NaiveDateTime>,
-    Option<String>,
-    Option<String>,
-);
-
-macro_rules! assignment_columns {
-    () => {
-        (
-            assignments::id,
-            assignments::application_id,
-            assignments::source,
-            assignments::role,
-            assignments::valid_from,
-            assignments::valid_until,
-            assignments::reason,
-            assignments::granted_by,
-        )
-    };
-}
-
-fn assignment_from(t: AssignmentTuple, via_group: Option<String>) -> UserAssignment {
-    let (id, application_id, source, role, valid_from, valid_until, reason, granted_by) = t;
-    UserAssignment {
-        id,
-        application_id,
-        source,
-        role,
-        valid_from: valid_from.map(from_db_time),
-        valid_until: valid_until.map(from_db_time),
-        reason,
-        granted_by,
-        via_group,
-    }
-}
-
-/// The user's own assignments (not through groups), oldest first.
-fn own_assignments(conn: &mut AnyConnection, pk: i64) -> Result<Vec<UserAssignment>> {
-    Ok(assignments::table
-        .filter(assignments::resource_pk.eq(pk))
-        .order(assignments::id.asc())
-        .select(assignment_columns!())
-        .load::<AssignmentTuple>(conn)?
-        .into_iter()
-        .map(|t| assignment_from(t, None))
-        .collect())
-}
-
 fn user_pk(conn: &mut AnyConnection, tenant: TenantId, id: &str) -> Result<Option<(i64, String)>> {
     Ok(resources::table
         .filter(resources::tenant_id.eq(tenant.0))
@@ -710,7 +690,7 @@ fn read_facts(conn: &mut AnyConnection, tenant: TenantId, resource_id: &str) -> 
     let user = user_pk(conn, tenant, resource_id)?;
     let previous = previous_state(conn, tenant, resource_id)?;
     let cause_seq = latest_change(conn, tenant, resource_id)?;
-    let Some((pk, document)) = user else {
+    let Some((pk, _)) = user else {
         return Ok(UserFacts {
             pk: None,
             document: None,
@@ -718,48 +698,19 @@ fn read_facts(conn: &mut AnyConnection, tenant: TenantId, resource_id: &str) -> 
             assignments: Vec::new(),
             group_grants: Vec::new(),
             cause_seq,
-            group_apps: Vec::new(),
+            access: crate::access::Facts::default(),
         });
     };
-    let assignments = own_assignments(conn, pk)?;
-    let group_grants: Vec<(i64, String)> = lifecycle_group_grants::table
-        .filter(lifecycle_group_grants::user_pk.eq(pk))
-        .select((
-            lifecycle_group_grants::group_pk,
-            lifecycle_group_grants::source,
-        ))
-        .load(conn)?;
-    let now_db = to_db_time(now());
-    let groups: Vec<i64> = memberships::table
-        .filter(memberships::member_pk.eq(pk))
-        .select(memberships::group_pk)
-        .load(conn)?;
-    let group_apps: Vec<i64> = if groups.is_empty() {
-        Vec::new()
-    } else {
-        assignments::table
-            .filter(assignments::resource_pk.eq_any(&groups))
-            .filter(
-                assignments::valid_from
-                    .is_null()
-                    .or(assignments::valid_from.le(now_db)),
-            )
-            .filter(
-                assignments::valid_until
-                    .is_null()
-                    .or(assignments::valid_until.gt(now_db)),
-            )
-            .select(assignments::application_id)
-            .load(conn)?
-    };
+    let (access, document) =
+        super::access::user_facts(conn, tenant, pk)?.ok_or_else(|| user_not_found(resource_id))?;
     Ok(UserFacts {
         pk: Some(pk),
-        document: Some(parse_json(&document)?),
+        document: Some(document),
         previous,
-        assignments,
-        group_grants,
+        assignments: access.assignments.clone(),
+        group_grants: access.group_grants.clone(),
         cause_seq,
-        group_apps,
+        access,
     })
 }
 
@@ -775,6 +726,7 @@ fn write_outcome(
     let mut touched = false;
     let mut created: Vec<(i64, &Grant)> = Vec::new();
     let mut removed: Vec<NewAuditEntry> = Vec::new();
+    let mut excluded: Vec<crate::access::Exclusion> = Vec::new();
     if let Some(pk) = pk {
         for g in &outcome.grants {
             let exists: i64 = assignments::table
@@ -796,21 +748,22 @@ fn write_outcome(
             }
             // The administrator who ran a playbook, else the rule or playbook.
             let granted_by = audit::granted_by(conn, tenant, &g.source)?;
-            let new_id: i64 = diesel::insert_into(assignments::table)
-                .values((
-                    assignments::tenant_id.eq(tenant.0),
-                    assignments::application_id.eq(g.application_id),
-                    assignments::resource_pk.eq(pk),
-                    assignments::resource_type.eq("User"),
-                    assignments::source.eq(&g.source),
-                    assignments::valid_until.eq(g.valid_until.map(to_db_time)),
-                    assignments::created.eq(at),
-                    assignments::reason.eq(g.reason.as_deref()),
-                    assignments::granted_by.eq(Some(granted_by.as_str())),
-                    assignments::role.eq(g.role.as_deref()),
-                ))
-                .returning(assignments::id)
-                .get_result(conn)?;
+            let (new_id, _) = super::assignments::insert(
+                conn,
+                tenant,
+                &super::assignments::NewAssignment {
+                    label: resource_id,
+                    application_id: g.application_id,
+                    resource_pk: pk,
+                    resource_type: "User",
+                    source: &g.source,
+                    role: g.role.as_deref(),
+                    valid_from: None,
+                    valid_until: g.valid_until,
+                    reason: g.reason.as_deref(),
+                    granted_by: Some(granted_by.as_str()),
+                },
+            )?;
             created.push((new_id, g));
             touched = true;
         }
@@ -835,7 +788,7 @@ fn write_outcome(
             .execute(conn)?;
             touched |= n > 0;
         }
-        if !outcome.revoke.is_empty() {
+        if !outcome.revoke.is_empty() || outcome.mark {
             touched = true;
         }
         for (group, source) in &outcome.group_grants_add {
@@ -871,26 +824,33 @@ fn write_outcome(
             mark_due(conn, tenant, &[pk])?;
         }
         for id in &outcome.revoke {
-            removed.extend(audit::assignment_deleted(
+            let deleted = super::assignments::delete(conn, tenant, *id, lifecycle_actor())?;
+            removed.extend(deleted.and_then(|d| d.entry));
+        }
+        for (app, reason) in &outcome.exclude {
+            let actor = lifecycle_actor();
+            let (x, new) = super::access::exclude(
                 conn,
                 tenant,
-                *id,
-                lifecycle_actor(),
-            )?);
-        }
-        if !outcome.revoke.is_empty() {
-            diesel::delete(
-                assignments::table
-                    .filter(assignments::resource_pk.eq(pk))
-                    .filter(assignments::id.eq_any(&outcome.revoke)),
-            )
-            .execute(conn)?;
+                &super::access::NewExclusion {
+                    application_id: *app,
+                    user_pk: pk,
+                    reason: Some(reason),
+                    source: "removeAccess",
+                    created_by: Some(&actor),
+                    valid_until: None,
+                },
+            )?;
+            if new {
+                excluded.push(x);
+            }
         }
     }
     match &outcome.state {
         Some((active, held)) => {
             let held = serde_json::to_string(held)
                 .map_err(|e| Error::internal(format!("held rules: {e}")))?;
+            let grace = outcome.grace_until.map(to_db_time);
             let insert = diesel::insert_into(lifecycle_state::table)
                 .values((
                     lifecycle_state::tenant_id.eq(tenant.0),
@@ -898,6 +858,7 @@ fn write_outcome(
                     lifecycle_state::active.eq(*active),
                     lifecycle_state::held_rules.eq(&held),
                     lifecycle_state::updated.eq(at),
+                    lifecycle_state::grace_until.eq(grace),
                 ))
                 .on_conflict((lifecycle_state::tenant_id, lifecycle_state::resource_id))
                 .do_update()
@@ -905,6 +866,7 @@ fn write_outcome(
                     lifecycle_state::active.eq(*active),
                     lifecycle_state::held_rules.eq(&held),
                     lifecycle_state::updated.eq(at),
+                    lifecycle_state::grace_until.eq(grace),
                 ));
             match conn {
                 AnyConnection::Sqlite(c) => insert.execute(c)?,
@@ -935,7 +897,22 @@ fn write_outcome(
     if let Some((event, detail)) = &outcome.event {
         insert_event(conn, tenant, resource_id, event, cause_seq, detail)?;
     }
-    audit_outcome(conn, tenant, resource_id, outcome, &created, &removed)
+    audit_outcome(conn, tenant, resource_id, outcome, &created, &removed)?;
+    for x in &excluded {
+        audit::append(
+            conn,
+            tenant,
+            &NewAuditEntry::new(
+                lifecycle_actor(),
+                "exclusion.create",
+                "Exclusion",
+                x.id.to_string(),
+            )
+            .subject(resource_id)
+            .after(Some(crate::access::exclusion_json(x))),
+        )?;
+    }
+    Ok(())
 }
 
 /// The actor of lifecycle writes: the caller's (a manual run), else the
@@ -1121,23 +1098,116 @@ fn time_json(t: Option<NaiveDateTime>) -> Value {
     t.map_or(Value::Null, |t| Value::String(rfc3339(from_db_time(t))))
 }
 
-/// Marks due the assignee of an assignment: the user, or every member of
-/// the group.
-fn mark_assignee_due(
-    conn: &mut AnyConnection,
-    tenant: TenantId,
-    pk: i64,
-    resource_type: &str,
-) -> Result<()> {
-    let mut pks = vec![pk];
-    if resource_type == "Group" {
-        pks.extend(member_pks(conn, pk)?);
-    }
-    mark_due(conn, tenant, &pks)?;
-    Ok(())
-}
-
 impl LifecycleStore for Store {
+    fn list_exclusions(
+        &self,
+        tenant: TenantId,
+        user: Option<&str>,
+        application: Option<i64>,
+    ) -> Result<Vec<(String, Option<String>, crate::access::Exclusion)>> {
+        let conn = &mut *self.conn()?;
+        let pk = match user {
+            Some(id) => Some(
+                user_pk(conn, tenant, id)?
+                    .ok_or_else(|| user_not_found(id))?
+                    .0,
+            ),
+            None => None,
+        };
+        let rows = super::access::exclusions_with_users(conn, tenant, pk, application)?;
+        let mut out = Vec::new();
+        for (pk, x) in rows {
+            let user: Option<(String, String)> = resources::table
+                .filter(resources::pk.eq(pk))
+                .select((resources::id, resources::document))
+                .first(conn)
+                .optional()?;
+            if let Some((id, doc)) = user {
+                let name = parse_json(&doc)?
+                    .get("userName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                out.push((id, name, x));
+            }
+        }
+        Ok(out)
+    }
+
+    fn create_exclusion(
+        &self,
+        tenant: TenantId,
+        user: &str,
+        application_id: i64,
+        reason: Option<&str>,
+        valid_until: Option<DateTime<Utc>>,
+    ) -> Result<crate::access::Exclusion> {
+        self.write(|conn| -> Result<crate::access::Exclusion> {
+            let (pk, _) = user_pk(conn, tenant, user)?.ok_or_else(|| {
+                Error::from(scim_core::Error::invalid_value(format!(
+                    "no user with id '{user}'"
+                )))
+            })?;
+            let actor = audit::actor_of(None);
+            let (x, created) = super::access::exclude(
+                conn,
+                tenant,
+                &super::access::NewExclusion {
+                    application_id,
+                    user_pk: pk,
+                    reason,
+                    source: "admin",
+                    created_by: Some(&actor),
+                    valid_until,
+                },
+            )?;
+            if !created {
+                return Err(scim_core::Error::new(
+                    ErrorKind::Uniqueness,
+                    format!(
+                        "user '{user}' is excluded from application {application_id} already (exclusion {})",
+                        x.id
+                    ),
+                )
+                .into());
+            }
+            audit::append(
+                conn,
+                tenant,
+                &audit::management("exclusion.create", "Exclusion", x.id)
+                    .subject(user)
+                    .after(Some(crate::access::exclusion_json(&x))),
+            )?;
+            Ok(x)
+        })
+    }
+
+    fn delete_exclusion(&self, tenant: TenantId, id: i64) -> Result<()> {
+        self.write(|conn| -> Result<()> {
+            let (pk, x) = super::access::lift(conn, tenant, id)?.ok_or_else(|| {
+                Error::from(scim_core::Error::not_found(format!(
+                    "no exclusion with id {id}"
+                )))
+            })?;
+            let subject: Option<String> = resources::table
+                .filter(resources::pk.eq(pk))
+                .select(resources::id)
+                .first(conn)
+                .optional()?;
+            let mut entry = audit::management("exclusion.delete", "Exclusion", id)
+                .before(Some(crate::access::exclusion_json(&x)));
+            if let Some(subject) = subject {
+                entry = entry.subject(subject);
+            }
+            audit::append(conn, tenant, &entry)?;
+            Ok(())
+        })
+    }
+
+    fn group_closure(&self, tenant: TenantId, pks: &[i64]) -> Result<GroupClosure> {
+        let conn = &mut *self.conn()?;
+        super::access::group_closure(conn, tenant, pks)
+    }
+
     fn create_playbook(&self, tenant: TenantId, f: &PlaybookFields) -> Result<Playbook> {
         let at = to_db_time(now());
         self.write(|conn| -> Result<Playbook> {
@@ -1450,6 +1520,14 @@ impl LifecycleStore for Store {
             // Keep the evaluator's memory: manual runs do not change it.
             let mut outcome = outcome.clone();
             outcome.state = previous_state(conn, tenant, resource_id)?;
+            outcome.grace_until = lifecycle_state::table
+                .filter(lifecycle_state::tenant_id.eq(tenant.0))
+                .filter(lifecycle_state::resource_id.eq(resource_id))
+                .select(lifecycle_state::grace_until)
+                .first::<Option<NaiveDateTime>>(conn)
+                .optional()?
+                .flatten()
+                .map(from_db_time);
             write_outcome(conn, tenant, resource_id, Some(pk), cause, &outcome)
         })
     }
@@ -1467,30 +1545,31 @@ impl LifecycleStore for Store {
         let mut n_expired = 0;
         for (id, tenant) in expired {
             let done = self.write(|conn| -> Result<bool> {
-                let row: Option<(i64, String, i64, String, Option<NaiveDateTime>)> =
-                    assignments::table
-                        .filter(assignments::id.eq(id))
-                        .filter(assignments::valid_until.le(now_db))
-                        .select((
-                            assignments::resource_pk,
-                            assignments::resource_type,
-                            assignments::application_id,
-                            assignments::source,
-                            assignments::valid_until,
-                        ))
-                        .first(conn)
-                        .optional()?;
-                let Some((pk, resource_type, app, source, until)) = row else {
+                // Still ended (an extension may have moved it meanwhile).
+                let ended: i64 = assignments::table
+                    .filter(assignments::id.eq(id))
+                    .filter(assignments::valid_until.le(now_db))
+                    .count()
+                    .get_result(conn)?;
+                if ended == 0 {
                     return Ok(false);
-                };
-                mark_assignee_due(conn, TenantId(tenant), pk, &resource_type)?;
-                let deleted = audit::assignment_deleted(
+                }
+                let Some(gone) = super::assignments::delete(
                     conn,
                     TenantId(tenant),
                     id,
                     "system:lifecycle".to_owned(),
-                )?;
-                diesel::delete(assignments::table.filter(assignments::id.eq(id))).execute(conn)?;
+                )?
+                else {
+                    return Ok(false);
+                };
+                let (pk, app, source, until) = (
+                    gone.resource_pk,
+                    gone.application_id,
+                    gone.source,
+                    gone.valid_until,
+                );
+                let deleted = gone.entry;
                 let rid: Option<String> = resources::table
                     .filter(resources::pk.eq(pk))
                     .select(resources::id)
@@ -1533,13 +1612,48 @@ impl LifecycleStore for Store {
         let mut n_started = 0;
         for (id, tenant, pk, resource_type) in started {
             self.write(|conn| -> Result<()> {
-                mark_assignee_due(conn, TenantId(tenant), pk, &resource_type)?;
+                super::assignments::mark_holder_due(conn, TenantId(tenant), pk, &resource_type)?;
                 diesel::update(assignments::table.filter(assignments::id.eq(id)))
                     .set(assignments::started_at.eq(Some(now_db)))
                     .execute(conn)?;
                 Ok(())
             })?;
             n_started += 1;
+        }
+        // Leavers whose grace period has ended: their access ends now
+        // (the model stops granting it); the engine is told.
+        let graced: Vec<(i64, String)> = lifecycle_state::table
+            .filter(lifecycle_state::grace_until.le(now_db))
+            .limit(limit)
+            .select((lifecycle_state::tenant_id, lifecycle_state::resource_id))
+            .load(&mut *self.conn()?)?;
+        for (tenant, rid) in graced {
+            self.write(|conn| -> Result<()> {
+                let tenant = TenantId(tenant);
+                let n = diesel::update(
+                    lifecycle_state::table
+                        .filter(lifecycle_state::tenant_id.eq(tenant.0))
+                        .filter(lifecycle_state::resource_id.eq(&rid))
+                        .filter(lifecycle_state::grace_until.le(now_db)),
+                )
+                .set(lifecycle_state::grace_until.eq(None::<NaiveDateTime>))
+                .execute(conn)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if let Some((pk, _)) = user_pk(conn, tenant, &rid)? {
+                    mark_due(conn, tenant, &[pk])?;
+                    insert_event(
+                        conn,
+                        tenant,
+                        &rid,
+                        "graceEnded",
+                        None,
+                        &serde_json::json!({}),
+                    )?;
+                }
+                Ok(())
+            })?;
         }
         Ok((n_expired, n_started))
     }
@@ -1599,7 +1713,7 @@ impl LifecycleStore for Store {
                     assignment_extensions::at.eq(at),
                 ))
                 .execute(conn)?;
-            mark_assignee_due(conn, tenant, pk, &resource_type)?;
+            super::assignments::mark_holder_due(conn, tenant, pk, &resource_type)?;
             let entry = NewAuditEntry::new(
                 audit::actor_of(None),
                 "assignment.extend",
@@ -1712,36 +1826,21 @@ impl LifecycleStore for Store {
                 .unwrap_or_default()
         };
         let mut out = Vec::new();
+        let now = super::now_utc();
         for pk in users {
-            let Some((user_id, doc)): Option<(String, String)> = resources::table
-                .filter(resources::pk.eq(pk))
-                .filter(resources::tenant_id.eq(tenant.0))
-                .select((resources::id, resources::document))
-                .first(conn)
-                .optional()?
-            else {
+            let Some((facts, doc)) = super::access::user_facts(conn, tenant, pk)? else {
                 continue;
             };
-            let user_name = parse_json(&doc)?
+            let user_id = doc
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let user_name = doc
                 .get("userName")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            let mut rows = own_assignments(conn, pk)?;
-            let groups: Vec<(i64, String)> = memberships::table
-                .inner_join(resources::table.on(resources::pk.eq(memberships::group_pk)))
-                .filter(memberships::member_pk.eq(pk))
-                .select((memberships::group_pk, resources::id))
-                .load(conn)?;
-            for (gpk, gid) in groups {
-                rows.extend(
-                    assignments::table
-                        .filter(assignments::resource_pk.eq(gpk))
-                        .select(assignment_columns!())
-                        .load::<AssignmentTuple>(conn)?
-                        .into_iter()
-                        .map(|t| assignment_from(t, Some(gid.clone()))),
-                );
-            }
+            let mut entitlements = crate::access::entitlements(&facts, now);
             let pairs: Vec<PairRow> = provisioning_state::table
                 .filter(provisioning_state::resource_pk.eq(pk))
                 .select((
@@ -1752,37 +1851,25 @@ impl LifecycleStore for Store {
                     provisioning_state::due,
                 ))
                 .load(conn)?;
-            let mut apps: BTreeSet<i64> = rows.iter().map(|a| a.application_id).collect();
+            let mut apps: BTreeSet<i64> = entitlements.keys().copied().collect();
             apps.extend(pairs.iter().map(|p| p.0));
             for app in apps {
                 if application.is_some_and(|a| a != app) {
                     continue;
                 }
                 let pair = pairs.iter().find(|p| p.0 == app);
-                let status = pair.map(|p| p.1.clone());
-                let last_error = pair.and_then(|p| p.2.clone());
-                let remote_id = pair.and_then(|p| p.3.clone());
-                let due = pair.is_some_and(|p| p.4);
-                let of_app: Vec<&UserAssignment> =
-                    rows.iter().filter(|a| a.application_id == app).collect();
-                let row = |assignment: Option<UserAssignment>| AccessRow {
+                out.push(AccessRow {
                     user_id: user_id.clone(),
                     user_name: user_name.clone(),
                     application_id: app,
                     application_name: app_name(app),
-                    assignment,
-                    status: status.clone(),
-                    last_error: last_error.clone(),
-                    remote_id: remote_id.clone(),
-                    due,
-                };
-                if of_app.is_empty() {
-                    out.push(row(None));
-                } else {
-                    for a in of_app {
-                        out.push(row(Some(a.clone())));
-                    }
-                }
+                    entitlement: entitlements.remove(&app),
+                    grace_until: facts.grace_until,
+                    status: pair.map(|p| p.1.clone()),
+                    last_error: pair.and_then(|p| p.2.clone()),
+                    remote_id: pair.and_then(|p| p.3.clone()),
+                    due: pair.is_some_and(|p| p.4),
+                });
             }
         }
         Ok(out)

@@ -11,7 +11,9 @@
 //! Every write runs in one transaction that takes SQLite's write lock up
 //! front (see [`crate::db::write_transaction`]).
 
+pub(crate) mod access;
 mod applications;
+pub(crate) mod assignments;
 pub mod audit;
 pub mod audit_chain;
 pub mod engine_state;

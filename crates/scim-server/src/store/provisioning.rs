@@ -179,10 +179,8 @@ pub(crate) fn mark_due(
             .load::<i64>(conn)?
             .into_iter()
             .collect();
-        let groups: Vec<i64> = memberships::table
-            .filter(memberships::member_pk.eq(pk))
-            .select(memberships::group_pk)
-            .load(conn)?;
+        // Nested groups too: the effective-access model follows them.
+        let groups: Vec<i64> = super::access::ancestors(conn, pk)?;
         if !groups.is_empty() {
             apps.extend(
                 assignments::table
@@ -267,12 +265,23 @@ fn upsert_due(
     Ok(())
 }
 
-/// The direct members of a group, by key.
+/// The members of a group, directly or through nested groups, by key:
+/// those whose access an assignment of the group changes.
 pub(crate) fn member_pks(conn: &mut AnyConnection, group_pk: i64) -> Result<Vec<i64>> {
-    Ok(memberships::table
-        .filter(memberships::group_pk.eq(group_pk))
-        .select(memberships::member_pk)
-        .load(conn)?)
+    super::access::descendants(conn, &[group_pk])
+}
+
+/// For a resource write, `touched` = the resource written, then the
+/// members that joined or left it: the same, plus the members of those
+/// that are groups, nested (not the written group's own members, whose
+/// access did not change).
+pub(crate) fn with_nested_members(conn: &mut AnyConnection, touched: &[i64]) -> Result<Vec<i64>> {
+    let mut all = touched.to_vec();
+    if touched.len() > 1 {
+        let nested = super::access::descendants(conn, &touched[1..])?;
+        all.extend(nested.into_iter().filter(|pk| *pk != touched[0]));
+    }
+    Ok(all)
 }
 
 /// Marks every pair of an application due (after its settings changed).
@@ -560,13 +569,32 @@ pub(super) fn inputs(
         .select(resources::document)
         .first(conn)
         .optional()?;
-    let document = document
+    let mut document: Option<serde_json::Value> = document
         .map(|d| serde_json::from_str(&d))
         .transpose()
         .map_err(|e| crate::error::Error::internal(format!("stored document: {e}")))?;
-    let granted = match document {
-        Some(_) => assignments_in_force(conn, state.application_id, state.resource_pk)?,
-        None => None,
+    let granted = match (&document, state.resource_type.as_str()) {
+        (None, _) => None,
+        // A user: what the effective-access model says.
+        (Some(_), "User") => super::access::user_entitlement(
+            conn,
+            application.tenant_id,
+            state.resource_pk,
+            state.application_id,
+        )?
+        .filter(|e| e.granted)
+        .map(|e| {
+            if matches!(
+                e.state,
+                crate::access::State::Grace | crate::access::State::LeaverPending
+            ) && let Some(doc) = document.as_mut().and_then(serde_json::Value::as_object_mut)
+            {
+                // A leaver in grace keeps a working account until it ends.
+                doc.insert("active".into(), serde_json::Value::Bool(true));
+            }
+            e.roles
+        }),
+        (Some(_), _) => group_assignments_in_force(conn, state.application_id, state.resource_pk)?,
     };
     let assigned = granted.is_some();
     let roles = granted.unwrap_or_default();
@@ -593,10 +621,11 @@ pub(super) fn inputs(
     })
 }
 
-/// Whether assignments in force cover the resource in the application
-/// (directly or through a group it is a direct member of): `None` when
-/// none does, else the roles they grant, de-duplicated and sorted.
-fn assignments_in_force(
+/// Whether assignments in force cover a group in the application (its
+/// own, or those of a group it is a direct member of): `None` when none
+/// does, else the roles they grant, de-duplicated and sorted. Users are
+/// the effective-access model's ([`crate::access`]).
+fn group_assignments_in_force(
     conn: &mut AnyConnection,
     app: i64,
     pk: i64,

@@ -24,7 +24,7 @@ use super::index::{IndexRow, IndexValue, fold, index_rows};
 use super::memberships::{
     groups_holding, holds_members, prepare_members, sync_members, without_member,
 };
-use super::provisioning::{mark_due, member_pks};
+use super::provisioning::{mark_due, member_pks, with_nested_members};
 use super::query;
 use super::stmt::{IntRow, Stmt, Val};
 use super::{
@@ -640,6 +640,7 @@ fn write_version(
         }
         (Members::Resolve, None) => {}
     }
+    let touched = with_nested_members(conn, &touched)?;
     mark_due(conn, ctx.tenant_id, &touched)?;
     log_change(
         conn,
@@ -757,6 +758,7 @@ impl ResourceStore for Store {
             if let Some(members) = members {
                 touched.extend(sync_members(conn, ctx.tenant_id, pk, &members, true)?);
             }
+            let touched = with_nested_members(conn, &touched)?;
             mark_due(conn, ctx.tenant_id, &touched)?;
             log_change(
                 conn,

@@ -16,7 +16,6 @@ use scim_core::ErrorKind;
 use serde_json::{Value, json};
 
 use super::audit::{self, NewAuditEntry};
-use super::provisioning::mark_due;
 use super::{Store, TenantId, from_db_time, now, to_db_time};
 use crate::db::AnyConnection;
 use crate::db::schema::{
@@ -208,7 +207,8 @@ pub struct ReviewItem {
     pub decided_by: Option<String>,
     /// When.
     pub decided_at: Option<NaiveDateTime>,
-    /// What the decision did: `kept`, `revoked`, `already-removed`.
+    /// What the decision did: `kept`, `revoked`, `excluded` (access a
+    /// rule grants: an exclusion now holds it off), `already-removed`.
     pub outcome: Option<String>,
 }
 
@@ -481,29 +481,47 @@ fn apply_decision(
 ) -> Result<ReviewItem> {
     let at = now();
     let mut removed = None;
+    let mut excluded = None;
     let outcome = match decision {
         Decision::Keep => "kept",
         Decision::Revoke => {
-            let pk: Option<i64> = assignments::table
+            let derived: Option<(i64, String)> = assignments::table
                 .filter(assignments::tenant_id.eq(tenant.0))
                 .filter(assignments::id.eq(item.assignment_id))
-                .select(assignments::resource_pk)
+                .filter(assignments::source.like("rule:%"))
+                .select((assignments::resource_pk, assignments::source))
                 .first(conn)
                 .optional()?;
-            match pk {
-                Some(pk) => {
-                    // Mark first: the pair remembers the application once
-                    // the assignment is gone.
-                    mark_due(conn, tenant, &[pk])?;
-                    removed =
-                        audit::assignment_deleted(conn, tenant, item.assignment_id, actor.into())?;
-                    diesel::delete(
-                        assignments::table.filter(assignments::id.eq(item.assignment_id)),
-                    )
-                    .execute(conn)?;
-                    "revoked"
+            if let Some((pk, rule)) = derived {
+                // A rule grants it again at the next evaluation: the revoke
+                // becomes an exclusion, which wins until it is lifted.
+                let source = format!("review:{}", item.campaign_id);
+                let reason = comment.map_or_else(
+                    || format!("revoked in review {} ({rule})", item.campaign_id),
+                    str::to_owned,
+                );
+                let (x, _) = super::access::exclude(
+                    conn,
+                    tenant,
+                    &super::access::NewExclusion {
+                        application_id: item.application_id,
+                        user_pk: pk,
+                        reason: Some(&reason),
+                        source: &source,
+                        created_by: Some(actor),
+                        valid_until: None,
+                    },
+                )?;
+                excluded = Some(x);
+                "excluded"
+            } else {
+                match super::assignments::delete(conn, tenant, item.assignment_id, actor.into())? {
+                    Some(deleted) => {
+                        removed = deleted.entry;
+                        "revoked"
+                    }
+                    None => "already-removed",
                 }
-                None => "already-removed",
             }
         }
     };
@@ -541,6 +559,16 @@ fn apply_decision(
     )?;
     if let Some(removed) = removed {
         audit::append(conn, tenant, &removed.cause(Some(seq)))?;
+    }
+    if let Some(x) = excluded {
+        audit::append(
+            conn,
+            tenant,
+            &NewAuditEntry::new(actor, "exclusion.create", "Exclusion", x.id.to_string())
+                .subject(item.user_id.clone())
+                .after(Some(crate::access::exclusion_json(&x)))
+                .cause(Some(seq)),
+        )?;
     }
     Ok(decided)
 }

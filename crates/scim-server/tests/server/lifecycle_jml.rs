@@ -1,8 +1,9 @@
 //! Lifecycle end to end over real HTTP: the Marketing Manager joins (HR
 //! creates the user) and gets five accounts in five applications (five
 //! tenants of a downstream instance of our server); is promoted and the
-//! access changes by the delta (manual grants stay); leaves and loses
-//! everything within one engine cycle.
+//! access changes by the delta (manual grants stay); leaves and every
+//! account is deactivated within one engine cycle (the grants are
+//! suspended, not forgotten); is reactivated and gets it all back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -453,7 +454,7 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
     assert_eq!(slack["users"][0]["grants"][0]["ruleId"], json!(mover_rule));
 
     // Leaver: HR deactivates her; one lifecycle pass and one engine
-    // cycle take everything, the manual grant included.
+    // cycle deactivate every account, the manual grant's included.
     ctx.send(
         Method::PATCH,
         &format!("/scim/v2/Users/{jane}"),
@@ -481,7 +482,26 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
     .await
     .expect(200)
     .body;
-    assert_eq!(left["totalResults"], 0, "kill switch: {left}");
+    // Suspended, not forgotten: the grants stay, the model grants nothing
+    // to an inactive user, and the view says so.
+    assert_eq!(left["totalResults"], 5, "suspended, not revoked: {left}");
+    let access = api(
+        &ctx,
+        &w,
+        Method::GET,
+        &format!("/api/v1/users/{jane}/access"),
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
+    for a in access["applications"].as_array().unwrap() {
+        if a["application"] == json!("Trello") {
+            continue;
+        }
+        assert_eq!(a["state"], "suspended", "{a}");
+        assert_eq!(a["granted"], false, "{a}");
+    }
     let events = api(
         &ctx,
         &w,
@@ -494,17 +514,37 @@ backend_test!(marketing_manager_joins_moves_and_leaves, |ctx| async move {
     .body;
     assert_eq!(events["items"][0]["event"], "leaver");
     assert_eq!(
-        events["items"][0]["detail"]["revoked"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5,
+        events["items"][0]["detail"]["revoked"],
+        json!([]),
         "{events}"
+    );
+
+    // Reactivated: everything she held comes back.
+    ctx.send(
+        Method::PATCH,
+        &format!("/scim/v2/Users/{jane}"),
+        &w.hr,
+        Some(&json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "active", "value": true}]})),
+    )
+    .await
+    .expect(200);
+    lc.drain(5).await.unwrap();
+    worker.drain(10).await.unwrap();
+    assert_eq!(
+        w.active_in("jane").await,
+        [
+            "Slack",
+            "Mailchimp",
+            "Google Workspace",
+            "Semrush",
+            "Tableau"
+        ]
     );
 });
 
 backend_test!(
-    leaver_rule_schedules_revocation_instead_of_now,
+    leaver_rule_grants_a_grace_period_instead_of_revoking_now,
     |ctx| async move {
         let w = World::new(&ctx).await;
         let lc = lifecycle(&ctx);
@@ -546,6 +586,9 @@ backend_test!(
         .await
         .expect(200);
         lc.drain(5).await.unwrap();
+        worker.drain(10).await.unwrap();
+        // A grace period: the assignment stays as it was and the account
+        // keeps working until the grace ends; the view says until when.
         let list = api(
             &ctx,
             &w,
@@ -556,11 +599,25 @@ backend_test!(
         .await
         .expect(200)
         .body;
-        assert_eq!(list["totalResults"], 1, "scheduled, not revoked: {list}");
+        assert_eq!(list["totalResults"], 1, "kept: {list}");
         assert_eq!(list["items"][0]["id"], a["id"]);
+        assert_eq!(list["items"][0]["validUntil"], Value::Null, "{list}");
+        assert_eq!(w.account("Slack", "sam").await, Some(true));
+        let access = api(
+            &ctx,
+            &w,
+            Method::GET,
+            &format!("/api/v1/users/{sam}/access"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+        let slack = &access["applications"][0];
+        assert_eq!(slack["state"], "provisioned", "{access}");
+        assert_eq!(slack["entitlement"], "grace", "{access}");
         let until =
-            chrono::DateTime::parse_from_rfc3339(list["items"][0]["validUntil"].as_str().unwrap())
-                .unwrap();
+            chrono::DateTime::parse_from_rfc3339(slack["graceUntil"].as_str().unwrap()).unwrap();
         let delta = until
             .signed_duration_since(chrono::Utc::now())
             .num_seconds();

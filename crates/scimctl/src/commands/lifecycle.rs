@@ -85,6 +85,41 @@ pub enum AccessCommand {
     Events(StrId),
     /// Move the end of a (temporary) assignment.
     Extend(ExtendArgs),
+    /// List exclusions (a user kept from an application whatever grants
+    /// it), of one user and/or one application.
+    Exclusions(ExclusionsArgs),
+    /// Exclude a user from an application until lifted (or `--until`).
+    Exclude(ExcludeArgs),
+    /// Lift an exclusion: the reasons in force grant the access again.
+    Lift(NumId),
+}
+
+/// Filters of `access exclusions`.
+#[derive(Debug, Args)]
+pub struct ExclusionsArgs {
+    /// Only this user's (SCIM id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this application's (id).
+    #[arg(long)]
+    pub app: Option<i64>,
+}
+
+/// `access exclude`.
+#[derive(Debug, Args)]
+pub struct ExcludeArgs {
+    /// The user (SCIM id).
+    #[arg(long)]
+    pub user: String,
+    /// The application (id).
+    #[arg(long)]
+    pub app: i64,
+    /// Why.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Its end (RFC 3339); absent: until lifted.
+    #[arg(long)]
+    pub until: Option<String>,
 }
 
 /// A numeric id.
@@ -410,6 +445,15 @@ fn run_text(v: &Value) -> String {
     out
 }
 
+/// When access ends: a leaver's grace says so.
+fn expires(e: &Value) -> String {
+    if e["entitlement"] == "grace" {
+        format!("grace until {}", cell(&e["graceUntil"]))
+    } else {
+        cell(&e["expiresAt"])
+    }
+}
+
 fn why(grants: &Value) -> String {
     grants
         .as_array()
@@ -419,7 +463,10 @@ fn why(grants: &Value) -> String {
         .map(|g| match g["why"].as_str() {
             Some("rule") => format!("rule {}", cell(&g["ruleId"])),
             Some("playbook") => format!("playbook {}", cell(&g["playbookId"])),
-            Some("group") => format!("group {}", cell(&g["groupId"])),
+            Some("group") => match g["groupName"].as_str() {
+                Some(name) => format!("group {name}"),
+                None => format!("group {}", cell(&g["groupId"])),
+            },
             Some(other) => other.to_owned(),
             None => "-".into(),
         })
@@ -605,7 +652,7 @@ pub async fn access(global: &GlobalArgs, cmd: AccessCommand) -> Result<()> {
                     vec![
                         cell(&e["application"]),
                         cell(&e["state"]),
-                        cell(&e["expiresAt"]),
+                        expires(e),
                         why(&e["grants"]),
                     ]
                 });
@@ -621,7 +668,7 @@ pub async fn access(global: &GlobalArgs, cmd: AccessCommand) -> Result<()> {
                         cell(&e["userName"]),
                         cell(&e["userId"]),
                         cell(&e["state"]),
-                        cell(&e["expiresAt"]),
+                        expires(e),
                         why(&e["grants"]),
                     ]
                 });
@@ -650,6 +697,74 @@ pub async fn access(global: &GlobalArgs, cmd: AccessCommand) -> Result<()> {
                 })
             })
             .await
+        }
+        AccessCommand::Exclusions(a) => {
+            let mut query = Vec::new();
+            if let Some(u) = &a.user {
+                query.push(format!("user={u}"));
+            }
+            if let Some(app) = a.app {
+                query.push(format!("application={app}"));
+            }
+            let path = if query.is_empty() {
+                "/exclusions".to_owned()
+            } else {
+                format!("/exclusions?{}", query.join("&"))
+            };
+            api.show_get(&path, |v| {
+                let headers = [
+                    "ID",
+                    "USER",
+                    "APPLICATION",
+                    "UNTIL",
+                    "SOURCE",
+                    "BY",
+                    "REASON",
+                ];
+                list_table(&v["items"], &headers, |x| {
+                    vec![
+                        cell(&x["id"]),
+                        cell(if x["userName"].is_null() {
+                            &x["userId"]
+                        } else {
+                            &x["userName"]
+                        }),
+                        cell(&x["applicationId"]),
+                        cell(&x["validUntil"]),
+                        cell(&x["source"]),
+                        cell(&x["createdBy"]),
+                        cell(&x["reason"]),
+                    ]
+                })
+            })
+            .await
+        }
+        AccessCommand::Exclude(a) => {
+            let mut body = json!({"userId": a.user, "applicationId": a.app});
+            if let Some(r) = &a.reason {
+                body["reason"] = json!(r);
+            }
+            if let Some(u) = &a.until {
+                body["validUntil"] = json!(u);
+            }
+            api.show_post("/exclusions", &body, |v| {
+                format!(
+                    "exclusion {}: user {} kept from application {} until {}\n",
+                    cell(&v["id"]),
+                    cell(&v["userId"]),
+                    cell(&v["applicationId"]),
+                    if v["validUntil"].is_null() {
+                        "lifted".to_owned()
+                    } else {
+                        cell(&v["validUntil"])
+                    }
+                )
+            })
+            .await
+        }
+        AccessCommand::Lift(a) => {
+            api.delete(&format!("/exclusions/{}", a.id), "exclusion", a.id)
+                .await
         }
         AccessCommand::Extend(a) => {
             let until = if a.until == "never" {
@@ -694,5 +809,15 @@ mod tests {
         let grants = json!([{"why": "rule", "ruleId": 2}, {"why": "manual"},
                             {"why": "group", "groupId": "g1"}]);
         assert_eq!(why(&grants), "rule 2, manual, group g1");
+        let named = json!([{"why": "group", "groupId": "g1", "groupName": "Sales"}]);
+        assert_eq!(why(&named), "group Sales");
+    }
+
+    #[test]
+    fn a_grace_shows_until_when() {
+        let e = json!({"expiresAt": "2026-12-08T10:00:00Z", "entitlement": "grace",
+                       "graceUntil": "2026-12-08T10:00:00Z"});
+        assert_eq!(expires(&e), "grace until 2026-12-08T10:00:00Z");
+        assert_eq!(expires(&json!({"expiresAt": null})), "-");
     }
 }
