@@ -80,6 +80,8 @@ const WITHOUT_ID: &[(&str, &str)] = &[
     ("GET", "/reviews"),
     ("POST", "/reviews"),
     ("GET", "/openapi.json"),
+    ("GET", "/exclusions"),
+    ("POST", "/exclusions"),
 ];
 
 /// The objects of one tenant that ids name.
@@ -93,6 +95,7 @@ struct Objects {
     reconcile_run: i64,
     review: i64,
     review_item: i64,
+    exclusion: i64,
 }
 
 impl Objects {
@@ -108,6 +111,7 @@ impl Objects {
             "rules" => self.rule.to_string(),
             "reviews" => self.review.to_string(),
             "items" => self.review_item.to_string(),
+            "exclusions" => self.exclusion.to_string(),
             other => panic!(
                 "{path}: no id known for a parameter after '{other}'; add one to foreign_ids.rs"
             ),
@@ -269,6 +273,14 @@ async fn objects(ctx: &Ctx, down: &Ctx, tenant: &str) -> (String, Objects) {
     let review_item = items["items"][0]["id"]
         .as_i64()
         .unwrap_or_else(|| panic!("no review item: {items}"));
+    let exclusion = id_of(
+        create(
+            "/api/v1/exclusions",
+            admin.clone(),
+            json!({"applicationId": app, "userId": user, "reason": "foreign-id walk"}),
+        )
+        .await,
+    );
     let objects = Objects {
         app,
         user,
@@ -279,6 +291,7 @@ async fn objects(ctx: &Ctx, down: &Ctx, tenant: &str) -> (String, Objects) {
         reconcile_run,
         review,
         review_item,
+        exclusion,
     };
     (admin, objects)
 }
