@@ -56,6 +56,8 @@ mod me;
 mod okta;
 #[path = "server/ops.rs"]
 mod ops;
+#[path = "server/outbound.rs"]
+mod outbound;
 #[path = "server/provisioning.rs"]
 mod provisioning;
 #[path = "server/queries.rs"]

@@ -227,6 +227,8 @@ fn scim_server(db: &Path) -> Command {
     let mut cmd = Command::new(scim_server_bin());
     clear_scim_env(&mut cmd);
     cmd.arg("--database-url").arg(db);
+    // Downstream servers in these tests listen on this machine.
+    cmd.env("SCIM_OUTBOUND_ALLOW", "127.0.0.0/8,::1");
     cmd
 }
 
