@@ -21,6 +21,7 @@
 use std::sync::OnceLock;
 
 use actix_codec::Decoder;
+use actix_http::HttpMessage;
 use actix_http::h1::{Codec, Message};
 use actix_web::test::TestRequest;
 use bytes::BytesMut;
