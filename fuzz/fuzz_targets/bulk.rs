@@ -248,6 +248,11 @@ fuzz_target!(|data: &[u8]| {
         }
         let created: BTreeSet<_> = after.keys().filter(|k| !before.contains_key(*k)).cloned().collect();
         let gone: BTreeSet<_> = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
+        // A resource may be created and deleted by the same request.
+        let (posted, deleted): (BTreeSet<_>, BTreeSet<_>) = (
+            posted.difference(&deleted).cloned().collect(),
+            deleted.difference(&posted).cloned().collect(),
+        );
         assert_eq!(created, posted, "created resources and successful POSTs differ: {}", shown());
         assert_eq!(gone, deleted, "removed resources and successful DELETEs differ: {}", shown());
         for (key, version) in &after {

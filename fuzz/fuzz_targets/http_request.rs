@@ -40,21 +40,28 @@ fuzz_target!(|data: &[u8]| {
     let Some((&choice, raw)) = data.split_first() else {
         return;
     };
-    // The server's parser: what it refuses, the dispatcher answers with a
-    // 400 (or closes); only what it accepts reaches the app.
-    let mut buf = BytesMut::from(raw);
-    let mut codec = Codec::new(actix_http::ServiceConfig::default());
-    let Ok(Some(Message::Item(parsed))) = codec.decode(&mut buf) else {
-        return;
-    };
-    let mut body = Vec::new();
-    while let Ok(Some(Message::Chunk(Some(chunk)))) = codec.decode(&mut buf) {
-        body.extend_from_slice(&chunk);
-        if body.len() > 1 << 20 {
-            break;
-        }
-    }
     World::with(|world| {
+        // The server's parser (its date service needs the actix runtime):
+        // what it refuses, the dispatcher answers with a 400 (or closes);
+        // only what it accepts reaches the app.
+        let parsed = world.block_on(async {
+            let mut buf = BytesMut::from(raw);
+            let mut codec = Codec::new(actix_http::ServiceConfig::default());
+            let Ok(Some(Message::Item(parsed))) = codec.decode(&mut buf) else {
+                return None;
+            };
+            let mut body = Vec::new();
+            while let Ok(Some(Message::Chunk(Some(chunk)))) = codec.decode(&mut buf) {
+                body.extend_from_slice(&chunk);
+                if body.len() > 1 << 20 {
+                    break;
+                }
+            }
+            Some((parsed, body))
+        });
+        let Some((parsed, body)) = parsed else {
+            return;
+        };
         let (write, admin) = TOKENS.get_or_init(|| {
             (
                 world.tenant("fuzz", &[Scope::Write]),

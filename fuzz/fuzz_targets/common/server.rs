@@ -92,6 +92,12 @@ impl World {
         }
     }
 
+    /// Runs `fut` on the world's actix system (what needs its runtime,
+    /// such as actix-http's date service in a codec, is made inside).
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.runner.block_on(fut)
+    }
+
     /// Runs `f` with this thread's world.
     pub fn with<T>(f: impl FnOnce(&World) -> T) -> T {
         thread_local! {
