@@ -120,6 +120,8 @@ async fn start_source(bin: &std::path::Path, db: &str, workers: usize) -> Result
         .env("SCIM_SECRET_KEY", SECRET_KEY)
         .env("SCIM_PROVISIONING_WORKERS", workers.to_string())
         .env("SCIM_PROVISIONING_INTERVAL", "0.05")
+        // The pushed-to targets listen on this machine.
+        .env("SCIM_OUTBOUND_ALLOW", "127.0.0.0/8,::1")
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("{}: {e}", bin.display()))?;

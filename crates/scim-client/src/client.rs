@@ -15,6 +15,7 @@ use crate::discovery::Capabilities;
 use crate::error::{ClientError, HttpError, Result, display_url, root_cause};
 use crate::observe::{Exchange, Observer, ObserverSlot, RateLimiter, redact_body};
 use crate::retry::{Decision, Outcome, RetryPolicy, parse_retry_after};
+use crate::target::{AddressFilter, FilterSlot, FilteringResolver, is_scim_shaped, withheld_note};
 
 /// The media type of SCIM messages (RFC 7644 section 8.1).
 pub const SCIM_MEDIA_TYPE: &str = "application/scim+json";
@@ -35,6 +36,8 @@ pub struct ClientBuilder {
     rate_limit: Option<f64>,
     observer: Option<ObserverSlot>,
     limiter: Option<RateLimiter>,
+    address_filter: Option<FilterSlot>,
+    scim_bodies_only: bool,
 }
 
 impl ClientBuilder {
@@ -51,6 +54,8 @@ impl ClientBuilder {
             rate_limit: None,
             observer: None,
             limiter: None,
+            address_filter: None,
+            scim_bodies_only: false,
         }
     }
 
@@ -124,6 +129,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects only to addresses `filter` allows: IP-literal hosts are
+    /// checked before sending, DNS names through the client's resolver,
+    /// which drops refused addresses ([`crate::target`]). Proxy settings
+    /// from the environment are then ignored. Default: no filter.
+    #[must_use]
+    pub fn address_filter(mut self, filter: Arc<dyn AddressFilter>) -> Self {
+        self.address_filter = Some(FilterSlot(filter));
+        self
+    }
+
+    /// When `true`, response bodies that are not SCIM-shaped (a JSON object
+    /// with a `schemas` array, or a SCIM Error message) are not passed on
+    /// to observers or in errors: a note with their content type and
+    /// length stands in ([`crate::target::is_scim_shaped`]). For callers
+    /// that show exchanges to people who must not read whatever a target
+    /// answers. Default `false`.
+    #[must_use]
+    pub fn scim_bodies_only(mut self, only: bool) -> Self {
+        self.scim_bodies_only = only;
+        self
+    }
+
     /// Fixed capabilities, for providers without (or with a wrong)
     /// ServiceProviderConfig. [`ScimClient::discover`] replaces them.
     #[must_use]
@@ -152,11 +179,19 @@ impl ClientBuilder {
             Url::parse(&c.token_url)
                 .map_err(|e| ClientError::InvalidRequest(format!("token URL: {e}")))?;
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent)
-            .redirect(reqwest::redirect::Policy::none())
+            // Never followed: a redirect could lead past an address filter
+            // and would repeat non-idempotent requests.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(FilterSlot(filter)) = &self.address_filter {
+            http = http
+                .dns_resolver(Arc::new(FilteringResolver(filter.clone())))
+                .no_proxy();
+        }
+        let http = http
             .build()
             .map_err(|e| ClientError::InvalidRequest(format!("HTTP client: {}", root_cause(&e))))?;
         Ok(ScimClient {
@@ -175,6 +210,8 @@ impl ClientBuilder {
                 }),
                 observer: self.observer,
                 limiter: self.limiter,
+                address_filter: self.address_filter,
+                scim_bodies_only: self.scim_bodies_only,
             }),
         })
     }
@@ -199,6 +236,8 @@ pub(crate) struct Inner {
     pace: Option<Pace>,
     observer: Option<ObserverSlot>,
     limiter: Option<RateLimiter>,
+    address_filter: Option<FilterSlot>,
+    scim_bodies_only: bool,
 }
 
 /// The client-side rate limit: the earliest start of the next request.
@@ -286,6 +325,10 @@ impl Reply {
             .map(str::to_string)
     }
 
+    pub(crate) fn content_type(&self) -> Option<&str> {
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.body.iter().all(u8::is_ascii_whitespace)
     }
@@ -319,6 +362,7 @@ fn exchange(
     result: &std::result::Result<std::result::Result<Reply, Reply>, AttemptError>,
     duration: Duration,
     attempt: u32,
+    scim_bodies_only: bool,
 ) -> Exchange {
     // Token requests carry the client secret, and their answers the token.
     let secret = !call.authenticate || call.authorization.is_some();
@@ -329,14 +373,21 @@ fn exchange(
             redact_body(bytes)
         }
     };
+    let answered = |reply: &Reply| {
+        if scim_bodies_only && !secret && !is_scim_shaped(&reply.body) {
+            Some(withheld_note(reply.content_type(), reply.body.len()))
+        } else {
+            shown(&reply.body)
+        }
+    };
     let mut url = call.url.clone();
     let _ = url.set_username("");
     let _ = url.set_password(None);
     let (status, response_body, error) = match result {
-        Ok(Ok(reply)) => (Some(reply.status), shown(&reply.body), None),
+        Ok(Ok(reply)) => (Some(reply.status), answered(reply), None),
         Ok(Err(reply)) => (
             Some(reply.status),
-            shown(&reply.body),
+            answered(reply),
             Some(format!("HTTP {}", reply.status)),
         ),
         Err(AttemptError::Net { reason, .. }) => (None, None, Some(reason.clone())),
@@ -493,6 +544,15 @@ impl ScimClient {
         &self,
         call: &Call,
     ) -> std::result::Result<std::result::Result<Reply, Reply>, AttemptError> {
+        if let Some(FilterSlot(filter)) = &self.inner.address_filter {
+            crate::target::check_literal(filter.as_ref(), &call.url).map_err(|why| {
+                AttemptError::Fatal(ClientError::Connect {
+                    method: call.method.clone(),
+                    url: call.display_url(),
+                    reason: format!("refused by the address policy: {why}"),
+                })
+            })?;
+        }
         let mut rb = self
             .inner
             .http
@@ -568,7 +628,13 @@ impl ScimClient {
             let started = Instant::now();
             let result = self.attempt(call).await;
             if let Some(ObserverSlot(observer)) = &self.inner.observer {
-                observer.observe(exchange(call, &result, started.elapsed(), attempts));
+                observer.observe(exchange(
+                    call,
+                    &result,
+                    started.elapsed(),
+                    attempts,
+                    self.inner.scim_bodies_only,
+                ));
             }
             let elapsed = started.elapsed().as_millis();
             let (outcome, error) = match result {
@@ -593,7 +659,11 @@ impl ScimClient {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let error = HttpError::from_response(reply.status, &reply.body, retry_after);
+                    let mut error =
+                        HttpError::from_response(reply.status, &reply.body, retry_after);
+                    if self.inner.scim_bodies_only && error.body.is_some() {
+                        error.body = Some(withheld_note(reply.content_type(), reply.body.len()));
+                    }
                     log::debug!("{} {url}: {error} in {elapsed} ms", call.method);
                     (
                         Outcome::Status(reply.status, retry_after),

@@ -97,6 +97,7 @@
 //! | [`auth`] | bearer, basic, OAuth2 client credentials |
 //! | [`observe`] | every exchange seen by an [`Observer`] (secrets redacted); a shared [`RateLimiter`] |
 //! | [`retry`] | what is retried, backoff with full jitter, `Retry-After` |
+//! | [`target`] | an [`AddressFilter`] on the addresses connected to; withholding non-SCIM bodies |
 //! | [`error`] | [`ClientError`]: method, URL, status, `scimType`, detail |
 //! | [`plan`] | the planner, membership deltas and ledger, account matching |
 //!
@@ -117,6 +118,9 @@
 //!   `POST https://host/scim/v2/Users: 409 uniqueness: userName taken`.
 //!   URLs in errors and logs carry no credentials and no query; headers are
 //!   never logged.
+//! - **Redirects** are never followed. An [`AddressFilter`]
+//!   ([`ClientBuilder::address_filter`]) refuses addresses before any
+//!   connection, DNS answers included.
 //! - **Filters** a provider does not support are evaluated by the client
 //!   over unfiltered pages (for `/Users` and `/Groups`).
 
@@ -136,6 +140,7 @@ pub mod patch;
 pub mod plan;
 mod resources;
 pub mod retry;
+pub mod target;
 
 pub use apply::{Applied, Created};
 pub use auth::{Auth, ClientCredentials, Secret};
@@ -146,3 +151,4 @@ pub use observe::{Exchange, Observer, RateLimiter};
 pub use paging::{PageRequest, Query};
 pub use patch::{PatchBuilder, PatchOp, PatchOperation};
 pub use resources::{Endpoint, Versioned};
+pub use target::AddressFilter;

@@ -140,7 +140,12 @@ async fn measure(n: u64, url: &str, token: &str, dir: &Path) -> Res<()> {
         )
         .map_err(|e| e.to_string())?;
     let storage: Arc<dyn Storage> = Arc::new(store);
-    let engine = Engine::new(storage.clone(), Some(key), EngineOptions::default());
+    // The target is a server on this machine: allow loopback.
+    let options = EngineOptions {
+        outbound: Arc::new(scim_server::provision::outbound::OutboundPolicy::allow_loopback()),
+        ..EngineOptions::default()
+    };
+    let engine = Engine::new(storage.clone(), Some(key), options);
     let (before, _) = rss();
     let started = Instant::now();
     let report = engine

@@ -387,6 +387,28 @@ pub struct Settings {
         global = true
     )]
     pub bulk_max_concurrent: usize,
+
+    /// Hosts and address ranges that applications may be sent to although
+    /// they are not public (comma-separated: addresses, CIDR ranges, host
+    /// names, *.domain), e.g. 127.0.0.0/8,::1 for downstream servers on
+    /// this machine. `--outbound-deny` still wins.
+    #[arg(
+        long,
+        env = "SCIM_OUTBOUND_ALLOW",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub outbound_allow: Vec<String>,
+
+    /// Hosts and address ranges that applications are never sent to
+    /// (comma-separated, as for --outbound-allow), public ones included.
+    #[arg(long, env = "SCIM_OUTBOUND_DENY", value_delimiter = ',', global = true)]
+    pub outbound_deny: Vec<String>,
+
+    /// Allow applications on every non-public address (loopback, private,
+    /// link-local, CGNAT, ...), which are refused by default.
+    #[arg(long, env = "SCIM_OUTBOUND_ALLOW_PRIVATE", global = true)]
+    pub outbound_allow_private: bool,
 }
 
 impl Settings {
@@ -486,6 +508,7 @@ impl Settings {
             crate::secrets::SecretKey::from_base64(key)?;
         }
         self.audit_chain_key()?;
+        self.outbound_policy()?;
         if let Some(base) = &self.base_url {
             check(
                 base.starts_with("http://") || base.starts_with("https://"),
@@ -517,6 +540,16 @@ impl Settings {
             size: self.pool_size,
             timeout: Duration::from_secs(self.pool_timeout_secs.max(1)),
         }
+    }
+
+    /// The outbound target policy of `--outbound-allow`, `--outbound-deny`
+    /// and `--outbound-allow-private`.
+    pub fn outbound_policy(&self) -> Result<crate::provision::outbound::OutboundPolicy> {
+        crate::provision::outbound::OutboundPolicy::new(
+            &self.outbound_allow,
+            &self.outbound_deny,
+            self.outbound_allow_private,
+        )
     }
 
     /// The number of HTTP workers.
@@ -616,5 +649,25 @@ mod tests {
         let mut s = Settings::defaults();
         s.database_url = "mysql://x".into();
         assert!(s.validate().is_err());
+        let mut s = Settings::defaults();
+        s.outbound_deny = vec!["10.0.0.0/40".into()];
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("--outbound-deny"), "{err}");
+    }
+
+    #[test]
+    fn outbound_settings_parse() {
+        let s = Settings::defaults();
+        assert!(s.outbound_allow.is_empty() && !s.outbound_allow_private);
+        let cli = Cli::try_parse_from([
+            "scim-server",
+            "--outbound-allow",
+            "127.0.0.0/8,::1",
+            "--outbound-allow-private",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.outbound_allow, ["127.0.0.0/8", "::1"]);
+        assert!(cli.settings.outbound_allow_private);
+        cli.settings.validate().unwrap();
     }
 }

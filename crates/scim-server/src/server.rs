@@ -3,7 +3,8 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use scim_core::schema::{GROUP_SCHEMA, SchemaRegistry, Uniqueness};
@@ -109,27 +110,46 @@ pub fn start(
         base_url,
         metrics,
     });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(limits.clone())
-            .app_data(health.clone())
-            .configure(|cfg| api::routes::configure(cfg, max_body))
-            .wrap(from_fn(api::middleware::refuse_nul))
-            .wrap(from_fn(api::limits::guard))
-            .wrap(from_fn(api::middleware::limit_body))
-            .wrap(from_fn(api::middleware::observe))
-    })
-    .workers(workers)
-    .worker_max_blocking_threads(blocking_per_worker)
-    .shutdown_timeout(shutdown)
-    .client_request_timeout(header_timeout)
-    .listen(listener)?;
+    let server = HttpServer::new(move || app(state.clone(), limits.clone(), health.clone(), max_body))
+        .workers(workers)
+        .worker_max_blocking_threads(blocking_per_worker)
+        .shutdown_timeout(shutdown)
+        .client_request_timeout(header_timeout)
+        .listen(listener)?;
     let server = match signals {
         Signals::Handle => server,
         Signals::Ignore => server.disable_signals(),
     };
     Ok(server.run())
+}
+
+/// The application [`start`] serves on each worker: the routes with their
+/// body limit, and the middleware. Public so that in-process drivers (the
+/// fuzz targets, with `actix_web::test::init_service`) run exactly what is
+/// served.
+pub fn app(
+    state: web::Data<AppState>,
+    limits: web::Data<api::limits::Limits>,
+    health: web::Data<api::health::Health>,
+    max_body: usize,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(limits)
+        .app_data(health)
+        .configure(|cfg| api::routes::configure(cfg, max_body))
+        .wrap(from_fn(api::middleware::refuse_nul))
+        .wrap(from_fn(api::limits::guard))
+        .wrap(from_fn(api::middleware::limit_body))
+        .wrap(from_fn(api::middleware::observe))
 }
 
 /// Spawns `--provisioning-workers` engine loops on the current actix
@@ -146,6 +166,7 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
     let interval = std::time::Duration::from_secs_f64(settings.provisioning_interval);
     // One set of per-application limits for every worker of the process.
     let limits = crate::provision::limits::Limits::default();
+    let outbound = Arc::new(settings.outbound_policy()?);
     for i in 0..settings.provisioning_workers {
         let engine = crate::provision::Engine::new(
             storage.clone(),
@@ -154,6 +175,7 @@ fn start_provisioning(settings: &Settings, storage: &Arc<dyn Storage>) -> Result
                 owner: format!("{}-{i}", std::process::id()),
                 lease: std::time::Duration::from_secs(settings.provisioning_lease),
                 limits: limits.clone(),
+                outbound: outbound.clone(),
                 ..crate::provision::EngineOptions::default()
             },
         );

@@ -66,6 +66,8 @@ mod metrics_labels;
 mod okta;
 #[path = "server/ops.rs"]
 mod ops;
+#[path = "server/outbound.rs"]
+mod outbound;
 #[path = "server/provisioning.rs"]
 mod provisioning;
 #[path = "server/queries.rs"]

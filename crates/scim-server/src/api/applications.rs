@@ -180,13 +180,20 @@ fn check_mapping(mapping: &Map<String, Value>) -> Result<()> {
     Ok(())
 }
 
-fn check_base_url(url: &str) -> Result<()> {
+fn check_base_url(state: &AppState, url: &str) -> Result<()> {
     if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
         return Err(invalid(
             "baseUrl must be an http:// or https:// URL of at most 2000 bytes",
         ));
     }
-    Ok(())
+    // The outbound policy again at every connection (DNS names are judged
+    // by what they resolve to then); here the literal addresses and the
+    // listed names, so a refused target is never stored.
+    state
+        .settings
+        .outbound_policy()?
+        .check_url(url)
+        .map_err(|why| invalid(format!("baseUrl {why}")))
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -241,7 +248,7 @@ fn merge(
         base.name = name;
     }
     if let Some(url) = base_url {
-        check_base_url(&url)?;
+        check_base_url(state, &url)?;
         base.base_url = url.trim_end_matches('/').to_owned();
     }
     let renamed = old_name.is_some_and(|old| old != base.name);

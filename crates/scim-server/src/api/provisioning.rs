@@ -302,6 +302,7 @@ pub async fn provision_user(
         .transpose()?;
     let options = crate::provision::EngineOptions {
         owner: format!("on-demand-{}", std::process::id()),
+        outbound: std::sync::Arc::new(state.settings.outbound_policy()?),
         ..crate::provision::EngineOptions::default()
     };
     let lease = options.lease;

@@ -114,6 +114,7 @@ pub async fn reconcile_application(
         key,
         crate::provision::EngineOptions {
             owner: format!("reconcile-{}", std::process::id()),
+            outbound: std::sync::Arc::new(state.settings.outbound_policy()?),
             ..crate::provision::EngineOptions::default()
         },
     );

@@ -19,6 +19,7 @@ pub mod exchanges;
 pub mod groups;
 pub mod limits;
 pub mod mapping;
+pub mod outbound;
 pub mod reconcile;
 
 use std::sync::Arc;
@@ -66,6 +67,9 @@ pub struct EngineOptions {
     /// Per-application rate and concurrency limits, shared by the workers
     /// of the process.
     pub limits: limits::Limits,
+    /// Which hosts and addresses applications may be sent to; the default
+    /// refuses every non-public address ([`outbound`]).
+    pub outbound: Arc<outbound::OutboundPolicy>,
 }
 
 impl Default for EngineOptions {
@@ -82,6 +86,7 @@ impl Default for EngineOptions {
             quarantine_after: 5,
             quarantine_base: Duration::from_secs(30),
             limits: limits::Limits::default(),
+            outbound: Arc::default(),
         }
     }
 }
@@ -399,8 +404,9 @@ impl Engine {
         }
     }
 
-    /// A client for `app` that logs every exchange and shares the
-    /// application's rate limit.
+    /// A client for `app` that logs every exchange, shares the
+    /// application's rate limit and keeps to the outbound policy. Every
+    /// request to an application is sent by a client made here.
     pub(crate) fn session(&self, app: &Application, timeout: Duration) -> Result<Session> {
         let f = &app.fields;
         let collector = exchanges::Collector::new();
@@ -411,6 +417,11 @@ impl Engine {
                 ..RetryPolicy::default()
             })
             .observer(collector.clone())
+            // Only addresses the operator's policy allows, and only SCIM
+            // answers in the log and in errors: a tenant admin chooses the
+            // URL, and must not read whatever an internal service answers.
+            .address_filter(self.options.outbound.clone())
+            .scim_bodies_only(true)
             // Reconciliation reads whole directories: large pages (the
             // target's own maximum still applies).
             .page_size(500);

@@ -31,6 +31,7 @@ fn start_workers(db: &str) -> Child {
     cmd.args(["serve", "--database-url", db, "--bind", "127.0.0.1:0"])
         .args(["--secret-key", TEST_SECRET_KEY])
         .args(["--provisioning-workers", "2"])
+        .args(["--outbound-allow", "127.0.0.0/8,::1"])
         .args(["--provisioning-interval", "0.05"])
         .args(["--provisioning-lease", "2"])
         .stdout(Stdio::null())

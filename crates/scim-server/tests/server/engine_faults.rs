@@ -44,7 +44,7 @@ pub fn test_options() -> EngineOptions {
         max_attempts: 50,
         quarantine_after: 5,
         quarantine_base: Duration::from_millis(200),
-        ..EngineOptions::default()
+        ..crate::harness::engine_options()
     }
 }
 

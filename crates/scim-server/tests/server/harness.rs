@@ -31,6 +31,35 @@ pub const TEST_SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 /// async body against a served instance of each backend. The PostgreSQL
 /// test prints a note and passes when `SCIM_TEST_POSTGRES_URL` is unset.
 macro_rules! backend_test {
+    // With the test settings adjusted by `$adjust` (an `FnOnce(&mut
+    // Settings)`), e.g. the outbound policy's defaults.
+    ($name:ident, settings = $adjust:expr, |$ctx:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $ctx =
+                    $crate::harness::Ctx::start_with($crate::harness::Backend::Sqlite, $adjust)
+                        .await
+                        .expect("SQLite is always available");
+                $body.await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($ctx) =
+                    $crate::harness::Ctx::start_with($crate::harness::Backend::Postgres, $adjust)
+                        .await
+                else {
+                    $crate::harness::skip_note(stringify!($name));
+                    return;
+                };
+                $body.await;
+            }
+        }
+    };
     ($name:ident, |$ctx:ident| $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
@@ -202,6 +231,23 @@ pub struct Ctx {
     pub db: TestDb,
 }
 
+/// The `--outbound-allow` of every test server: downstream servers in
+/// tests listen on this machine, which the default policy refuses.
+pub fn loopback_allowlist() -> Vec<String> {
+    ["127.0.0.0/8", "::1", "localhost"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Engine options for tests that drive an engine themselves: the defaults,
+/// with loopback targets allowed (see [`loopback_allowlist`]).
+pub fn engine_options() -> scim_server::provision::EngineOptions {
+    scim_server::provision::EngineOptions {
+        outbound: Arc::new(scim_server::provision::outbound::OutboundPolicy::allow_loopback()),
+        ..scim_server::provision::EngineOptions::default()
+    }
+}
+
 impl Ctx {
     /// The backend this server stores in.
     pub fn backend(&self) -> Backend {
@@ -228,6 +274,7 @@ impl Ctx {
         // Tests drive the engine themselves unless they ask for workers.
         settings.provisioning_workers = 0;
         settings.lifecycle_interval = 0.0;
+        settings.outbound_allow = loopback_allowlist();
         adjust(&mut settings);
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let store = server::open_store(&settings, &metrics).expect("open store");
@@ -269,6 +316,7 @@ impl Ctx {
         settings.secret_key = Some(TEST_SECRET_KEY.into());
         settings.provisioning_workers = 0;
         settings.lifecycle_interval = 0.0;
+        settings.outbound_allow = loopback_allowlist();
         adjust(&mut settings);
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let store = server::open_store(&settings, &metrics).expect("open store");

@@ -38,7 +38,7 @@ pub fn engine(ctx: &Ctx) -> Engine {
             owner: "lifecycle-test".into(),
             backoff_base: Duration::from_millis(10),
             backoff_cap: Duration::from_millis(50),
-            ..EngineOptions::default()
+            ..crate::harness::engine_options()
         },
     )
 }

@@ -27,7 +27,7 @@ pub(crate) fn engine(ctx: &Ctx, owner: &str) -> Engine {
             owner: owner.into(),
             backoff_base: Duration::from_millis(10),
             backoff_cap: Duration::from_millis(50),
-            ..EngineOptions::default()
+            ..crate::harness::engine_options()
         },
     )
 }
@@ -417,7 +417,7 @@ backend_test!(
                 max_attempts: 2,
                 backoff_base: Duration::from_millis(1),
                 backoff_cap: Duration::from_millis(1),
-                ..EngineOptions::default()
+                ..crate::harness::engine_options()
             },
         );
         for _ in 0..2 {
@@ -578,7 +578,7 @@ backend_test!(
                 owner: "w1".into(),
                 backoff_base: Duration::from_millis(300),
                 backoff_cap: Duration::from_millis(300),
-                ..EngineOptions::default()
+                ..crate::harness::engine_options()
             },
         );
         let ivan = user(&ctx, &s.scim, "ivan", None).await;
@@ -672,7 +672,7 @@ backend_test!(
                 quarantine_after: 2,
                 backoff_base: Duration::from_millis(1),
                 backoff_cap: Duration::from_millis(1),
-                ..EngineOptions::default()
+                ..crate::harness::engine_options()
             },
         );
         assert_eq!(worker.run_once().await.unwrap().failed, 1);

@@ -28,7 +28,7 @@ fn engine(ctx: &Ctx) -> Engine {
             owner: "reviews-test".into(),
             backoff_base: Duration::from_millis(10),
             backoff_cap: Duration::from_millis(50),
-            ..EngineOptions::default()
+            ..crate::harness::engine_options()
         },
     )
 }

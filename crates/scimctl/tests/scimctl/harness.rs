@@ -275,6 +275,8 @@ fn start_ours() -> Ours {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut sh = Command::new("sh");
         clear_scim_env(&mut sh);
+        // Its applications point at servers on this machine (see start_own).
+        sh.env("SCIM_OUTBOUND_ALLOW", "127.0.0.0/8,::1");
         let mut child = sh
             .args(["-c", WATCHDOG])
             .arg(scim_server_bin())
@@ -342,6 +344,9 @@ pub fn start_own(env: &[(&str, &str)], flags: &[&str]) -> OwnServer {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut sh = Command::new("sh");
         clear_scim_env(&mut sh);
+        // Downstream servers in these tests listen on this machine, which
+        // the outbound policy refuses by default.
+        sh.env("SCIM_OUTBOUND_ALLOW", "127.0.0.0/8,::1");
         for (k, v) in env {
             sh.env(k, v);
         }
