@@ -110,12 +110,13 @@ pub fn start(
         base_url,
         metrics,
     });
-    let server = HttpServer::new(move || app(state.clone(), limits.clone(), health.clone(), max_body))
-        .workers(workers)
-        .worker_max_blocking_threads(blocking_per_worker)
-        .shutdown_timeout(shutdown)
-        .client_request_timeout(header_timeout)
-        .listen(listener)?;
+    let server =
+        HttpServer::new(move || app(state.clone(), limits.clone(), health.clone(), max_body))
+            .workers(workers)
+            .worker_max_blocking_threads(blocking_per_worker)
+            .shutdown_timeout(shutdown)
+            .client_request_timeout(header_timeout)
+            .listen(listener)?;
     let server = match signals {
         Signals::Handle => server,
         Signals::Ignore => server.disable_signals(),
