@@ -371,6 +371,9 @@ impl Job {
                     r.version = Some(etag(version));
                 }
             }
+            // Deleted by a later operation of this request: the POST did
+            // create it, and nothing half-made is left.
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => self.undo(fixup, e),
         }
     }
@@ -387,11 +390,16 @@ impl Job {
         self.undo(fixup, unresolvable(&missing));
     }
 
-    /// Deletes what a POST created and turns its result into `error`.
+    /// Deletes what a POST created and turns its result into `error`,
+    /// unless a later operation of the request deleted it already: then the
+    /// POST's success stands, and nothing half-made is left.
     fn undo(&mut self, fixup: Fixup, error: Error) {
         if let Ok(rs) = resource_schema(&self.state, &fixup.type_name)
             && let Err(e) = resources::delete(&self.state, self.ctx, &rs, &fixup.id, None)
         {
+            if e.kind() == ErrorKind::NotFound {
+                return;
+            }
             log::warn!(
                 "bulk Operations[{}]: could not delete the half-made {} {}: {e}",
                 fixup.op,

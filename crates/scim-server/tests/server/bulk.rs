@@ -412,3 +412,53 @@ async fn limits_are_advertised_and_enforced() {
     .await;
     assert_eq!(res["Operations"][0]["status"], "201");
 }
+
+// Found by the `bulk` fuzz target: a POST created without a forward
+// reference (its manager, bulkId b0) is deleted by a later operation before
+// b0 exists. When b0 is created, the held-back manager has nothing left to
+// go into: the POST's 201 stands (it did create the user, which the DELETE
+// then removed), and neither operation is reported as failed.
+backend_test!(
+    a_post_deleted_before_its_forward_reference_resolves_keeps_its_success,
+    |ctx| async move {
+        let token = ctx.token("default", &[Scope::Write]);
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let body = bulk(
+            &ctx,
+            &token,
+            json!({"schemas": [BULK_REQUEST], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "b1",
+                 "data": {"schemas": [USER, enterprise], "userName": "report",
+                          enterprise: {"manager": {"value": "bulkId:b0"}}}},
+                {"method": "DELETE", "path": "/Users/bulkId:b1"},
+                {"method": "POST", "path": "/Users", "bulkId": "b0",
+                 "data": {"schemas": [USER], "userName": "boss"}}
+            ]}),
+        )
+        .await;
+        let statuses: Vec<&Value> = body["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| &op["status"])
+            .collect();
+        assert_eq!(
+            statuses,
+            [&json!("201"), &json!("204"), &json!("201")],
+            "{body}"
+        );
+        let report = id_of(&body["Operations"][0]["location"]);
+        ctx.send(
+            Method::GET,
+            &format!("/scim/v2/Users/{report}"),
+            &token,
+            None,
+        )
+        .await
+        .expect(404);
+        let boss = id_of(&body["Operations"][2]["location"]);
+        ctx.send(Method::GET, &format!("/scim/v2/Users/{boss}"), &token, None)
+            .await
+            .expect(200);
+    }
+);
