@@ -348,7 +348,8 @@ fn resolve_name(
 }
 
 fn has_urn_prefix(name: &str) -> bool {
-    name.len() >= 4 && name[..4].eq_ignore_ascii_case("urn:")
+    name.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// `ATTRNAME[.ATTRNAME]`, or anything URN-like without characters that

@@ -561,7 +561,7 @@ fn check_spelling(key: &str, canonical: &str) -> Result<()> {
 }
 
 fn is_urn(key: &str) -> bool {
-    key.len() >= 4 && key[..4].eq_ignore_ascii_case("urn:")
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// Null, `""`, `[]` or `{}`: not a usable value for a required attribute.

@@ -321,7 +321,10 @@ impl ResourceSchema {
         if path.is_empty() {
             return Err(Error::invalid_path("empty attribute path"));
         }
-        if path.len() >= 4 && path[..4].eq_ignore_ascii_case("urn:") {
+        if path
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        {
             let Some((schema, loc, rest)) = self.split_urn(path) else {
                 return Err(Error::invalid_path(format!(
                     "'{path}' does not name an attribute of a schema of resource type '{}'",
@@ -563,6 +566,17 @@ mod tests {
         }
         assert_eq!(r.resource_types().len(), 2);
         assert_eq!(r.schemas().count(), 6);
+    }
+
+    // Found by the `http_request` fuzz target (`sortBy` with a character
+    // spanning byte 4): the `urn:` prefix check sliced inside it and panicked.
+    #[test]
+    fn paths_with_multibyte_characters_near_the_urn_prefix_are_errors() {
+        let r = SchemaRegistry::core();
+        let users = r.resource_schema("/Users").unwrap();
+        for path in ["ur\u{20ac}x", "urn\u{e9}x", "\u{20ac}", "u\u{1f600}:x"] {
+            assert!(users.resolve(path).is_err(), "{path}");
+        }
     }
 
     #[test]
