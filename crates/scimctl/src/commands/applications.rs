@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value, json};
 
-use super::lifecycle::Api;
+use super::lifecycle::{Api, ExtendArgs};
 use super::{read_input, read_json};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
@@ -298,19 +298,6 @@ pub struct GrantArgs {
     pub reason: Option<String>,
 }
 
-/// `assignments extend` options.
-#[derive(Debug, Args)]
-pub struct ExtendArgs {
-    /// The assignment id.
-    pub id: i64,
-    /// The new end (RFC 3339); `never` removes the end.
-    #[arg(long)]
-    pub until: String,
-    /// Why.
-    #[arg(long)]
-    pub reason: Option<String>,
-}
-
 fn assignment_text(v: &Value) -> String {
     format!(
         "assignment {}: application {} -> {} {} (from {}, until {})\n",
@@ -380,26 +367,7 @@ pub async fn assignments(global: &GlobalArgs, cmd: AssignmentsCommand) -> Result
             api.delete(&format!("/assignments/{}", a.id), "assignment", a.id)
                 .await
         }
-        AssignmentsCommand::Extend(a) => {
-            let until = if a.until == "never" {
-                Value::Null
-            } else {
-                json!(a.until)
-            };
-            let mut body = json!({"validUntil": until});
-            if let Some(r) = &a.reason {
-                body["reason"] = json!(r);
-            }
-            api.show_post(&format!("/assignments/{}/extend", a.id), &body, |v| {
-                format!(
-                    "assignment {} now ends {} (was {})\n",
-                    cell(&v["assignmentId"]),
-                    cell(&v["validUntil"]),
-                    cell(&v["oldValidUntil"])
-                )
-            })
-            .await
-        }
+        AssignmentsCommand::Extend(a) => api.extend_assignment(&a).await,
     }
 }
 

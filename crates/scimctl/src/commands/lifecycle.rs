@@ -352,6 +352,29 @@ impl Api {
     }
 
     /// POSTs `body` to `path` and shows the answer.
+    /// `POST /assignments/{id}/extend` (`access extend` and `assignments
+    /// extend`): `never` removes the end.
+    pub(crate) async fn extend_assignment(&self, a: &ExtendArgs) -> Result<()> {
+        let until = if a.until == "never" {
+            Value::Null
+        } else {
+            json!(a.until)
+        };
+        let mut body = json!({"validUntil": until});
+        if let Some(r) = &a.reason {
+            body["reason"] = json!(r);
+        }
+        self.show_post(&format!("/assignments/{}/extend", a.id), &body, |v| {
+            format!(
+                "assignment {} now ends {} (was {})\n",
+                cell(&v["assignmentId"]),
+                cell(&v["validUntil"]),
+                cell(&v["oldValidUntil"])
+            )
+        })
+        .await
+    }
+
     pub(crate) async fn show_post(
         &self,
         path: &str,
@@ -766,26 +789,7 @@ pub async fn access(global: &GlobalArgs, cmd: AccessCommand) -> Result<()> {
             api.delete(&format!("/exclusions/{}", a.id), "exclusion", a.id)
                 .await
         }
-        AccessCommand::Extend(a) => {
-            let until = if a.until == "never" {
-                Value::Null
-            } else {
-                json!(a.until)
-            };
-            let mut body = json!({"validUntil": until});
-            if let Some(r) = &a.reason {
-                body["reason"] = json!(r);
-            }
-            api.show_post(&format!("/assignments/{}/extend", a.id), &body, |v| {
-                format!(
-                    "assignment {} now ends {} (was {})\n",
-                    cell(&v["assignmentId"]),
-                    cell(&v["validUntil"]),
-                    cell(&v["oldValidUntil"])
-                )
-            })
-            .await
-        }
+        AccessCommand::Extend(a) => api.extend_assignment(&a).await,
     }
 }
 
